@@ -1,0 +1,104 @@
+"""Findings of the local validation and the report file that lists them."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import enum
+from collections import Counter
+from pathlib import Path
+
+# Enough to show every problem of a realistic bad file without letting a systematic error
+# (one wrong column in a million rows) grow the report without bound.
+MAX_ISSUES_PER_RULE = 1000
+
+
+class Severity(str, enum.Enum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclasses.dataclass(frozen=True)
+class Issue:
+    """One finding. `row` is the line number in data.csv (the header is line 1)."""
+
+    severity: Severity
+    rule: str
+    message: str
+    row: int | None = None
+    column: str | None = None
+    value: str | None = None
+
+    def describe(self) -> str:
+        where = []
+        if self.row is not None:
+            where.append(f"row {self.row}")
+        if self.column is not None:
+            where.append(f"column {self.column}")
+        prefix = f"{', '.join(where)}: " if where else ""
+        shown = "" if self.value is None else f" (value {self.value!r})"
+        return f"{prefix}{self.message}{shown}"
+
+
+@dataclasses.dataclass
+class ValidationReport:
+    """All findings of one validation run; counts stay exact when the lists are capped."""
+
+    source: str
+    issues: list[Issue] = dataclasses.field(default_factory=list)
+    counts: Counter[tuple[Severity, str]] = dataclasses.field(default_factory=Counter)
+    rows_checked: int = 0
+
+    def add(self, issue: Issue) -> None:
+        key = (issue.severity, issue.rule)
+        self.counts[key] += 1
+        if self.counts[key] <= MAX_ISSUES_PER_RULE:
+            self.issues.append(issue)
+
+    def count(self, severity: Severity) -> int:
+        return sum(n for (level, _), n in self.counts.items() if level is severity)
+
+    @property
+    def ok(self) -> bool:
+        return self.count(Severity.ERROR) == 0
+
+    @property
+    def errors(self) -> list[Issue]:
+        return [issue for issue in self.issues if issue.severity is Severity.ERROR]
+
+    @property
+    def warnings(self) -> list[Issue]:
+        return [issue for issue in self.issues if issue.severity is Severity.WARNING]
+
+    def summary_lines(self, limit: int = 10) -> list[str]:
+        """Counts per rule and the first errors: what belongs in a log (no values)."""
+        lines = [
+            f"{self.source}: {self.rows_checked} rows checked, "
+            f"{self.count(Severity.ERROR)} errors, {self.count(Severity.WARNING)} warnings"
+        ]
+        for (severity, rule), number in sorted(self.counts.items()):
+            lines.append(f"  {severity.value} {rule}: {number}")
+        return lines[: limit + 1]
+
+    def write_csv(self, path: Path) -> Path:
+        """Write every kept finding as CSV (severity, rule, row, column, value, message)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["severity", "rule", "row", "column", "value", "message"])
+            for issue in sorted(self.issues, key=_report_order):
+                writer.writerow(
+                    [
+                        issue.severity.value,
+                        issue.rule,
+                        "" if issue.row is None else issue.row,
+                        issue.column or "",
+                        "" if issue.value is None else issue.value,
+                        issue.message,
+                    ]
+                )
+        return path
+
+
+def _report_order(issue: Issue) -> tuple[int, int, str]:
+    return (0 if issue.severity is Severity.ERROR else 1, issue.row or 0, issue.column or "")

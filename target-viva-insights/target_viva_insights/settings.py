@@ -1,0 +1,171 @@
+"""The target's settings: one JSON Schema shared by the Singer target and the `viva-insights` command."""
+
+from __future__ import annotations
+
+from singer_sdk import typing as th
+
+from target_viva_insights.rules import TYPE_TOKENS
+
+DEFAULT_API_BASE_URL = "https://api.orginsights.viva.office.com/v1.0"
+DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com"
+# The resource app id that Microsoft's own upload tools request a token for.
+DEFAULT_SCOPE = "9d827643-d003-4cca-9dc8-71213a8f1644/.default"
+
+AWAIT_STATUSES = ("none", "validation", "completion")
+
+CONNECTION_SETTINGS = th.PropertiesList(
+    th.Property("tenant_id", th.StringType, description="Microsoft Entra tenant (directory) id."),
+    th.Property("client_id", th.StringType, description="Application (client) id of the app registration."),
+    th.Property(
+        "client_secret",
+        th.StringType,
+        secret=True,
+        description="Client secret of the app registration. Use this or `certificate_path`.",
+    ),
+    th.Property(
+        "certificate_path",
+        th.StringType,
+        description=(
+            "Certificate for client-assertion auth: a PEM file holding the private key and the "
+            "certificate, or a PFX/PKCS#12 file (with `certificate_password`)."
+        ),
+    ),
+    th.Property(
+        "certificate_password",
+        th.StringType,
+        secret=True,
+        description="Password of the PFX file or of the encrypted PEM private key.",
+    ),
+    th.Property(
+        "send_certificate_chain",
+        th.BooleanType,
+        default=False,
+        description="Send the x5c certificate chain with the assertion (subject name/issuer auth).",
+    ),
+    th.Property(
+        "authority_host",
+        th.StringType,
+        default=DEFAULT_AUTHORITY_HOST,
+        description="Entra ID authority host; change it for sovereign clouds or the local emulator.",
+    ),
+    th.Property(
+        "api_base_url",
+        th.StringType,
+        default=DEFAULT_API_BASE_URL,
+        description="Base URL of the Viva Insights HR data ingress API.",
+    ),
+    th.Property("scope", th.StringType, default=DEFAULT_SCOPE, description="OAuth scope to request."),
+    th.Property(
+        "scale_unit",
+        th.StringType,
+        description="Scale unit (x-nova-scaleunit header); discovered from the API when not set.",
+    ),
+    th.Property(
+        "ca_bundle",
+        th.StringType,
+        description=(
+            "PEM file of extra certificate authorities to trust (corporate proxy, local emulator). "
+            "TLS verification is never switched off."
+        ),
+    ),
+    th.Property(
+        "await_status",
+        th.StringType,
+        default="completion",
+        allowed_values=list(AWAIT_STATUSES),
+        description=(
+            "How far to follow the ingestion after the upload: `none` (return after the upload), "
+            "`validation` (until Viva validated the data) or `completion` (until it is processed)."
+        ),
+    ),
+    th.Property(
+        "poll_interval_seconds",
+        th.NumberType,
+        default=30,
+        description="Seconds between two status polls.",
+    ),
+    th.Property(
+        "await_timeout_minutes",
+        th.NumberType,
+        default=24 * 60,
+        description="Give up awaiting the ingestion after this many minutes (processing can take a day).",
+    ),
+    th.Property(
+        "previous_ingestion_wait_minutes",
+        th.NumberType,
+        default=0,
+        description=(
+            "When Viva answers 'Previous ingestion is not complete', keep retrying the upload for "
+            "up to this many minutes before failing."
+        ),
+    ),
+    th.Property(
+        "request_timeout_seconds",
+        th.NumberType,
+        default=300,
+        description="Timeout of one HTTP request (the upload included).",
+    ),
+    th.Property(
+        "max_retries",
+        th.IntegerType,
+        default=5,
+        description="Retries of a request after connection errors, HTTP 5xx and 429.",
+    ),
+)
+
+PACKAGE_SETTINGS = th.PropertiesList(
+    th.Property(
+        "stream_name",
+        th.StringType,
+        description="The HR stream to load when the tap sends several streams.",
+    ),
+    th.Property(
+        "column_mapping",
+        th.ObjectType(additional_properties=th.StringType),
+        description="Source column -> Viva field name, for columns whose name does not match a Viva name.",
+    ),
+    th.Property(
+        "field_types",
+        th.ObjectType(additional_properties=th.StringType),
+        description=(
+            "Viva field name -> metadata.json type token, overriding the token derived from the "
+            f"schema. Known tokens: {', '.join(TYPE_TOKENS)}."
+        ),
+    ),
+    th.Property(
+        "exclude_columns",
+        th.ArrayType(th.StringType),
+        description="Source columns left out of data.csv and metadata.json.",
+    ),
+    th.Property(
+        "date_order",
+        th.StringType,
+        default="MDY",
+        allowed_values=["MDY", "DMY"],
+        description="Date format of data.csv: MDY writes MM/DD/YYYY, DMY writes DD/MM/YYYY.",
+    ),
+    th.Property(
+        "import_mode",
+        th.StringType,
+        default="full",
+        allowed_values=["full", "incremental"],
+        description="`full` replaces all organizational data (IsBootstrap true); `incremental` adds to it.",
+    ),
+    th.Property(
+        "output_dir",
+        th.StringType,
+        description=(
+            "Folder that keeps the package (viva-insights-<timestamp>.zip), the validation report "
+            "and downloaded error files. Without it they live in a private temporary folder that "
+            "is removed after the run."
+        ),
+    ),
+    th.Property(
+        "dry_run",
+        th.BooleanType,
+        default=False,
+        description="Build and validate the package, then stop: nothing is uploaded.",
+    ),
+)
+
+TARGET_SETTINGS = th.PropertiesList(*PACKAGE_SETTINGS.wrapped.values(), *CONNECTION_SETTINGS.wrapped.values())
