@@ -1,0 +1,164 @@
+"""The tap's streams: a common base with fast record output, and the file stream."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+from singer_sdk import Stream
+from singer_sdk.helpers._util import utc_now
+from singer_sdk.helpers.conform import TypeConformanceLevel
+from singer_sdk.mapper import SameRecordTransform
+
+from tap_hrsource.errors import HRSourceError, KeyPropertyError
+from tap_hrsource.files import match_files, read_text_batches
+from tap_hrsource.inference import ColumnType, SchemaInference, convert_batch, json_schema
+from tap_hrsource.keys import KeyChecker, KeyRows
+from tap_hrsource.output import write_record_line
+from tap_hrsource.settings import StreamSettings
+from tap_hrsource.snapshots import expand_monthly_snapshots
+
+FILE_BOOKMARK = "file_modified_at"
+
+
+def rows_of(columns: dict[str, pa.Array]) -> Iterator[dict[str, Any]]:
+    """Arrow columns to record dicts: one to_pylist per column is far cheaper than per row."""
+    names = list(columns)
+    for values in zip(*(column.to_pylist() for column in columns.values())):
+        yield dict(zip(names, values))
+
+
+class HRStream(Stream):
+    """Base stream: records are emitted already typed, so per-record conformance is skipped."""
+
+    # Records hold only JSON-ready values of the schema's types (built by inference.converted or
+    # sql.json_value), so the SDK's per-record type conformance, its largest per-record cost, is not needed.
+    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
+
+    def __init__(self, tap: Any, settings: StreamSettings, schema: dict) -> None:  # noqa: ANN401
+        self.settings = settings
+        super().__init__(tap, schema=schema, name=settings.name)
+        self.primary_keys = list(settings.key_properties)
+        self._time_extracted = utc_now().isoformat()
+
+    @functools.cached_property
+    def _plain_output(self) -> bool:
+        """True when no stream map, flattening or deselected property changes the records."""
+        maps = self.stream_maps
+        only_identity = len(maps) == 1 and type(maps[0]) is SameRecordTransform
+        if not only_identity or maps[0].flattening_enabled:
+            return False
+        return all(self.mask.get(("properties", name), True) for name in self.schema["properties"])
+
+    def _write_record_message(self, record: dict) -> None:
+        # Overrides the SDK's private hook to write the record directly when nothing would change it;
+        # otherwise the SDK's own path (selection, stream maps, flattening) runs unchanged.
+        if not self._plain_output:
+            super()._write_record_message(record)
+            return
+        write_record_line(self.name, record, self._time_extracted, self._stream_version)
+        self.state_manager.is_flushed = False
+
+    def snapshots(self, records: Iterable[dict], effective_type: ColumnType | None) -> Iterator[dict]:
+        history = self.settings.history
+        assert history is not None
+        if effective_type is None or effective_type.json_format not in {"date", "date-time"}:
+            raise HRSourceError(
+                f"Stream {self.name!r}: effective_date_column {history.effective_date_column!r} must be a "
+                "date column (check its values, date_formats or column_types)."
+            )
+        self.logger.info(
+            "Expanding %s into %d monthly snapshots ending %s",
+            self.name,
+            history.months,
+            history.snapshot_end_date,
+        )
+        yield from expand_monthly_snapshots(
+            records, history, effective_is_datetime=effective_type.json_format == "date-time"
+        )
+
+
+class HRFileStream(HRStream):
+    """All files matched by `path`, merged into one stream with one schema inferred from every value."""
+
+    def __init__(self, tap: Any, settings: StreamSettings) -> None:  # noqa: ANN401
+        self.files: list[Path] = match_files(settings.path or "")
+        self.column_types, self._key_problem = self._scan(settings)
+        for column in [*settings.key_properties, *history_columns(settings)]:
+            if column not in self.column_types:
+                raise HRSourceError(f"Stream {settings.name!r}: column {column!r} is not in {settings.path}.")
+        super().__init__(tap, settings, json_schema(self.column_types, settings.key_properties))
+
+    def _scan(self, settings: StreamSettings) -> tuple[dict[str, ColumnType], KeyPropertyError | None]:
+        """One pass over every file: infer the column types and check the key properties."""
+        inference = SchemaInference(settings.date_formats, settings.column_types)
+        keys = KeyChecker(settings.name, settings.key_properties)
+        problem: KeyPropertyError | None = None
+        for path in self.files:
+            for batch in read_text_batches(path, settings):
+                inference.add(batch.columns)
+                if problem is None and settings.key_properties:
+                    try:
+                        keys.add(dict(zip(batch.columns.schema.names, batch.columns.columns)), str(path), batch.first_row)
+                    except KeyPropertyError as error:
+                        problem = error
+        if problem is None:
+            try:
+                keys.check_unique(self._key_rows)
+            except KeyPropertyError as error:
+                problem = error
+        return inference.types(), problem
+
+    def _key_rows(self) -> KeyRows:
+        names = self.settings.key_properties
+        for path in self.files:
+            for batch in read_text_batches(path, self.settings):
+                columns = [batch.columns.column(name).to_pylist() for name in names]
+                for offset, key in enumerate(zip(*columns)):
+                    yield str(path), batch.first_row + offset, key
+
+    @staticmethod
+    def modified_at(path: Path) -> str:
+        return dt.datetime.fromtimestamp(path.stat().st_mtime, tz=dt.timezone.utc).isoformat()
+
+    def files_to_read(self) -> list[Path]:
+        """Files changed since the bookmark; snapshots need the whole history once anything changed."""
+        bookmark = self.stream_state.get(FILE_BOOKMARK)
+        changed = [path for path in self.files if bookmark is None or self.modified_at(path) > bookmark]
+        if changed and self.settings.history:
+            return self.files
+        return changed
+
+    def typed_records(self, files: list[Path]) -> Iterator[dict[str, Any]]:
+        for path in files:
+            for batch in read_text_batches(path, self.settings):
+                yield from rows_of(convert_batch(batch.columns, self.column_types, str(path), batch.first_row))
+
+    def get_records(self, context: dict | None) -> Iterable[dict[str, Any]]:  # noqa: ARG002
+        if self._key_problem is not None:
+            raise self._key_problem
+        files = self.files_to_read()
+        if not files:
+            self.logger.info("Stream %s: no file changed since %s", self.name, self.stream_state[FILE_BOOKMARK])
+            return
+        # Taken before reading, so a file changed while we read is read again next time.
+        latest_change = max(self.modified_at(path) for path in self.files)
+        self._time_extracted = utc_now().isoformat()
+        self.logger.info("Stream %s: reading %d of %d files", self.name, len(files), len(self.files))
+        records = self.typed_records(files)
+        if self.settings.history:
+            effective = self.column_types.get(self.settings.history.effective_date_column)
+            records = self.snapshots(records, effective)
+        yield from records
+        self.stream_state[FILE_BOOKMARK] = latest_change
+
+
+def history_columns(settings: StreamSettings) -> list[str]:
+    history = settings.history
+    if history is None:
+        return []
+    return [c for c in (history.person_key, history.effective_date_column, history.end_date_column) if c]

@@ -1,0 +1,30 @@
+"""tap-hrsource: HR data from file exports and SQL databases, typed, incremental, with monthly snapshots."""
+
+from __future__ import annotations
+
+from singer_sdk import Stream, Tap
+
+from tap_hrsource.output import BufferedMsgSpecWriter
+from tap_hrsource.settings import TAP_SETTINGS, parse_stream_settings
+from tap_hrsource.sql import HRSQLStream
+from tap_hrsource.streams import HRFileStream
+
+
+class TapHRSource(Tap):
+    """Singer tap for HR source data."""
+
+    name = "tap-hrsource"
+    package_name = "tap-hrsource"
+    config_jsonschema = TAP_SETTINGS
+    message_writer_class = BufferedMsgSpecWriter
+
+    def discover_streams(self) -> list[Stream]:
+        streams: list[Stream] = []
+        for raw in self.config.get("streams", []):
+            settings = parse_stream_settings(dict(raw))
+            streams.append(HRSQLStream(self, settings) if settings.is_sql else HRFileStream(self, settings))
+        return streams
+
+
+if __name__ == "__main__":
+    TapHRSource.cli()
