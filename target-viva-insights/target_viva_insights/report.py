@@ -30,14 +30,18 @@ class Issue:
     value: str | None = None
 
     def describe(self) -> str:
+        shown = "" if self.value is None else f" (value {self.value!r})"
+        return f"{self.describe_without_value()}{shown}"
+
+    def describe_without_value(self) -> str:
+        """Where and what, for logs: values are personal data and stay in the report file."""
         where = []
         if self.row is not None:
             where.append(f"row {self.row}")
         if self.column is not None:
             where.append(f"column {self.column}")
         prefix = f"{', '.join(where)}: " if where else ""
-        shown = "" if self.value is None else f" (value {self.value!r})"
-        return f"{prefix}{self.message}{shown}"
+        return f"{prefix}{self.message}"
 
 
 @dataclasses.dataclass
@@ -54,6 +58,15 @@ class ValidationReport:
         self.counts[key] += 1
         if self.counts[key] <= MAX_ISSUES_PER_RULE:
             self.issues.append(issue)
+
+    def add_found(self, total: int, sample: list[Issue]) -> None:
+        """Count `total` findings of one rule while keeping only the first few of them."""
+        if not sample:
+            return
+        key = (sample[0].severity, sample[0].rule)
+        room = max(MAX_ISSUES_PER_RULE - self.counts[key], 0)
+        self.issues.extend(sample[:room])
+        self.counts[key] += total
 
     def count(self, severity: Severity) -> int:
         return sum(n for (level, _), n in self.counts.items() if level is severity)

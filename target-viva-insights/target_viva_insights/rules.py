@@ -96,7 +96,8 @@ MAX_VALUE_BYTES = 128 * 1024
 HEADER_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 # A practical address check (RFC 5322 is far looser): one @, a dotted domain, no spaces.
-EMAIL_PATTERN = r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$"
+_DOMAIN_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+EMAIL_PATTERN = rf"^[A-Za-z0-9.!#$%&'*+/=?^_`{{|}}~-]+@{_DOMAIN_LABEL}(?:\.{_DOMAIN_LABEL})+$"
 INTEGER_PATTERN = r"^-?[0-9]+$"
 # Plain decimal notation: no thousands separators, currency signs or exponents.
 DOUBLE_PATTERN = r"^-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)$"

@@ -1,0 +1,168 @@
+"""The run's export: records in, formatted and validated data.csv out, ready to package.
+
+The sink hands every batch here. Rows are formatted to text, checked by the validator and appended to
+data.csv in a private work directory. If the stream's schema changes the columns mid-run, rows go on
+into a new part and the parts are merged (union of columns) and validated again at the end.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from target_viva_insights import mapping
+from target_viva_insights.formatting import SCHEMA_RULE, format_batch
+from target_viva_insights.mapping import Column, MappingError
+from target_viva_insights.package import DataCsvWriter
+from target_viva_insights.report import ValidationReport
+from target_viva_insights.validation import CsvField, DataValidator, validate_data_csv
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportSettings:
+    column_mapping: Mapping[str, str]
+    field_types: Mapping[str, str]
+    exclude_columns: Sequence[str]
+    date_order: str
+    import_mode: str
+    check_types: bool
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> ExportSettings:
+        return cls(
+            column_mapping=dict(config.get("column_mapping") or {}),
+            field_types=dict(config.get("field_types") or {}),
+            exclude_columns=list(config.get("exclude_columns") or []),
+            date_order=config.get("date_order") or "MDY",
+            import_mode=config.get("import_mode") or "full",
+            check_types=bool(config.get("validate_records", True)),
+        )
+
+    @property
+    def is_bootstrap(self) -> bool:
+        return self.import_mode == "full"
+
+
+@dataclasses.dataclass
+class _Part:
+    columns: list[Column]
+    writer: DataCsvWriter
+    validator: DataValidator
+
+
+def csv_fields(columns: Sequence[Column]) -> list[CsvField]:
+    """The header is the Viva field name, so metadata.json maps each column onto itself."""
+    return [CsvField(column.field, column.field, column.token) for column in columns]
+
+
+class Export:
+    def __init__(self, workdir: Path, settings: ExportSettings) -> None:
+        self.workdir = workdir
+        self.settings = settings
+        self.stream_name: str | None = None
+        self._parts: list[_Part] = []
+
+    @property
+    def rows(self) -> int:
+        return sum(part.writer.rows for part in self._parts)
+
+    def columns_for(self, schema: Mapping[str, Any]) -> list[Column]:
+        return mapping.build_columns(
+            schema,
+            column_mapping=self.settings.column_mapping,
+            field_types=self.settings.field_types,
+            exclude_columns=self.settings.exclude_columns,
+            date_order=self.settings.date_order,
+        )
+
+    def append(self, columns: list[Column], records: Sequence[dict[str, Any]]) -> None:
+        part = self._part_for(columns)
+        first_row = part.writer.rows + 2  # data.csv line of the first record: the header is line 1
+        table, issues = format_batch(
+            records,
+            columns,
+            date_order=self.settings.date_order,
+            first_row=first_row,
+            check_types=self.settings.check_types,
+        )
+        for issue in issues:
+            part.validator.report.add(issue)
+        part.validator.add_batch(table, first_row)
+        part.writer.append(table)
+
+    def _part_for(self, columns: list[Column]) -> _Part:
+        if self._parts and self._parts[-1].columns == columns:
+            return self._parts[-1]
+        path = self.workdir / f"part-{len(self._parts) + 1}.csv"
+        part = _Part(
+            columns,
+            DataCsvWriter(path, [column.field for column in columns]),
+            DataValidator(
+                csv_fields(columns),
+                date_order=self.settings.date_order,
+                is_bootstrap=self.settings.is_bootstrap,
+            ),
+        )
+        self._parts.append(part)
+        return part
+
+    def finish(self) -> tuple[Path, list[Column], ValidationReport]:
+        """Close data.csv and judge it whole: (data.csv, its columns, the validation report)."""
+        for part in self._parts:
+            part.writer.close()
+        if not self._parts:
+            raise MappingError("no records and no schema arrived for the HR stream: nothing to package")
+        if len(self._parts) == 1:
+            part = self._parts[0]
+            return part.writer.path, part.columns, part.validator.finish()
+        return self._merge_parts()
+
+    def _merge_parts(self) -> tuple[Path, list[Column], ValidationReport]:
+        columns = _union_of_columns([part.columns for part in self._parts])
+        headers = [column.field for column in columns]
+        merged = DataCsvWriter(self.workdir / "data.csv", headers)
+        for part in self._parts:
+            for batch in _read_text_batches(part.writer.path, [c.field for c in part.columns]):
+                present = {name: batch.column(name) for name in batch.schema.names}
+                arrays = [present.get(name, pa.nulls(batch.num_rows, pa.string())) for name in headers]
+                merged.append(pa.table(arrays, names=headers))
+            part.writer.path.unlink()
+        merged.close()
+        report = validate_data_csv(
+            merged.path,
+            csv_fields(columns),
+            date_order=self.settings.date_order,
+            is_bootstrap=self.settings.is_bootstrap,
+        )
+        offset = 0
+        for part in self._parts:  # type findings were made while formatting, before the merge
+            for issue in part.validator.report.issues:
+                if issue.rule == SCHEMA_RULE and issue.row is not None:
+                    report.add(dataclasses.replace(issue, row=issue.row + offset))
+            offset += part.writer.rows
+        return merged.path, columns, report
+
+
+def _union_of_columns(column_lists: list[list[Column]]) -> list[Column]:
+    latest: dict[str, Column] = {}
+    for columns in column_lists:
+        for column in columns:
+            latest[column.field] = column
+    return list(latest.values())
+
+
+def _read_text_batches(path: Path, headers: list[str]) -> pacsv.CSVStreamingReader:
+    return pacsv.open_csv(
+        path,
+        read_options=pacsv.ReadOptions(column_names=headers, skip_rows=1, block_size=8 << 20),
+        convert_options=pacsv.ConvertOptions(
+            column_types={name: pa.string() for name in headers},
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=False,
+        ),
+    )

@@ -1,0 +1,199 @@
+"""target-viva-insights: any Singer HR stream in, a validated Viva Insights package out (and uploaded)."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from singer_sdk import typing as th
+from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.sinks import Sink
+from singer_sdk.target_base import Target
+
+from target_viva_insights.export import Export, ExportSettings, csv_fields
+from target_viva_insights.mapping import metadata_document
+from target_viva_insights.package import write_package
+from target_viva_insights.reader import VivaMessageReader
+from target_viva_insights.report import Severity, ValidationReport
+from target_viva_insights.settings import TARGET_SETTINGS
+from target_viva_insights.sink import SkippedStreamSink, VivaSink
+
+PREFLIGHT_REPORT_ONLY = th.Property(
+    "preflight_report_only",
+    th.BooleanType,
+    default=False,
+    description=(
+        "With dry_run only: write the package even when the local validation finds errors, to inspect "
+        "a stream that is not Viva-ready yet. The errors are still reported; nothing is ever uploaded."
+    ),
+)
+LOGGED_FINDINGS = 20
+
+
+class PreflightFailedError(Exception):
+    """The data breaks Viva's rules: nothing was packaged or uploaded."""
+
+
+class StreamSelectionError(Exception):
+    """Which stream is the HR stream cannot be told from the input and the settings."""
+
+
+class TargetVivaInsights(Target):
+    """Any Singer HR stream to a validated Viva Insights organizational-data package, uploaded via the HR data ingress API."""  # noqa: E501
+
+    name = "target-viva-insights"
+    package_name = "target-viva-insights"
+    config_jsonschema = th.PropertiesList(*TARGET_SETTINGS.wrapped.values(), PREFLIGHT_REPORT_ONLY).to_dict()
+    default_sink_class = VivaSink
+    message_reader_class = VivaMessageReader
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._check_setting_combinations()
+        # One sink writes one data.csv: draining in parallel threads would buy nothing.
+        self.max_parallelism = 1
+        self._pending_state: dict | None = None
+        self._state_released = False
+        self._streams: list[str] = []
+        self._workdir: Path | None = None
+        self._export: Export | None = None
+
+    def _check_setting_combinations(self) -> None:
+        if self.config.get("preflight_report_only") and not self.config.get("dry_run"):
+            msg = "preflight_report_only needs dry_run: true (data with errors is never uploaded)"
+            raise ConfigValidationError(msg, errors=[msg])
+
+    @property
+    def export(self) -> Export:
+        if self._export is None:
+            self._workdir = Path(tempfile.mkdtemp(prefix="target-viva-insights-"))  # mode 0700
+            self._export = Export(self._workdir, ExportSettings.from_config(self.config))
+        return self._export
+
+    # -- which stream is the HR stream ---------------------------------------------------------------
+
+    def get_sink_class(self, stream_name: str) -> type[Sink]:
+        chosen = self.config.get("stream_name")
+        if stream_name not in self._streams:
+            self._streams.append(stream_name)
+        if chosen:
+            return VivaSink if stream_name == chosen else SkippedStreamSink
+        if len(self._streams) > 1:
+            msg = (
+                f"The tap sends several streams ({', '.join(self._streams)}); set stream_name to the one "
+                "that holds the HR data."
+            )
+            raise StreamSelectionError(msg)
+        return VivaSink
+
+    def _check_chosen_stream_arrived(self) -> None:
+        chosen = self.config.get("stream_name")
+        if chosen and chosen not in self._streams:
+            seen = ", ".join(self._streams) or "none"
+            msg = f"stream_name is '{chosen}', but the tap sent no such stream (streams seen: {seen})."
+            raise StreamSelectionError(msg)
+
+    # -- STATE is held back until the data is safe ----------------------------------------------------
+
+    def _write_state_message(self, state: dict) -> None:
+        """The SDK calls this at every drain; the state is only released after packaging/upload."""
+        if self._state_released:
+            self._emit_state(state)
+        else:
+            self._pending_state = state
+
+    def _release_state(self) -> None:
+        self._state_released = True
+        if self._pending_state:
+            self._emit_state(self._pending_state)
+            self._pending_state = None
+
+    @staticmethod
+    def _emit_state(state: dict) -> None:
+        sys.stdout.write(json.dumps(state, default=str) + "\n")
+        sys.stdout.flush()
+
+    def _handle_termination(self, signum: int, frame: Any) -> None:  # pragma: no cover - signal path
+        self.logger.error("Stopped by signal %d before the package was delivered; no state emitted.", signum)
+        self._remove_workdir()
+        sys.exit(128 + signum)
+
+    # -- the end of the input ------------------------------------------------------------------------
+
+    def process_endofpipe(self) -> None:
+        try:
+            super().process_endofpipe()  # drains every sink; STATE is captured, not written
+            self._check_chosen_stream_arrived()
+            if self._export is None or self._export.rows == 0:
+                self.logger.info("No records arrived for the HR stream: nothing to package or upload.")
+                self._release_state()
+                return
+            self._package_and_deliver()
+            self._release_state()
+        finally:
+            self._remove_workdir()
+
+    def _package_and_deliver(self) -> None:
+        data_csv, columns, report = self.export.finish()
+        out_dir = self._output_dir()
+        stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        report_path = report.write_csv(out_dir / f"viva-insights-{stamp}-validation.csv")
+        self._log_report(report, report_path)
+        report_only = bool(self.config.get("preflight_report_only"))
+        if not report.ok and not report_only:
+            msg = (
+                f"Local validation found {report.count(Severity.ERROR)} error(s) in {self.export.rows} rows; "
+                f"nothing was packaged or uploaded. Report: {report_path}"
+            )
+            raise PreflightFailedError(msg)
+        metadata = metadata_document(columns, self.export.settings.import_mode)
+        package = write_package(data_csv, metadata, out_dir / f"viva-insights-{stamp}.zip")
+        self.logger.info(
+            "Package %s: %d rows, %d columns (%s).",
+            package,
+            self.export.rows,
+            len(columns),
+            ", ".join(field.header for field in csv_fields(columns)),
+        )
+        if self.config.get("dry_run"):
+            self.logger.info("dry_run: the package is not uploaded.")
+            return
+        from target_viva_insights.client import deliver_package
+
+        # Viva's error file must outlive the run even without output_dir: then it goes to the working dir.
+        errors_dir = out_dir if self.config.get("output_dir") else Path.cwd()
+        deliver_package(self.config, package, errors_dir, self.logger)
+
+    def _output_dir(self) -> Path:
+        configured = self.config.get("output_dir")
+        if configured:
+            path = Path(configured).expanduser()
+            path.mkdir(parents=True, exist_ok=True)
+            return path
+        assert self._workdir is not None
+        return self._workdir
+
+    def _log_report(self, report: ValidationReport, report_path: Path) -> None:
+        for line in report.summary_lines():
+            self.logger.info(line)
+        # Row and column are enough to find a problem; values stay in the report file.
+        for issue in report.errors[:LOGGED_FINDINGS]:
+            self.logger.error("%s", issue.describe_without_value())
+        if self.config.get("output_dir"):
+            self.logger.info("Validation report: %s", report_path)
+        elif not report.ok:
+            self.logger.info("Set output_dir to keep the validation report with the offending values.")
+
+    def _remove_workdir(self) -> None:
+        if self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+            self._workdir = None
+
+
+if __name__ == "__main__":
+    TargetVivaInsights.cli()
