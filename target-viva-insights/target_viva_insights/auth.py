@@ -1,0 +1,169 @@
+"""Entra ID tokens for the ingress API: MSAL confidential client, client-credentials flow.
+
+The credential is a client secret, or a certificate read from a PEM file (private key and certificate)
+or a PFX/PKCS#12 file. Certificates are loaded here with `cryptography` rather than by MSAL so that
+PEM and PFX behave the same and the thumbprint always comes from the certificate itself.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import msal
+import requests
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.serialization import pkcs12
+
+from target_viva_insights.errors import AuthenticationFailed, ConfigurationError, NetworkError
+
+_PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----.+?-----END \1-----", re.DOTALL)
+_PFX_SUFFIXES = (".pfx", ".p12")
+
+
+@dataclasses.dataclass(frozen=True)
+class Certificate:
+    """A private key and its certificate chain (leaf first), ready for MSAL."""
+
+    private_key_pem: str
+    chain_pem: str
+    sha1_thumbprint: str
+
+    def __repr__(self) -> str:  # never print the key, not even in a traceback
+        return f"Certificate(sha1_thumbprint={self.sha1_thumbprint!r})"
+
+
+def load_certificate(path: Path, password: str | None) -> Certificate:
+    """Read a PEM (key + certificate) or PFX file; the thumbprint is computed from the certificate."""
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise ConfigurationError(f"Cannot read certificate_path {path}: {error.strerror}") from error
+    secret = password.encode() if password else None
+    try:
+        if path.suffix.lower() in _PFX_SUFFIXES or not data.lstrip().startswith(b"-----"):
+            key, certificates = _read_pfx(data, secret)
+        else:
+            key, certificates = _read_pem(data, secret)
+    except (ValueError, TypeError) as error:
+        # cryptography's messages name the problem (bad password, no key) without echoing secrets.
+        raise ConfigurationError(f"Cannot load the certificate {path}: {error}") from error
+    if not certificates:
+        raise ConfigurationError(f"{path} holds a private key but no certificate.")
+    return Certificate(
+        private_key_pem=key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ).decode(),
+        chain_pem="".join(cert.public_bytes(serialization.Encoding.PEM).decode() for cert in certificates),
+        sha1_thumbprint=certificates[0].fingerprint(hashes.SHA1()).hex().upper(),  # noqa: S303 - Entra's x5t
+    )
+
+
+def _read_pfx(data: bytes, password: bytes | None) -> tuple[Any, list[x509.Certificate]]:
+    key, leaf, extra = pkcs12.load_key_and_certificates(data, password)
+    if key is None:
+        raise ValueError("the PFX file holds no private key")
+    return key, [cert for cert in (leaf, *extra) if cert is not None]
+
+
+def _read_pem(data: bytes, password: bytes | None) -> tuple[Any, list[x509.Certificate]]:
+    key = None
+    certificates = []
+    for block in _PEM_BLOCK.finditer(data):
+        label = block.group(1)
+        if label == b"CERTIFICATE":
+            certificates.append(x509.load_pem_x509_certificate(block.group(0)))
+        elif label.endswith(b"PRIVATE KEY"):
+            key = serialization.load_pem_private_key(block.group(0), password)
+    if key is None:
+        raise ValueError("the PEM file holds no private key")
+    return key, certificates
+
+
+def client_credential(config: Mapping[str, Any]) -> str | dict[str, str]:
+    """The `client_credential` argument of MSAL from the settings: the secret or a certificate dict."""
+    certificate_path = config.get("certificate_path")
+    if certificate_path:
+        password = config.get("certificate_password")
+        certificate = load_certificate(Path(certificate_path).expanduser(), password)
+        if config.get("send_certificate_chain"):
+            # MSAL then signs with PS256, sends x5t#S256 (SHA-256 thumbprint) and the x5c chain.
+            return {"private_key": certificate.private_key_pem, "public_certificate": certificate.chain_pem}
+        # Given a thumbprint MSAL signs with RS256 and sends x5t (SHA-1), which every Entra cloud accepts.
+        return {"private_key": certificate.private_key_pem, "thumbprint": certificate.sha1_thumbprint}
+    if config.get("client_secret"):
+        return str(config["client_secret"])
+    raise ConfigurationError("Set client_secret or certificate_path (with certificate_password for a PFX).")
+
+
+class TokenProvider:
+    """Bearer tokens for the API, reused from MSAL's in-memory cache until they near expiry."""
+
+    def __init__(
+        self,
+        config: Mapping[str, Any],
+        http_client: requests.Session,
+        timeout: float,
+        logger: logging.Logger,
+    ) -> None:
+        self._config = config
+        self._http_client = http_client
+        self._timeout = timeout
+        self._logger = logger
+        self._app: msal.ConfidentialClientApplication | None = None
+
+    @property
+    def scope(self) -> str:
+        return str(self._config["scope"])
+
+    def token(self) -> str:
+        """A valid access token; MSAL fetches a new one when the cached one expires within minutes."""
+        try:
+            result = self._application().acquire_token_for_client(scopes=[self.scope])
+        except requests.RequestException as error:
+            raise NetworkError(f"Cannot reach the token endpoint: {type(error).__name__}") from error
+        if "access_token" not in result:
+            raise AuthenticationFailed(_describe_token_error(result))
+        if result.get("token_source") == "identity_provider":
+            self._logger.debug("Obtained a new access token (expires in %s s)", result.get("expires_in"))
+        return str(result["access_token"])
+
+    def invalidate(self) -> None:
+        """Forget cached tokens after the API refused one, so the next call fetches a new token."""
+        if self._app is not None:
+            self._app.remove_tokens_for_client()
+
+    def _application(self) -> msal.ConfidentialClientApplication:
+        if self._app is None:
+            self._app = self._build_application()
+        return self._app
+
+    def _build_application(self) -> msal.ConfidentialClientApplication:
+        authority = f"{str(self._config['authority_host']).rstrip('/')}/{self._config['tenant_id']}"
+        try:
+            return msal.ConfidentialClientApplication(
+                client_id=str(self._config["client_id"]),
+                client_credential=client_credential(self._config),
+                authority=authority,
+                # No call to Microsoft's central instance-discovery endpoint: the tenant's own OpenID
+                # document is enough, and it lets sovereign clouds and the emulator work offline.
+                instance_discovery=False,
+                http_client=self._http_client,
+                timeout=self._timeout,
+            )
+        except requests.RequestException as error:
+            raise NetworkError(f"Cannot reach the authority {authority}: {type(error).__name__}") from error
+        except ValueError as error:
+            # MSAL raises ValueError when the tenant's OpenID configuration cannot be fetched.
+            raise AuthenticationFailed(f"Authority {authority} was refused: {error}") from error
+
+
+def _describe_token_error(result: Mapping[str, Any]) -> str:
+    description = str(result.get("error_description") or "").splitlines()
+    first_line = description[0] if description else "no description"
+    return f"Entra ID refused the credentials: {result.get('error', 'unknown_error')}: {first_line}"

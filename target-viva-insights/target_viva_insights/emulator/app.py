@@ -1,0 +1,317 @@
+"""The emulator's HTTP surface: Entra ID's discovery and token endpoints, the ingress API, the control API.
+
+Routes (relative to https://localhost:PORT):
+    GET  /{tenant}/v2.0/.well-known/openid-configuration        OpenID discovery (what MSAL reads)
+    POST /{tenant}/oauth2/v2.0/token                             client-credentials token
+    GET  /v1.0/tenants/{tid}/scopes/{tid}/scaleUnit              E1, a quoted string
+    GET  /v1.0/scopes/{tid}/ingress/connectors/HR                E2 ping
+    GET  /v1.0/scopes/{tid}/ingress/connectors/status?connectorType=Hr   E2 ping, older form
+    POST /v1.0/scopes/{tid}/ingress/connectors/HR/ingestions/fileIngestion      E3 upload
+    GET  /v1.0/scopes/{tid}/ingress/connectors/HR/ingestions                    list (emulator extension)
+    GET  .../ingestions/fileIngestion/{id} and .../ingestions/{id}               E4 status
+    GET  .../ingestions/{id}/errors and .../ingestions/fileIngestion/{id}/errors E5 error file
+    GET  /_emulator/state, POST /_emulator/faults, POST /_emulator/reset,
+    POST /_emulator/ingestions/{id}/abandon                      control API (tests, demos)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import socket
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import jwt
+from werkzeug.exceptions import HTTPException, NotFound
+from werkzeug.routing import Map, Rule
+from werkzeug.wrappers import Request, Response
+
+from target_viva_insights.emulator.faults import FaultRule, Faults
+from target_viva_insights.emulator.identity import Identity, TokenRefused, openid_configuration
+from target_viva_insights.emulator.service import VALIDATION_FAILED, IngestionService
+
+logger = logging.getLogger(__name__)
+
+CONNECTOR = "/v1.0/scopes/<tenant>/ingress/connectors/<connector>"
+URLS = Map(
+    [
+        Rule("/<tenant>/v2.0/.well-known/openid-configuration", endpoint="discovery", methods=["GET"]),
+        Rule("/<tenant>/oauth2/v2.0/token", endpoint="token", methods=["POST"]),
+        Rule("/v1.0/tenants/<tenant>/scopes/<scope>/scaleUnit", endpoint="scale_unit", methods=["GET"]),
+        Rule("/v1.0/scopes/<tenant>/ingress/connectors/status", endpoint="ping_legacy", methods=["GET"]),
+        Rule(CONNECTOR, endpoint="ping", methods=["GET"]),
+        Rule(f"{CONNECTOR}/ingestions", endpoint="list", methods=["GET"]),
+        Rule(f"{CONNECTOR}/ingestions/fileIngestion", endpoint="upload", methods=["POST"]),
+        Rule(f"{CONNECTOR}/ingestions/fileIngestion/<ingestion_id>", endpoint="status", methods=["GET"]),
+        Rule(f"{CONNECTOR}/ingestions/<ingestion_id>", endpoint="status_legacy", methods=["GET"]),
+        Rule(f"{CONNECTOR}/ingestions/<ingestion_id>/errors", endpoint="errors", methods=["GET"]),
+        Rule(
+            f"{CONNECTOR}/ingestions/fileIngestion/<ingestion_id>/errors",
+            endpoint="errors_file_ingestion",
+            methods=["GET"],
+        ),
+        Rule("/_emulator/state", endpoint="control_state", methods=["GET"]),
+        Rule("/_emulator/faults", endpoint="control_faults", methods=["POST"]),
+        Rule("/_emulator/reset", endpoint="control_reset", methods=["POST"]),
+        Rule("/_emulator/ingestions/<ingestion_id>/abandon", endpoint="control_abandon", methods=["POST"]),
+    ]
+)
+AUTH_ENDPOINTS = frozenset({"discovery", "token"})
+# The documented 400 when an ingestion is already running for the tenant.
+PREVIOUS_INGESTION_MESSAGE = "Previous ingestion is not complete."
+
+
+class DropConnection(Exception):  # noqa: N818 - control flow, not an error
+    """Close the client's connection without an answer (fault injection)."""
+
+
+def _json(document: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(json.dumps(document), status=status, headers=headers, mimetype="application/json")
+
+
+def _api_error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
+    return _json({"error": {"code": code, "message": message}}, status, headers)
+
+
+class EmulatorApp:
+    """The WSGI application; every handler is `on_<endpoint>`."""
+
+    def __init__(
+        self,
+        identity: Identity,
+        service: IngestionService,
+        faults: Faults,
+        scale_unit: str,
+        defaults: Callable[[], None],
+    ) -> None:
+        self.identity = identity
+        self.service = service
+        self.faults = faults
+        self.scale_unit = scale_unit
+        self._reset_faults = defaults
+
+    # ---- WSGI plumbing -------------------------------------------------------------------------
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        request = Request(environ)
+        try:
+            response = self.dispatch(request)
+        except DropConnection:
+            _drop(environ)
+            response = Response(b"", status=500)
+        return response(environ, start_response)
+
+    def dispatch(self, request: Request) -> Response:
+        try:
+            endpoint, arguments = URLS.bind_to_environ(request.environ).match()
+        except HTTPException as error:
+            return _api_error(error.code or 404, "NotFound", f"No route for {request.method} {request.path}")
+        fault = None if endpoint.startswith("control_") else self.faults.take(endpoint)
+        if fault is not None:
+            early = self._apply_fault(fault, request)
+            if early is not None:
+                return early
+        try:
+            response = getattr(self, f"on_{endpoint}")(request, **arguments)
+        except NotFound as error:
+            response = _api_error(404, "NotFound", error.description or "Not found")
+        if fault is not None and fault.action == "drop_after_accept":
+            raise DropConnection
+        return response
+
+    def _apply_fault(self, fault: FaultRule, request: Request) -> Response | None:
+        logger.info("Injecting fault %s on %s %s", fault.action, request.method, request.path)
+        if fault.action == "error":
+            return _api_error(fault.status, "InjectedFault", f"Injected HTTP {fault.status}")
+        if fault.action == "throttle":
+            return _api_error(429, "TooManyRequests", "Throttled", {"Retry-After": str(fault.retry_after)})
+        if fault.action == "slow":
+            time.sleep(fault.delay)
+        if fault.action == "drop":
+            # Take half of the body first, so an upload is cut in the middle of its transfer.
+            length = request.content_length or 0
+            if length:
+                request.stream.read(length // 2)
+            raise DropConnection
+        return None
+
+    # ---- Entra ID ------------------------------------------------------------------------------
+
+    def on_discovery(self, request: Request, tenant: str) -> Response:
+        if not self.identity.known_tenant(tenant):
+            refusal = TokenRefused(400, "invalid_tenant", 90002, f"Tenant '{tenant}' not found.")
+            return _json(refusal.body(request.host_url), refusal.status)
+        return _json(openid_configuration(request.host_url.rstrip("/"), tenant))
+
+    def on_token(self, request: Request, tenant: str) -> Response:
+        token_endpoint = f"{request.host_url}{tenant}/oauth2/v2.0/token"
+        try:
+            return _json(self.identity.token_response(request.form.to_dict(), tenant, token_endpoint))
+        except TokenRefused as refusal:
+            logger.info("Token refused: AADSTS%d %s", refusal.code, refusal.error)
+            return _json(refusal.body(request.host_url), refusal.status)
+
+    # ---- ingress API ---------------------------------------------------------------------------
+
+    def _authorize(self, request: Request, tenant: str, *, needs_scale_unit: bool = True) -> Response | None:
+        """None when the caller may go on, else the refusal (401 bad token, 403 unknown app)."""
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            return _api_error(401, "Unauthorized", "Authorization header with a Bearer token is required.")
+        try:
+            claims = self.identity.check_access_token(token)
+        except jwt.PyJWTError:
+            return _api_error(
+                401,
+                "InvalidAuthenticationToken",
+                "Access token has expired or is not yet valid.",
+                {"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            )
+        if claims["tid"].lower() != tenant.lower() or self.faults.unregistered_app:
+            return _api_error(403, "Forbidden", "The application is not authorized for this connector.")
+        if needs_scale_unit and request.headers.get("x-nova-scaleunit") != self.scale_unit:
+            return _api_error(400, "BadRequest", "Missing or unknown x-nova-scaleunit header.")
+        return None
+
+    def on_scale_unit(self, request: Request, tenant: str, scope: str) -> Response:
+        refusal = self._authorize(request, tenant, needs_scale_unit=False)
+        if refusal is not None:
+            return refusal
+        return _json(self.scale_unit)
+
+    def on_ping(self, request: Request, tenant: str, connector: str) -> Response:
+        _require_hr(connector)
+        return self._authorize(request, tenant) or _json({"ConnectorId": self.service.connector_id(tenant)})
+
+    def on_ping_legacy(self, request: Request, tenant: str) -> Response:
+        if request.args.get("connectorType", "").lower() != "hr":
+            raise NotFound("Unknown connector type.")
+        return self._authorize(request, tenant) or _json({"ConnectorId": self.service.connector_id(tenant)})
+
+    def on_upload(self, request: Request, tenant: str, connector: str) -> Response:
+        _require_hr(connector)
+        refusal = self._authorize(request, tenant)
+        if refusal is not None:
+            return refusal
+        if self.service.pending(tenant) is not None:
+            return _api_error(400, "BadRequest", PREVIOUS_INGESTION_MESSAGE)
+        save, is_zip = _upload_saver(request)
+        if save is None:
+            return _api_error(500, "InternalServerError", "File is missing.")
+        ingestion = self.service.start(tenant, save, is_zip=is_zip, stuck=self.faults.stuck)
+        return _json(self.service.as_json(ingestion))
+
+    def on_list(self, request: Request, tenant: str, connector: str) -> Response:
+        _require_hr(connector)
+        refusal = self._authorize(request, tenant)
+        if refusal is not None:
+            return refusal
+        return _json({"value": [self.service.as_json(item) for item in self.service.all(tenant)]})
+
+    def on_status(self, request: Request, tenant: str, connector: str, ingestion_id: str) -> Response:
+        _require_hr(connector)
+        refusal = self._authorize(request, tenant)
+        if refusal is not None:
+            return refusal
+        ingestion = self.service.get(tenant, ingestion_id)
+        if ingestion is None:
+            raise NotFound(f"Ingestion {ingestion_id} not found.")
+        return _json(self.service.as_json(ingestion))
+
+    on_status_legacy = on_status
+
+    def on_errors(self, request: Request, tenant: str, connector: str, ingestion_id: str) -> Response:
+        _require_hr(connector)
+        refusal = self._authorize(request, tenant)
+        if refusal is not None:
+            return refusal
+        ingestion = self.service.get(tenant, ingestion_id)
+        if ingestion is None:
+            raise NotFound(f"Ingestion {ingestion_id} not found.")
+        if self.service.status(ingestion) != VALIDATION_FAILED or ingestion.error_file is None:
+            return Response(b"", mimetype="text/csv")  # "a file stream with errors, if any"
+        return Response(_file_chunks(ingestion.error_file), mimetype="text/csv", direct_passthrough=True)
+
+    on_errors_file_ingestion = on_errors
+
+    # ---- control API ---------------------------------------------------------------------------
+
+    def on_control_state(self, request: Request) -> Response:
+        ingestions = [
+            {
+                **self.service.as_json(item),
+                "TenantId": item.tenant_id,
+                "Upload": str(item.upload),
+                "Bytes": item.size,
+            }
+            for item in self.service.all()
+        ]
+        return _json(
+            {
+                "ingestions": ingestions,
+                "tokens_issued": self.identity.tokens_issued,
+                "faults": self.faults.as_json(),
+            }
+        )
+
+    def on_control_faults(self, request: Request) -> Response:
+        try:
+            self.faults.update(request.get_json(force=True))
+        except (TypeError, ValueError) as error:
+            return _api_error(400, "BadRequest", str(error))
+        return _json(self.faults.as_json())
+
+    def on_control_reset(self, request: Request) -> Response:
+        """Back to the start-up behaviour; unfinished ingestions are abandoned so the next test can upload."""
+        self._reset_faults()
+        for ingestion in self.service.all():
+            self.service.abandon(ingestion)
+        return _json(self.faults.as_json())
+
+    def on_control_abandon(self, request: Request, ingestion_id: str) -> Response:
+        for ingestion in self.service.all():
+            if ingestion.id == ingestion_id:
+                self.service.abandon(ingestion)
+                return _json(self.service.as_json(ingestion))
+        raise NotFound(f"Ingestion {ingestion_id} not found.")
+
+
+def _require_hr(connector: str) -> None:
+    # The sources write HR, Hr and hr; the service is probably case-insensitive here.
+    if connector.lower() != "hr":
+        raise NotFound(f"Connector {connector} is not emulated (only HR).")
+
+
+def _upload_saver(request: Request) -> tuple[Callable[[Path], None] | None, bool]:
+    """How to keep the uploaded file: the first file part of a multipart body, or a raw .csv/.json body."""
+    if request.mimetype == "multipart/form-data":
+        upload = next(iter(request.files.values()), None)  # werkzeug's parser spools big parts to disk
+        return (None, True) if upload is None else (lambda target: upload.save(target), True)
+    if request.mimetype in ("text/csv", "application/json"):
+
+        def save_raw(target: Path) -> None:
+            with target.open("wb") as handle:
+                while chunk := request.stream.read(1024 * 1024):
+                    handle.write(chunk)
+
+        return save_raw, False
+    return None, True
+
+
+def _file_chunks(path: Path) -> Iterable[bytes]:
+    with path.open("rb") as handle:
+        while chunk := handle.read(1024 * 1024):
+            yield chunk
+
+
+def _drop(environ: dict[str, Any]) -> None:
+    connection = environ.get("werkzeug.socket")
+    if connection is not None:
+        # Shut down without closing: werkzeug's write of the (discarded) answer then fails as a dropped
+        # connection, and the handler closes the socket itself.
+        with contextlib.suppress(OSError):
+            connection.shutdown(socket.SHUT_RDWR)

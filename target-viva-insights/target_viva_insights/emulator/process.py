@@ -1,0 +1,192 @@
+"""Start the emulator as a real process (tests, the demo) and talk to its control API."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import requests
+
+STARTUP_TIMEOUT_SECONDS = 60
+
+
+class EmulatorStartError(RuntimeError):
+    pass
+
+
+@dataclasses.dataclass
+class EmulatorHandle:
+    """A running emulator: its URLs, CA file and data dir, and helpers for its control API."""
+
+    process: subprocess.Popen[bytes]
+    data_dir: Path
+    authority_host: str
+    api_base_url: str
+    ca_bundle: Path
+    control_url: str
+    tenant_id: str
+    client_id: str
+    scale_unit: str
+    client_secret: str | None = None
+    log_file: Path | None = None
+
+    def config(self, **overrides: Any) -> dict[str, Any]:
+        """Target settings that point at this emulator (short polls), plus `overrides`."""
+        settings: dict[str, Any] = {
+            "tenant_id": self.tenant_id,
+            "client_id": self.client_id,
+            "authority_host": self.authority_host,
+            "api_base_url": self.api_base_url,
+            "ca_bundle": str(self.ca_bundle),
+            "poll_interval_seconds": 0.2,
+            "await_timeout_minutes": 2,
+        }
+        if self.client_secret is not None:
+            settings["client_secret"] = self.client_secret
+        settings.update(overrides)
+        return settings
+
+    def _control(self, method: str, path: str, document: dict[str, Any] | None = None) -> dict[str, Any]:
+        response = requests.request(
+            method, f"{self.control_url}/{path}", json=document, verify=str(self.ca_bundle), timeout=30
+        )
+        response.raise_for_status()
+        return response.json()
+
+    def state(self) -> dict[str, Any]:
+        """Ingestions (with the kept upload's path and size), tokens issued, current faults."""
+        return self._control("GET", "state")
+
+    def set_faults(self, **document: Any) -> dict[str, Any]:
+        """E.g. `set_faults(rules=[{"action": "error", "endpoint": "upload", "count": 1}], stuck=True)`."""
+        return self._control("POST", "faults", document)
+
+    def reset(self) -> dict[str, Any]:
+        """Start-up behaviour again, unfinished ingestions abandoned."""
+        return self._control("POST", "reset")
+
+    def abandon(self, ingestion_id: str) -> dict[str, Any]:
+        return self._control("POST", f"ingestions/{ingestion_id}/abandon")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def emulator_command(
+    data_dir: Path,
+    *,
+    tenant_id: str,
+    client_id: str,
+    client_secret: str | None = None,
+    certificate: Path | None = None,
+    port: int = 0,
+    extra_args: Sequence[str] = (),
+) -> list[str]:
+    command = [
+        sys.executable,
+        "-m",
+        "target_viva_insights.cli",
+        "emulator",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(data_dir),
+        "--tenant-id",
+        tenant_id,
+        "--client-id",
+        client_id,
+    ]
+    if client_secret is not None:
+        command += ["--client-secret", client_secret]
+    if certificate is not None:
+        command += ["--certificate", str(certificate)]
+    return [*command, *extra_args]
+
+
+@contextmanager
+def running_emulator(
+    data_dir: Path,
+    *,
+    tenant_id: str,
+    client_id: str,
+    client_secret: str | None = None,
+    certificate: Path | None = None,
+    extra_args: Sequence[str] = (),
+) -> Iterator[EmulatorHandle]:
+    """Launch `viva-insights emulator --port 0` in `data_dir`, wait for its URLs, stop it on exit.
+
+    Its stdout goes to DATA_DIR/emulator.out (the `name: value` lines) and its log to
+    DATA_DIR/emulator.log.
+    """
+    data_dir.mkdir(parents=True, exist_ok=True)
+    out_file, log_file = data_dir / "emulator.out", data_dir / "emulator.log"
+    command = emulator_command(
+        data_dir,
+        tenant_id=tenant_id,
+        client_id=client_id,
+        client_secret=client_secret,
+        certificate=certificate,
+        extra_args=extra_args,
+    )
+    with out_file.open("wb") as out, log_file.open("wb") as log:
+        process = subprocess.Popen(command, stdout=out, stderr=log, stdin=subprocess.DEVNULL)
+    try:
+        values = _wait_until_ready(process, out_file, log_file)
+        handle = EmulatorHandle(
+            process=process,
+            data_dir=Path(values["data_dir"]),
+            authority_host=values["authority_host"],
+            api_base_url=values["api_base_url"],
+            ca_bundle=Path(values["ca_bundle"]),
+            control_url=values["control_url"],
+            tenant_id=tenant_id,
+            client_id=client_id,
+            scale_unit=values["scale_unit"],
+            client_secret=client_secret,
+            log_file=log_file,
+        )
+        yield handle
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _wait_until_ready(process: subprocess.Popen[bytes], out_file: Path, log_file: Path) -> dict[str, str]:
+    deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        lines = out_file.read_text(encoding="utf-8").splitlines()
+        if "ready" in lines:
+            return parse_startup_lines(lines)
+        if process.poll() is not None:
+            raise EmulatorStartError(
+                f"The emulator exited with {process.returncode}: {log_file.read_text()[-2000:]}"
+            )
+        time.sleep(0.05)
+    raise EmulatorStartError(f"The emulator did not start within {STARTUP_TIMEOUT_SECONDS} s")
+
+
+def parse_startup_lines(lines: Sequence[str]) -> dict[str, str]:
+    """`name: value` lines of the emulator's start-up output as a dict."""
+    values = {}
+    for line in lines:
+        name, separator, value = line.partition(": ")
+        if separator:
+            values[name.strip()] = value.strip()
+    return values

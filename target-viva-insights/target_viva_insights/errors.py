@@ -1,0 +1,83 @@
+"""Failures of the upload flow, each with the exit code the `viva-insights` command and the target use.
+
+Exit codes (documented in CLI.md):
+    0  success
+    1  unexpected error (a bug: please report it)
+    2  usage or configuration error
+    3  data validation failed (locally, or Viva answered ValidationFailed)
+    4  authentication failed (Entra ID refused the credentials)
+    5  permission denied (the app is not registered in the API-based import connection)
+    6  service or network failure (after the retries)
+    7  timed out awaiting the ingestion
+    8  a previous ingestion is still in progress
+"""
+
+# The names state the outcome the user sees (agreed with the target); an "Error" suffix adds nothing.
+# ruff: noqa: N818
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class VivaError(Exception):
+    """Base of every expected failure; `str(error)` is the message for the user."""
+
+    exit_code = 1
+
+
+class ConfigurationError(VivaError):
+    exit_code = 2
+
+
+class DataValidationFailed(VivaError):
+    """The data broke Viva's rules. `error_file` is where the findings were saved, when there is one."""
+
+    exit_code = 3
+
+    def __init__(
+        self, message: str, *, error_file: Path | None = None, ingestion_id: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.error_file = error_file
+        self.ingestion_id = ingestion_id
+
+
+class AuthenticationFailed(VivaError):
+    exit_code = 4
+
+
+class PermissionDenied(VivaError):
+    exit_code = 5
+
+
+class ServiceError(VivaError):
+    """The service answered with an error we cannot recover from, or kept failing past the retries."""
+
+    exit_code = 6
+
+
+class NetworkError(ServiceError):
+    """The service could not be reached (DNS, TLS, connection refused or dropped) past the retries."""
+
+
+class IngestionFailed(ServiceError):
+    """The ingestion ended in a failure status other than ValidationFailed (e.g. a processing failure)."""
+
+
+class IngestionTimeout(VivaError):
+    exit_code = 7
+
+    def __init__(self, message: str, *, ingestion_id: str) -> None:
+        super().__init__(message)
+        self.ingestion_id = ingestion_id
+
+
+class PreviousIngestionPending(VivaError):
+    exit_code = 8
+
+
+PERMISSION_ADVICE = (
+    "Viva Insights refused this app (HTTP 403). An Insights administrator has to open Viva Insights > "
+    "Organizational data > Manage data sources > API-based import, and register the application "
+    "(client) id {client_id} in that connection. Until then every call is refused."
+)
