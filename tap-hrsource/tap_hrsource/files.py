@@ -27,7 +27,7 @@ EXTENSION_FORMATS = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".parquet": "p
 EXTENSION_FORMATS |= {".jsonl": "jsonl", ".ndjson": "jsonl", ".xlsx": "xlsx"}
 DELIMITER_ALIASES = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";"}
 ROWS_PER_BATCH = 50_000
-CSV_BLOCK_BYTES = 4 << 20
+CSV_BLOCK_BYTES = 256 << 10
 # pyarrow decodes UTF-8 itself (and strips a BOM); other encodings go through Python's codecs.
 PYARROW_NATIVE_ENCODINGS = {"utf-8-sig", "utf-8", "utf8", "utf_8", "utf-8sig"}
 
@@ -107,7 +107,7 @@ def read_csv(path: Path, settings: StreamSettings) -> Iterator[TextBatch]:
         reader = pa_csv.open_csv(
             path,
             read_options=pa_csv.ReadOptions(
-                encoding=encoding, block_size=CSV_BLOCK_BYTES, skip_rows=1, column_names=names
+                encoding=encoding, block_size=CSV_BLOCK_BYTES, skip_rows=1, column_names=names, use_threads=False
             ),
             parse_options=pa_csv.ParseOptions(delimiter=delimiter),
             convert_options=pa_csv.ConvertOptions(

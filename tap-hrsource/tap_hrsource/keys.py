@@ -39,17 +39,23 @@ class KeyChecker:
             key_columns.append(values.to_pylist())
         self.hashes.extend(map(hash, zip(*key_columns)))
 
-    def has_possible_duplicates(self) -> bool:
-        hashes = pa.array(self.hashes, pa.int64())
-        return len(pc.unique(hashes)) != len(hashes)
+    def repeated_hashes(self) -> set[int]:
+        """Hashes seen more than once; sorting needs far less memory than a hash table of all keys."""
+        count = len(self.hashes)
+        if count < 2:
+            return set()
+        hashes = pa.Array.from_buffers(pa.int64(), count, [None, pa.py_buffer(self.hashes)])
+        ordered = pc.take(hashes, pc.sort_indices(hashes))
+        same_as_next = pc.equal(ordered.slice(1), ordered.slice(0, count - 1))
+        if not pc.any(same_as_next).as_py():
+            return set()
+        return set(pc.filter(ordered.slice(1), same_as_next).to_pylist())
 
     def check_unique(self, rescan: Callable[[], KeyRows]) -> None:
         """Raise KeyPropertyError for the first repeated key; `rescan` replays the keys if needed."""
-        if not self.key_properties or not self.has_possible_duplicates():
-            return
-        counts = pc.value_counts(pa.array(self.hashes, pa.int64()))
-        repeated = set(pc.filter(counts.field("values"), pc.greater(counts.field("counts"), 1)).to_pylist())
-        self.raise_for_duplicate(rescan(), repeated)
+        repeated = self.repeated_hashes() if self.key_properties else set()
+        if repeated:
+            self.raise_for_duplicate(rescan(), repeated)
 
     def raise_for_duplicate(self, rows: Iterable[tuple[str, int, tuple]], repeated_hashes: set[int]) -> None:
         first_seen: dict[tuple, tuple[str, int]] = {}

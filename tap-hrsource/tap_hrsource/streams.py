@@ -86,6 +86,7 @@ class HRFileStream(HRStream):
     """All files matched by `path`, merged into one stream with one schema inferred from every value."""
 
     def __init__(self, tap: Any, settings: StreamSettings) -> None:  # noqa: ANN401
+        self.settings = settings
         self.files: list[Path] = match_files(settings.path or "")
         self.column_types, self._key_problem = self._scan(settings)
         for column in [*settings.key_properties, *history_columns(settings)]:

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+import sys
+from typing import Any
+
 from singer_sdk import Stream, Tap
 
+from tap_hrsource.errors import HRSourceError
 from tap_hrsource.output import BufferedMsgSpecWriter
 from tap_hrsource.settings import TAP_SETTINGS, parse_stream_settings
 from tap_hrsource.sql import HRSQLStream
@@ -24,6 +29,15 @@ class TapHRSource(Tap):
             settings = parse_stream_settings(dict(raw))
             streams.append(HRSQLStream(self, settings) if settings.is_sql else HRFileStream(self, settings))
         return streams
+
+    @classmethod
+    def invoke(cls, *args: Any, **kwargs: Any) -> None:  # noqa: ANN401
+        """Run the CLI; bad input ends the run with its clear message instead of a traceback."""
+        try:
+            super().invoke(*args, **kwargs)
+        except HRSourceError as error:
+            logging.getLogger(cls.name).error("%s", error)  # noqa: TRY400 - the message says it all
+            sys.exit(1)
 
 
 if __name__ == "__main__":
