@@ -46,9 +46,12 @@ def match_files(path: str) -> list[Path]:
     if candidate.is_file():
         return [candidate]
     if candidate.is_dir():
-        found = sorted(p for p in candidate.iterdir() if p.is_file() and p.suffix.lower() in EXTENSION_FORMATS)
+        found = sorted(
+            p for p in candidate.iterdir() if p.is_file() and p.suffix.lower() in EXTENSION_FORMATS
+        )
     else:
-        found = sorted(Path(p) for p in glob.glob(str(candidate), recursive=True) if Path(p).is_file())
+        # glob.glob, unlike Path.glob, takes absolute patterns such as /exports/**/*.csv
+        found = sorted(Path(p) for p in glob.glob(str(candidate), recursive=True) if Path(p).is_file())  # noqa: PTH207
     if not found:
         raise HRSourceError(f"No files found for path {path!r}.")
     return found
@@ -107,7 +110,11 @@ def read_csv(path: Path, settings: StreamSettings) -> Iterator[TextBatch]:
         reader = pa_csv.open_csv(
             path,
             read_options=pa_csv.ReadOptions(
-                encoding=encoding, block_size=CSV_BLOCK_BYTES, skip_rows=1, column_names=names, use_threads=False
+                encoding=encoding,
+                block_size=CSV_BLOCK_BYTES,
+                skip_rows=1,
+                column_names=names,
+                use_threads=False,
             ),
             parse_options=pa_csv.ParseOptions(delimiter=delimiter),
             convert_options=pa_csv.ConvertOptions(
@@ -165,7 +172,9 @@ def value_as_text(value: object) -> str | None:
     return str(value)
 
 
-def rows_as_batch(names: list[str], rows: list[dict[str, object]], settings: StreamSettings) -> pa.RecordBatch:
+def rows_as_batch(
+    names: list[str], rows: list[dict[str, object]], settings: StreamSettings
+) -> pa.RecordBatch:
     columns = [pa.array([value_as_text(row.get(name)) for row in rows], pa.string()) for name in names]
     return nulls_applied(pa.RecordBatch.from_arrays(columns, names=names), settings)
 
@@ -209,7 +218,7 @@ def read_jsonl(path: Path, settings: StreamSettings) -> Iterator[TextBatch]:
 
 def xlsx_rows(path: Path) -> Iterator[tuple[int, dict[str, object]]]:
     """Rows of the first worksheet; the first row is the header, blank rows are skipped."""
-    import openpyxl  # noqa: PLC0415 - only XLSX streams pay for the import
+    import openpyxl
 
     workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
     try:
@@ -218,7 +227,7 @@ def xlsx_rows(path: Path) -> Iterator[tuple[int, dict[str, object]]]:
         for row_number, values in enumerate(rows, start=2):
             if all(value is None for value in values):
                 continue
-            yield row_number, {name: value for name, value in zip(header, values) if name}
+            yield row_number, {name: value for name, value in zip(header, values, strict=False) if name}
     finally:
         workbook.close()
 

@@ -68,7 +68,9 @@ def candidate_types(date_formats: Iterable[str]) -> list[ColumnType]:
     """Candidates from most to least specific; user date formats after ISO ones."""
     formats = list(date_formats)
     dates = [ColumnType("string", "date", f) for f in formats if not any(d in f for d in TIME_DIRECTIVES)]
-    datetimes = [ColumnType("string", "date-time", f) for f in formats if any(d in f for d in TIME_DIRECTIVES)]
+    datetimes = [
+        ColumnType("string", "date-time", f) for f in formats if any(d in f for d in TIME_DIRECTIVES)
+    ]
     return [BOOLEAN, INTEGER, NUMBER, ISO_DATE, *dates, ISO_DATETIME, *datetimes]
 
 
@@ -171,13 +173,15 @@ class SchemaInference:
 
     def __init__(self, date_formats: Iterable[str], column_types: dict[str, str]) -> None:
         self.date_formats = tuple(date_formats)
-        self.overrides = {name: overridden_type(kind, self.date_formats) for name, kind in column_types.items()}
+        self.overrides = {
+            name: overridden_type(kind, self.date_formats) for name, kind in column_types.items()
+        }
         self.columns: list[str] = []
         self.candidates: dict[str, list[ColumnType]] = {}
         self.seen_values: set[str] = set()
 
     def add(self, batch: pa.RecordBatch) -> None:
-        for name, values in zip(batch.schema.names, batch.columns):
+        for name, values in zip(batch.schema.names, batch.columns, strict=False):
             if name not in self.candidates:
                 self.columns.append(name)
                 fixed = name in self.overrides or is_id_like(name)

@@ -32,12 +32,14 @@ class KeyChecker:
         for name in self.key_properties:
             values = columns.get(name)
             if values is None:
-                raise KeyPropertyError(f"Stream {self.stream!r}: key property {name!r} is not a column of {source}.")
+                raise KeyPropertyError(
+                    f"Stream {self.stream!r}: key property {name!r} is not a column of {source}."
+                )
             if values.null_count:
                 row = first_row + int(pc.index(pc.is_null(values), value=True).as_py())
                 raise KeyPropertyError(f"{source}: row {row}, key property {name!r} is empty.")
             key_columns.append(values.to_pylist())
-        self.hashes.extend(map(hash, zip(*key_columns)))
+        self.hashes.extend(map(hash, zip(*key_columns, strict=False)))
 
     def repeated_hashes(self) -> set[int]:
         """Hashes seen more than once; sorting needs far less memory than a hash table of all keys."""

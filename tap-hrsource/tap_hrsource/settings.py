@@ -29,7 +29,9 @@ STREAM_SETTINGS = th.ObjectType(
     ),
     th.Property("encoding", th.StringType, description="Files (CSV): text encoding. Default utf-8-sig."),
     th.Property(
-        "delimiter", th.StringType, description="Files (CSV): ',', ';' or tab. Default: detected from the header."
+        "delimiter",
+        th.StringType,
+        description="Files (CSV): ',', ';' or tab. Default: detected from the header.",
     ),
     th.Property(
         "date_formats",
@@ -54,9 +56,7 @@ STREAM_SETTINGS = th.ObjectType(
         description="raw (rows as the source has them) or monthly_snapshots. Default raw.",
     ),
     th.Property("person_key", th.StringType, description="History: the person column, e.g. PersonId."),
-    th.Property(
-        "effective_date_column", th.StringType, description="History: the effective date column."
-    ),
+    th.Property("effective_date_column", th.StringType, description="History: the effective date column."),
     th.Property("months", th.IntegerType, description="History: number of monthly snapshots. Default 13."),
     th.Property(
         "end_date_column",

@@ -28,7 +28,9 @@ def month_starts(last: dt.date, months: int) -> list[str]:
     return starts[::-1]
 
 
-def expand_person(rows: list[dict], months: list[str], history: HistorySettings, as_datetime: bool) -> Iterator[dict]:
+def expand_person(
+    rows: list[dict], months: list[str], history: HistorySettings, as_datetime: bool
+) -> Iterator[dict]:
     """Snapshots of one person; `rows` sorted by effective date."""
     effective, end_column = history.effective_date_column, history.end_date_column
     position = -1

@@ -52,7 +52,11 @@ def json_value_converter(column: ColumnType) -> Callable[[Any], Any]:
     if column.json_format in {"date", "date-time"}:
         return lambda value: value.isoformat() if isinstance(value, (dt.date, dt.datetime)) else value
     if column == NUMBER:
-        return lambda value: value if isinstance(value, (Decimal, float, int)) or value is None else Decimal(value)
+        return lambda value: (
+            value if isinstance(value, (Decimal, float, int)) or value is None else Decimal(value)
+        )
+    if column == BOOLEAN:  # drivers without a boolean type (SQLite) return 0/1
+        return lambda value: value if value is None else bool(value)
     if column == STRING:
         return lambda value: value if isinstance(value, str) or value is None else str(value)
     return lambda value: value
@@ -77,7 +81,7 @@ def reflect_columns(connection: Connection, settings: StreamSettings) -> list[sa
 class HRSQLStream(HRStream):
     """One table or query; incremental when `replication_key` is set."""
 
-    def __init__(self, tap: Any, settings: StreamSettings) -> None:  # noqa: ANN401
+    def __init__(self, tap: Any, settings: StreamSettings) -> None:
         self.engine: Engine = sa.create_engine(settings.sqlalchemy_url or "")
         with self.engine.connect() as connection:
             self.columns = reflect_columns(connection, settings)
@@ -86,16 +90,23 @@ class HRSQLStream(HRStream):
         required += [settings.replication_key] if settings.replication_key else []
         for name in required:
             if name not in self.column_types:
-                raise HRSourceError(f"Stream {settings.name!r}: column {name!r} is not in the table or query.")
+                raise HRSourceError(
+                    f"Stream {settings.name!r}: column {name!r} is not in the table or query."
+                )
         super().__init__(tap, settings, json_schema(self.column_types, settings.key_properties))
         if settings.replication_key and not settings.history:
             self.replication_key = settings.replication_key
-            self.is_sorted = True
+
+    @property
+    def is_sorted(self) -> bool:
+        """Rows come ordered by the replication key, so an interrupted sync can resume."""
+        return self.replication_key is not None
 
     def source(self) -> sa.Subquery:
         if self.settings.table:
             schema, _, name = self.settings.table.rpartition(".")
-            return sa.table(name, *[sa.column(c.name) for c in self.columns], schema=schema or None).alias("src")
+            columns = [sa.column(c.name, c.type) for c in self.columns]
+            return sa.table(name, *columns, schema=schema or None).alias("src")
         return sa.text(self.settings.query or "").columns(*self.columns).subquery("src")
 
     def check_keys(self, connection: Connection) -> None:
@@ -108,7 +119,9 @@ class HRSQLStream(HRStream):
         for column in key_columns:
             empty = connection.execute(sa.select(sa.func.count()).where(column.is_(None))).scalar()
             if empty:
-                raise KeyPropertyError(f"Stream {self.name!r}: {empty} rows have an empty key property {column.name!r}.")
+                raise KeyPropertyError(
+                    f"Stream {self.name!r}: {empty} rows have an empty key property {column.name!r}."
+                )
         repeated = connection.execute(
             sa.select(*key_columns, sa.func.count().label("rows"))
             .group_by(*key_columns)
@@ -141,7 +154,9 @@ class HRSQLStream(HRStream):
                 self.select(context)
             )
             for row in result:
-                yield {name: convert(value) for name, convert, value in zip(names, converters, row)}
+                yield {
+                    name: convert(value) for name, convert, value in zip(names, converters, row, strict=False)
+                }
 
     def get_records(self, context: dict | None) -> Iterable[dict[str, Any]]:
         records = self.typed_records(context)

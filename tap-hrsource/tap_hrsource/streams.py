@@ -28,8 +28,8 @@ FILE_BOOKMARK = "file_modified_at"
 def rows_of(columns: dict[str, pa.Array]) -> Iterator[dict[str, Any]]:
     """Arrow columns to record dicts: one to_pylist per column is far cheaper than per row."""
     names = list(columns)
-    for values in zip(*(column.to_pylist() for column in columns.values())):
-        yield dict(zip(names, values))
+    for values in zip(*(column.to_pylist() for column in columns.values()), strict=False):
+        yield dict(zip(names, values, strict=False))
 
 
 class HRStream(Stream):
@@ -39,7 +39,7 @@ class HRStream(Stream):
     # sql.json_value), so the SDK's per-record type conformance, its largest per-record cost, is not needed.
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
 
-    def __init__(self, tap: Any, settings: StreamSettings, schema: dict) -> None:  # noqa: ANN401
+    def __init__(self, tap: Any, settings: StreamSettings, schema: dict) -> None:
         self.settings = settings
         super().__init__(tap, schema=schema, name=settings.name)
         self.primary_keys = list(settings.key_properties)
@@ -85,7 +85,7 @@ class HRStream(Stream):
 class HRFileStream(HRStream):
     """All files matched by `path`, merged into one stream with one schema inferred from every value."""
 
-    def __init__(self, tap: Any, settings: StreamSettings) -> None:  # noqa: ANN401
+    def __init__(self, tap: Any, settings: StreamSettings) -> None:
         self.settings = settings
         self.files: list[Path] = match_files(settings.path or "")
         self.column_types, self._key_problem = self._scan(settings)
@@ -104,7 +104,11 @@ class HRFileStream(HRStream):
                 inference.add(batch.columns)
                 if problem is None and settings.key_properties:
                     try:
-                        keys.add(dict(zip(batch.columns.schema.names, batch.columns.columns)), str(path), batch.first_row)
+                        keys.add(
+                            dict(zip(batch.columns.schema.names, batch.columns.columns, strict=False)),
+                            str(path),
+                            batch.first_row,
+                        )
                     except KeyPropertyError as error:
                         problem = error
         if problem is None:
@@ -119,7 +123,7 @@ class HRFileStream(HRStream):
         for path in self.files:
             for batch in read_text_batches(path, self.settings):
                 columns = [batch.columns.column(name).to_pylist() for name in names]
-                for offset, key in enumerate(zip(*columns)):
+                for offset, key in enumerate(zip(*columns, strict=False)):
                     yield str(path), batch.first_row + offset, key
 
     @staticmethod
@@ -137,14 +141,18 @@ class HRFileStream(HRStream):
     def typed_records(self, files: list[Path]) -> Iterator[dict[str, Any]]:
         for path in files:
             for batch in read_text_batches(path, self.settings):
-                yield from rows_of(convert_batch(batch.columns, self.column_types, str(path), batch.first_row))
+                yield from rows_of(
+                    convert_batch(batch.columns, self.column_types, str(path), batch.first_row)
+                )
 
-    def get_records(self, context: dict | None) -> Iterable[dict[str, Any]]:  # noqa: ARG002
+    def get_records(self, context: dict | None) -> Iterable[dict[str, Any]]:
         if self._key_problem is not None:
             raise self._key_problem
         files = self.files_to_read()
         if not files:
-            self.logger.info("Stream %s: no file changed since %s", self.name, self.stream_state[FILE_BOOKMARK])
+            self.logger.info(
+                "Stream %s: no file changed since %s", self.name, self.stream_state[FILE_BOOKMARK]
+            )
             return
         # Taken before reading, so a file changed while we read is read again next time.
         latest_change = max(self.modified_at(path) for path in self.files)

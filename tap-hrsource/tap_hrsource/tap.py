@@ -31,12 +31,12 @@ class TapHRSource(Tap):
         return streams
 
     @classmethod
-    def invoke(cls, *args: Any, **kwargs: Any) -> None:  # noqa: ANN401
+    def invoke(cls, *args: Any, **kwargs: Any) -> None:
         """Run the CLI; bad input ends the run with its clear message instead of a traceback."""
         try:
             super().invoke(*args, **kwargs)
         except HRSourceError as error:
-            logging.getLogger(cls.name).error("%s", error)  # noqa: TRY400 - the message says it all
+            logging.getLogger(cls.name).error("%s", error)
             sys.exit(1)
 
 
