@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import pstats
+import re
 import shutil
 import statistics
 import subprocess
@@ -102,6 +103,8 @@ def run_target(target: str, size: int, input_path: Path, index: int) -> Run:
         measurement = run_measured(target_command(target, scratch / "out"), input_path, log)
         if target == PEER and measurement.exit_code == 0:
             check_peer_output(scratch / "out", size)
+        if target == OURS and measurement.exit_code == 0:
+            check_our_log(log, size)
     except OSError as error:  # e.g. our target is not installed yet: report it, keep benchmarking
         log.write_text(f"could not start {target}: {error}\n")
         measurement = Measurement(seconds=0.0, peak_rss_mb=0.0, exit_code=127)
@@ -123,6 +126,18 @@ def check_peer_output(output_dir: Path, size: int) -> None:
             rows += sum(1 for _ in csv_file) - 1
     if rows != size:
         print(f"  WARNING: the peer wrote {rows:,} CSV rows for {size:,} records", flush=True)
+
+
+def check_our_log(log: Path, size: int) -> None:
+    """Warn unless our target reports checking all N rows without errors (a fast run must do the work)."""
+    found = re.search(r"(\d+) rows checked, (\d+) errors", log.read_text(errors="replace"))
+    if found is None:
+        print(f"  WARNING: no 'rows checked' summary in {log}", flush=True)
+    elif int(found[1]) != size or int(found[2]) != 0:
+        print(
+            f"  WARNING: our target checked {found[1]} rows and found {found[2]} errors; see {log}",
+            flush=True,
+        )
 
 
 def describe(run: Run) -> str:
@@ -191,7 +206,7 @@ def report(runs: list[Run], repeat: int) -> str:
 
 
 def profile(size: int) -> None:
-    """Run our target once under cProfile and print the 25 most expensive calls by cumulative time."""
+    """Run our target once under cProfile; print the top 25 by cumulative and the top 15 by own time."""
     input_path = ensure_input(size)
     prof = WORK / f"profile-{size}.prof"
     scratch = Path(tempfile.mkdtemp(prefix=f"profile-{size}-", dir=WORK))
@@ -209,7 +224,10 @@ def profile(size: int) -> None:
     if measurement.exit_code != 0 or not prof.exists():
         print(tail(log))
         return
-    pstats.Stats(str(prof)).sort_stats("cumulative").print_stats(25)
+    stats = pstats.Stats(str(prof))
+    stats.sort_stats("cumulative").print_stats(25)
+    # The cumulative list starts with the SDK's call chain; own time shows the hot spots directly.
+    stats.sort_stats("tottime").print_stats(15)
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
