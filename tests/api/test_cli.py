@@ -1,0 +1,182 @@
+"""The `viva-insights` command as a user runs it: a real process against the emulator process."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from target_viva_insights.emulator.process import EmulatorHandle
+
+
+def run_cli(*arguments: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    clean = {key: value for key, value in os.environ.items() if "VIVA_INSIGHTS_" not in key}
+    clean.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "target_viva_insights.cli", *arguments],
+        capture_output=True,
+        text=True,
+        env=clean,
+        timeout=120,
+        check=False,
+    )
+
+
+def settings_env(emulator: EmulatorHandle, **overrides: object) -> dict[str, str]:
+    """The emulator's settings as VIVA_INSIGHTS_* variables (how a CI job passes secrets)."""
+    settings = emulator.config(**overrides)
+    return {
+        f"VIVA_INSIGHTS_{name.upper()}": str(value) for name, value in settings.items() if value is not None
+    }
+
+
+def test_ping_checks_auth_scale_unit_and_connector(emulator):
+    result = run_cli("ping", env=settings_env(emulator))
+
+    assert result.returncode == 0, result.stderr
+    assert f"scale_unit: {emulator.scale_unit}" in result.stdout
+    assert "connection: OK" in result.stdout
+
+
+def test_upload_from_a_config_file_reaches_completed(emulator, packages, tmp_path):
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps(emulator.config()))
+
+    result = run_cli("upload", str(packages["good"]), "--config", str(config), "-v")
+
+    assert result.returncode == 0, result.stderr
+    ingestion = json.loads(result.stdout)
+    assert ingestion["Status"] == "Completed"
+    (kept,) = [item for item in emulator.state()["ingestions"] if item["Id"] == ingestion["Id"]]
+    assert Path(kept["Upload"]).read_bytes() == packages["good"].read_bytes()
+    assert "Uploading good.zip" in result.stderr
+    assert emulator.client_secret not in result.stderr
+    assert "Bearer " not in result.stderr
+    assert "eyJ" not in result.stderr
+
+
+def test_upload_of_a_pfx_authenticated_run_logs_no_password(emulator, packages, certificates, pfx_password):
+    env = settings_env(
+        emulator,
+        client_secret=None,
+        certificate_path=certificates["pfx"],
+        certificate_password=pfx_password,
+    )
+
+    result = run_cli("upload", str(packages["good"]), "-v", env=env)
+
+    assert result.returncode == 0, result.stderr
+    assert pfx_password not in result.stderr
+    assert "eyJ" not in result.stderr
+
+
+def test_rejected_upload_saves_the_error_file_and_exits_3(emulator, packages, output_dir):
+    result = run_cli(
+        "upload",
+        str(packages["bad"]),
+        "--skip-validation",
+        "--output-dir",
+        str(output_dir),
+        env=settings_env(emulator),
+    )
+
+    assert result.returncode == 3, result.stderr
+    assert result.stdout == ""
+    (error_file,) = output_dir.glob("errors-*.csv")
+    assert "not-an-email" in error_file.read_text()
+    assert "ValidationFailed" in result.stderr
+
+
+def test_upload_validates_locally_first(emulator, packages, output_dir):
+    before = len(emulator.state()["ingestions"])
+
+    result = run_cli(
+        "upload", str(packages["bad"]), "--output-dir", str(output_dir), env=settings_env(emulator)
+    )
+
+    assert result.returncode == 3
+    assert "invalid-email" in result.stderr
+    assert len(emulator.state()["ingestions"]) == before
+
+
+def test_validate_command(packages, tmp_path):
+    good = run_cli("validate", str(packages["good"]))
+    bad = run_cli("validate", str(packages["bad"]), "--output-dir", str(tmp_path))
+
+    assert good.returncode == 0, good.stderr
+    assert bad.returncode == 3
+    assert "invalid-email" in (tmp_path / "validation-bad.csv").read_text()
+
+
+def test_status_and_errors_commands(emulator, packages, tmp_path):
+    env = settings_env(emulator)
+    uploaded = run_cli(
+        "upload", str(packages["bad"]), "--skip-validation", "--output-dir", str(tmp_path), env=env
+    )
+    ingestion = emulator.state()["ingestions"][-1]
+
+    status = run_cli("status", ingestion["Id"], env=env)
+    errors = run_cli("errors", ingestion["Id"], "-o", str(tmp_path / "mine.csv"), env=env)
+
+    assert uploaded.returncode == 3
+    assert status.returncode == 0, status.stderr
+    assert json.loads(status.stdout)["Status"] == "ValidationFailed"
+    assert errors.returncode == 0, errors.stderr
+    assert "not-an-email" in (tmp_path / "mine.csv").read_text()
+
+
+def test_flags_win_over_environment_which_wins_over_the_config_file(emulator, tmp_path):
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps(emulator.config(client_secret="from-the-file")))
+    env = {"VIVA_INSIGHTS_CLIENT_SECRET": emulator.client_secret}
+
+    from_env = run_cli("ping", "--config", str(config), env=env)
+    from_flag = run_cli("ping", "--config", str(config), "--client-secret", "from-the-flag", env=env)
+
+    assert from_env.returncode == 0, from_env.stderr
+    assert from_flag.returncode == 4
+    assert "AADSTS7000215" in from_flag.stderr
+
+
+def test_target_prefixed_environment_variables_are_read(emulator):
+    env = {
+        key.replace("VIVA_INSIGHTS_", "TARGET_VIVA_INSIGHTS_"): value
+        for key, value in settings_env(emulator).items()
+    }
+
+    assert run_cli("ping", env=env).returncode == 0
+
+
+def test_unregistered_app_exits_5_with_advice(emulator):
+    emulator.set_faults(unregistered_app=True)
+
+    result = run_cli("ping", env=settings_env(emulator))
+
+    assert result.returncode == 5
+    assert "API-based import" in result.stderr
+
+
+def test_unreachable_service_exits_6(emulator):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    env = settings_env(emulator, api_base_url=f"https://localhost:{closed_port}/v1.0", max_retries=0)
+
+    result = run_cli("ping", env=env)
+
+    assert result.returncode == 6
+    assert "failed" in result.stderr
+
+
+@pytest.mark.parametrize("missing", ["VIVA_INSIGHTS_TENANT_ID", "VIVA_INSIGHTS_CLIENT_SECRET"])
+def test_missing_settings_exit_2_without_prompting(emulator, missing):
+    env = settings_env(emulator)
+    del env[missing]
+
+    result = run_cli("ping", env=env)
+
+    assert result.returncode == 2
