@@ -141,9 +141,22 @@ class HRSQLStream(HRStream):
             key_column = source.c[self.replication_key]
             start = self.get_starting_replication_key_value(context)
             if start is not None:
-                statement = statement.where(key_column >= start)
+                statement = statement.where(key_column >= self.as_column_value(self.replication_key, start))
             statement = statement.order_by(key_column)
         return statement
+
+    def as_column_value(self, column: str, bookmark: Any) -> Any:
+        """The bookmark (ISO text in the state) as a value of the column's type.
+
+        Comparing as text would go wrong where the database stores dates as text in another form
+        (SQLite writes '2026-03-03 09:00:00' where the bookmark says '2026-03-03T09:00:00').
+        """
+        json_format = self.column_types[column].json_format
+        if isinstance(bookmark, str) and json_format == "date-time":
+            return dt.datetime.fromisoformat(bookmark)
+        if isinstance(bookmark, str) and json_format == "date":
+            return dt.date.fromisoformat(bookmark[:10])
+        return bookmark
 
     def typed_records(self, context: dict | None) -> Iterator[dict[str, Any]]:
         names = list(self.column_types)

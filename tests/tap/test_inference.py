@@ -25,7 +25,7 @@ def test_bom_leading_zero_ids_and_na(tmp_path, run_tap):
     )
     output = run_tap(stream(source, null_values=["NA"], key_properties=["PersonId"]))
     properties = output.schemas["people"]["properties"]
-    assert list(properties)[0] == "EmployeeNumber"  # the BOM is not part of the first header
+    assert next(iter(properties)) == "EmployeeNumber"  # the BOM is not part of the first header
     assert properties["EmployeeNumber"] == {"type": ["string", "null"]}
     assert properties["Zip"] == {"type": ["string", "null"]}  # leading zero values: not an integer
     assert properties["PersonId"] == {"type": "string"}  # key properties are not nullable

@@ -27,7 +27,7 @@ d@contoso.com,X,2026-01-15,2026-01-15
 d@contoso.com,W,2026-03-01,
 """
 # Snapshots on 2026-01-01, 02-01, 03-01 and 04-01, worked out by hand:
-# a: Jan X (row of 2025-06-15), Feb Y (effective that very day), Mar Y (Z starts 03-10), Apr gone (left 03-20).
+# a: Jan X (row of 2025-06-15), Feb Y (effective that day), Mar Y (Z starts 03-10), Apr gone (left 03-20).
 # b: hired 02-15, so first in March.  c: leaves on Jan 1st, so still there that day, gone from February.
 # d: leaves 01-15 and is rehired 03-01 into W: Jan X, no Feb, Mar W, Apr W.
 EXPECTED = {
