@@ -211,6 +211,7 @@ def command_emulator(arguments: argparse.Namespace, settings: dict[str, Any]) ->
             token_lifetime_seconds=arguments.token_lifetime,
             stuck=arguments.stuck,
             unregistered_app=arguments.unregistered_app,
+            reject=arguments.reject,
             faults=faults,
         )
     )
@@ -272,6 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
     emulator.add_argument("--token-lifetime", type=int, default=3600, help="access-token lifetime, seconds")
     emulator.add_argument("--stuck", action="store_true", help="ingestions never leave NotStarted")
     emulator.add_argument("--unregistered-app", action="store_true", help="403 as for an unregistered app")
+    emulator.add_argument("--reject", action="store_true", help="every upload ends ValidationFailed")
     emulator.add_argument(
         "--fault",
         action="append",

@@ -202,7 +202,9 @@ class EmulatorApp:
         save, is_zip = _upload_saver(request)
         if save is None:
             return _api_error(500, "InternalServerError", "File is missing.")
-        ingestion = self.service.start(tenant, save, is_zip=is_zip, stuck=self.faults.stuck)
+        ingestion = self.service.start(
+            tenant, save, is_zip=is_zip, stuck=self.faults.stuck, reject=self.faults.reject
+        )
         return _json(self.service.as_json(ingestion))
 
     def on_list(self, request: Request, tenant: str, connector: str) -> Response:

@@ -74,6 +74,8 @@ class Faults:
     step_seconds: float = DEFAULT_STEP_SECONDS
     stuck: bool = False
     unregistered_app: bool = False
+    # Fail validation whatever the data: stands for the rules only the service can check.
+    reject: bool = False
     _lock: threading.Lock = dataclasses.field(default_factory=threading.Lock, repr=False, compare=False)
 
     def take(self, endpoint: str) -> FaultRule | None:
@@ -90,7 +92,7 @@ class Faults:
         with self._lock:
             if "rules" in document:
                 self.rules = [FaultRule(**rule) for rule in document["rules"]]
-            for name in ("token_lifetime_seconds", "step_seconds", "stuck", "unregistered_app"):
+            for name in ("token_lifetime_seconds", "step_seconds", "stuck", "unregistered_app", "reject"):
                 if name in document:
                     setattr(self, name, type(getattr(self, name))(document[name]))
 
@@ -99,6 +101,7 @@ class Faults:
             self.rules = []
             self.stuck = False
             self.unregistered_app = False
+            self.reject = False
             self.step_seconds = step_seconds
             self.token_lifetime_seconds = token_lifetime_seconds
 
@@ -110,4 +113,5 @@ class Faults:
                 "step_seconds": self.step_seconds,
                 "stuck": self.stuck,
                 "unregistered_app": self.unregistered_app,
+                "reject": self.reject,
             }

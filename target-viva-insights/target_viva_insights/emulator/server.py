@@ -37,6 +37,7 @@ class EmulatorOptions:
     token_lifetime_seconds: int = DEFAULT_TOKEN_LIFETIME_SECONDS
     stuck: bool = False
     unregistered_app: bool = False
+    reject: bool = False
     faults: list[FaultRule] = dataclasses.field(default_factory=list)
 
 
@@ -51,6 +52,7 @@ def serve(options: EmulatorOptions) -> None:
         faults.reset(options.step_seconds, options.token_lifetime_seconds)
         faults.stuck = options.stuck
         faults.unregistered_app = options.unregistered_app
+        faults.reject = options.reject
         faults.rules = [dataclasses.replace(rule) for rule in options.faults]
 
     startup_behaviour()

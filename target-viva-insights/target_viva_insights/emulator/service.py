@@ -19,7 +19,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from target_viva_insights.report import ValidationReport
+from target_viva_insights.report import Issue, Severity, ValidationReport
 from target_viva_insights.validation import validate_package
 
 NOT_STARTED = "NotStarted"
@@ -79,15 +79,21 @@ class IngestionService:
         return None
 
     def start(
-        self, tenant_id: str, save_upload: Callable[[Path], None], *, is_zip: bool, stuck: bool
+        self,
+        tenant_id: str,
+        save_upload: Callable[[Path], None],
+        *,
+        is_zip: bool,
+        stuck: bool = False,
+        reject: bool = False,
     ) -> Ingestion:
         """Keep the upload as DATA_DIR/uploads/<id>.zip (or .csv/.json) and start the ingestion."""
         ingestion_id = str(uuid.uuid4())
         target = self.uploads_dir / f"{ingestion_id}{'.zip' if is_zip else '.raw'}"
         save_upload(target)
         validation: Future[ValidationReport | None]
-        if is_zip:
-            validation = self._validator.submit(self._validate, target)
+        if is_zip or reject:
+            validation = self._validator.submit(self._validate, target, reject=reject)
         else:
             # A bare .csv/.json carries no metadata.json; Viva would use the connection's stored mapping.
             validation = Future()
@@ -110,8 +116,21 @@ class IngestionService:
         return ingestion
 
     @staticmethod
-    def _validate(package: Path) -> ValidationReport:
-        return validate_package(package)
+    def _validate(package: Path, *, reject: bool) -> ValidationReport:
+        """The target's own rule set; a crash of the validator becomes a finding, not a stuck ingestion."""
+        if reject:
+            report = ValidationReport(package.name)
+            report.add(
+                Issue(Severity.ERROR, "service-rule", "Rejected by the emulator (a rule only Viva checks).")
+            )
+            return report
+        try:
+            return validate_package(package)
+        except Exception as error:  # reported to the uploader like Viva's own failures
+            logger.exception("Validation of %s crashed", package)
+            report = ValidationReport(package.name)
+            report.add(Issue(Severity.ERROR, "package", f"The package could not be read: {error}"))
+            return report
 
     def get(self, tenant_id: str, ingestion_id: str) -> Ingestion | None:
         with self._lock:
