@@ -20,7 +20,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 
-from target_viva_insights.errors import AuthenticationFailed, ConfigurationError, NetworkError
+from target_viva_insights.errors import AuthenticationFailed, ConfigurationError, network_error
 
 _PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----.+?-----END \1-----", re.DOTALL)
 _PFX_SUFFIXES = (".pfx", ".p12")
@@ -126,7 +126,7 @@ class TokenProvider:
         try:
             result = self._application().acquire_token_for_client(scopes=[self.scope])
         except requests.RequestException as error:
-            raise NetworkError(f"Cannot reach the token endpoint: {type(error).__name__}") from error
+            raise network_error("Cannot reach the token endpoint", error) from error
         if "access_token" not in result:
             raise AuthenticationFailed(_describe_token_error(result))
         if result.get("token_source") == "identity_provider":
@@ -157,7 +157,7 @@ class TokenProvider:
                 timeout=self._timeout,
             )
         except requests.RequestException as error:
-            raise NetworkError(f"Cannot reach the authority {authority}: {type(error).__name__}") from error
+            raise network_error(f"Cannot reach the authority {authority}", error) from error
         except ValueError as error:
             # MSAL raises ValueError when the tenant's OpenID configuration cannot be fetched.
             raise AuthenticationFailed(f"Authority {authority} was refused: {error}") from error

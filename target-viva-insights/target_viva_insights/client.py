@@ -35,6 +35,7 @@ from target_viva_insights.errors import (
     PermissionDenied,
     PreviousIngestionPending,
     ServiceError,
+    network_error,
 )
 from target_viva_insights.settings import AWAIT_STATUSES, CONNECTION_SETTINGS
 
@@ -273,12 +274,8 @@ class IngressApi:
                     timeout=self._timeout,
                     stream=stream,
                 )
-            except requests.exceptions.SSLError as error:
-                raise NetworkError(
-                    f"TLS verification of {self._base_url} failed (see ca_bundle): {error}"
-                ) from error
             except requests.RequestException as error:
-                raise NetworkError(f"{method} {path} failed: {type(error).__name__}: {error}") from error
+                raise network_error(f"{method} {path.split('?')[0]} failed", error) from error
             if response.status_code == 401 and attempt == 1:
                 self.logger.info("The API refused the access token (401); fetching a new one")
                 self._tokens.invalidate()

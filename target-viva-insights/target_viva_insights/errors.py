@@ -81,3 +81,16 @@ PERMISSION_ADVICE = (
     "Organizational data > Manage data sources > API-based import, and register the application "
     "(client) id {client_id} in that connection. Until then every call is refused."
 )
+
+
+def network_error(action: str, error: Exception) -> NetworkError:
+    """A NetworkError for a failed request, with advice for TLS failures (URLs only, never headers)."""
+    text = str(error)
+    if "CERTIFICATE_VERIFY_FAILED" in text or type(error).__name__ == "SSLError":
+        reason = "CERTIFICATE_VERIFY_FAILED" if "CERTIFICATE_VERIFY_FAILED" in text else type(error).__name__
+        return NetworkError(
+            f"{action}: TLS verification failed ({reason}). If a corporate proxy or the local emulator "
+            "issues "
+            "the certificate, set ca_bundle to its CA file; verification is never switched off."
+        )
+    return NetworkError(f"{action}: {type(error).__name__}: {text[:300]}")

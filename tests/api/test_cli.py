@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -180,3 +181,26 @@ def test_missing_settings_exit_2_without_prompting(emulator, missing):
     result = run_cli("ping", env=env)
 
     assert result.returncode == 2
+
+
+def test_a_bare_csv_is_uploaded_raw(emulator, packages, tmp_path):
+    csv_file = tmp_path / "data.csv"
+    with zipfile.ZipFile(packages["good"]) as archive:
+        csv_file.write_bytes(archive.read("data.csv"))
+
+    result = run_cli("upload", str(csv_file), env=settings_env(emulator))
+
+    assert result.returncode == 0, result.stderr
+    ingestion = json.loads(result.stdout)
+    (kept,) = [item for item in emulator.state()["ingestions"] if item["Id"] == ingestion["Id"]]
+    assert Path(kept["Upload"]).read_bytes() == csv_file.read_bytes()
+
+
+def test_tls_is_verified_and_ca_bundle_adds_the_emulator_ca(emulator):
+    env = settings_env(emulator, max_retries=0)
+    del env["VIVA_INSIGHTS_CA_BUNDLE"]
+
+    result = run_cli("ping", env=env)
+
+    assert result.returncode == 6
+    assert "CERTIFICATE_VERIFY_FAILED" in result.stderr

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import re
 import threading
 from pathlib import Path
 
@@ -9,6 +11,7 @@ import pytest
 from target_viva_insights.client import deliver_package
 from target_viva_insights.emulator.process import EmulatorHandle
 from target_viva_insights.errors import (
+    AuthenticationFailed,
     DataValidationFailed,
     IngestionTimeout,
     PermissionDenied,
@@ -167,3 +170,32 @@ def test_await_none_returns_after_the_upload(emulator, packages, output_dir, tes
     final = _deliver_once(emulator, packages, output_dir, test_logger, await_status="none")
 
     assert final["Status"] == "NotStarted"
+
+
+def test_unknown_status_is_logged_and_treated_as_in_progress(
+    emulator, packages, output_dir, test_logger, caplog
+):
+    emulator.set_faults(unknown_status="Transforming", step_seconds=0.5)
+    caplog.set_level(logging.INFO, logger=test_logger.name)
+
+    final = _deliver_once(emulator, packages, output_dir, test_logger)
+
+    assert final["Status"] == "Completed"
+    assert "unknown status 'Transforming'" in caplog.text
+
+
+def test_a_sign_in_page_instead_of_the_ingestion_is_an_auth_failure(
+    emulator, packages, output_dir, test_logger
+):
+    emulator.set_faults(rules=[{"action": "sign_in_page", "endpoint": "upload"}])
+
+    with pytest.raises(AuthenticationFailed, match="sign-in"):
+        deliver_package(emulator.config(), packages["good"], output_dir, test_logger)
+
+
+def test_upload_progress_is_logged_in_bytes_and_percent(emulator, packages, output_dir, test_logger, caplog):
+    caplog.set_level(logging.INFO, logger=test_logger.name)
+
+    deliver_package(emulator.config(), packages["good"], output_dir, test_logger)
+
+    assert re.search(r"Uploading good\.zip: [\d,]+ of [\d,]+ bytes \(100%", caplog.text)

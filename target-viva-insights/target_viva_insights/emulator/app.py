@@ -129,6 +129,9 @@ class EmulatorApp:
             return _api_error(fault.status, "InjectedFault", f"Injected HTTP {fault.status}")
         if fault.action == "throttle":
             return _api_error(429, "TooManyRequests", "Throttled", {"Retry-After": str(fault.retry_after)})
+        if fault.action == "sign_in_page":
+            page = "<html><body>Your session has expired. Please sign in again.</body></html>"
+            return Response(page, status=200, mimetype="text/html")
         if fault.action == "slow":
             time.sleep(fault.delay)
         if fault.action == "drop":

@@ -6,6 +6,9 @@ A rule applies to the next `count` requests of one endpoint ("*" for every endpo
     slow               wait `delay` seconds (default 2), then answer normally
     drop               drop the connection (an upload is dropped halfway, before it is accepted)
     drop_after_accept  handle the request (the upload is accepted), then drop the connection unanswered
+    sign_in_page       answer 200 with an HTML sign-in page (Microsoft's READMEs: an expired token does that)
+Besides the rules: `stuck`, `unregistered_app`, `reject` (every upload fails validation), `unknown_status`
+(a status string shown instead of ExtractionComplete), `token_lifetime_seconds`, `step_seconds`.
 Endpoint names: discovery, token, scale_unit, ping, ping_legacy, upload, list, status, status_legacy,
 errors, errors_file_ingestion.
 """
@@ -16,7 +19,7 @@ import dataclasses
 import threading
 from typing import Any
 
-ACTIONS = ("error", "throttle", "slow", "drop", "drop_after_accept")
+ACTIONS = ("error", "throttle", "slow", "drop", "drop_after_accept", "sign_in_page")
 ENDPOINTS = (
     "discovery",
     "token",
@@ -76,6 +79,7 @@ class Faults:
     unregistered_app: bool = False
     # Fail validation whatever the data: stands for the rules only the service can check.
     reject: bool = False
+    unknown_status: str = ""
     _lock: threading.Lock = dataclasses.field(default_factory=threading.Lock, repr=False, compare=False)
 
     def take(self, endpoint: str) -> FaultRule | None:
@@ -92,7 +96,14 @@ class Faults:
         with self._lock:
             if "rules" in document:
                 self.rules = [FaultRule(**rule) for rule in document["rules"]]
-            for name in ("token_lifetime_seconds", "step_seconds", "stuck", "unregistered_app", "reject"):
+            for name in (
+                "token_lifetime_seconds",
+                "step_seconds",
+                "stuck",
+                "unregistered_app",
+                "reject",
+                "unknown_status",
+            ):
                 if name in document:
                     setattr(self, name, type(getattr(self, name))(document[name]))
 
@@ -102,6 +113,7 @@ class Faults:
             self.stuck = False
             self.unregistered_app = False
             self.reject = False
+            self.unknown_status = ""
             self.step_seconds = step_seconds
             self.token_lifetime_seconds = token_lifetime_seconds
 
@@ -114,4 +126,5 @@ class Faults:
                 "stuck": self.stuck,
                 "unregistered_app": self.unregistered_app,
                 "reject": self.reject,
+                "unknown_status": self.unknown_status,
             }

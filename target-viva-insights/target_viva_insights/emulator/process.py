@@ -75,13 +75,7 @@ class EmulatorHandle:
         return self._control("POST", f"ingestions/{ingestion_id}/abandon")
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        _stop(self.process)
 
 
 def emulator_command(
@@ -159,13 +153,17 @@ def running_emulator(
         )
         yield handle
     finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        _stop(process)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def _wait_until_ready(process: subprocess.Popen[bytes], out_file: Path, log_file: Path) -> dict[str, str]:

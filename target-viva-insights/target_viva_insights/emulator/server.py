@@ -58,7 +58,7 @@ def serve(options: EmulatorOptions) -> None:
     startup_behaviour()
     app = RegisteredApp.load(options.tenant_id, options.client_id, options.client_secret, options.certificate)
     identity = Identity(app, lambda: faults.token_lifetime_seconds)
-    service = IngestionService(data_dir, lambda: faults.step_seconds)
+    service = IngestionService(data_dir, lambda: faults.step_seconds, lambda: faults.unknown_status)
     wsgi = EmulatorApp(identity, service, faults, options.scale_unit, startup_behaviour)
     server = make_server(HOST, options.port, wsgi, threaded=True, ssl_context=ssl_context)
     origin = f"https://localhost:{server.server_port}"

@@ -56,13 +56,16 @@ class Ingestion:
 class IngestionService:
     """The ingestions of the emulated tenant(s), kept in memory; the uploads are kept on disk."""
 
-    def __init__(self, data_dir: Path, step_seconds: Callable[[], float]) -> None:
+    def __init__(
+        self, data_dir: Path, step_seconds: Callable[[], float], unknown_status: Callable[[], str]
+    ) -> None:
         self.data_dir = data_dir
         self.uploads_dir = data_dir / "uploads"
         self.errors_dir = data_dir / "errors"
         self.uploads_dir.mkdir(parents=True, exist_ok=True)
         self.errors_dir.mkdir(parents=True, exist_ok=True)
         self._step_seconds = step_seconds
+        self._unknown_status = unknown_status
         self._ingestions: dict[str, Ingestion] = {}
         self._lock = threading.Lock()
         self._validator = ThreadPoolExecutor(max_workers=1, thread_name_prefix="validation")
@@ -150,7 +153,7 @@ class IngestionService:
         if ingestion.stuck or elapsed < step:
             return NOT_STARTED
         if elapsed < 2 * step or not ingestion.validation.done():
-            return EXTRACTION_COMPLETE
+            return self._unknown_status() or EXTRACTION_COMPLETE
         self._finish(ingestion, ingestion.validation.result())
         return str(ingestion.final_status)
 
