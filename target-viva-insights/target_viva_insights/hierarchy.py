@@ -1,7 +1,7 @@
 """Checks that need every row at once: duplicates, managers, reporting loops, monthly snapshots.
 
-Rows are kept as four integer arrays (person code, manager code, day, row number), about 16 bytes a
-row, so a million-row file costs ~16 MB whatever the width of data.csv. Email addresses are coded with
+Rows are kept as four int32 arrays (person code, manager code, day, row number), 16 bytes a row, so a
+million-row file costs ~16 MB whatever the width of data.csv. Email addresses are coded with
 one growing Arrow dictionary. The org chart is evaluated the way Viva reads effective-dated data: a
 person's latest row on or before a date holds on that date.
 """
@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 from target_viva_insights import rules
 from target_viva_insights.report import MAX_ISSUES_PER_RULE, Issue, Severity, ValidationReport
 
+MISSING_DAY = np.iinfo(np.int32).min
 NO_MANAGER = -1
 ABSENT = -2
 # Reporting chains longer than this are followed one step at a time (rare; org charts are shallow).
@@ -52,6 +53,38 @@ class EmailCodes:
         return str(self.values[code].as_py())
 
 
+class MonthCoverage:
+    """Per person: first and last month with a row and how many rows; gathered batch by batch."""
+
+    def __init__(self) -> None:
+        self.months: set[int] = set()
+        self.all_month_starts = True
+        self.first = np.array([], dtype=np.int32)
+        self.last = np.array([], dtype=np.int32)
+        self.rows = np.array([], dtype=np.int64)
+
+    def add(self, person: np.ndarray, day: np.ndarray, population: int) -> None:
+        usable = (person >= 0) & (day != MISSING_DAY)
+        person, day = person[usable], day[usable]
+        self._grow(population)
+        distinct_days, position = np.unique(day, return_inverse=True)
+        distinct_dates = distinct_days.astype("datetime64[D]")
+        distinct_months = distinct_dates.astype("datetime64[M]")
+        self.all_month_starts &= bool(np.all(distinct_dates == distinct_months.astype("datetime64[D]")))
+        months = distinct_months.astype(np.int32)[position]
+        self.months.update(int(month) for month in np.unique(months))
+        np.minimum.at(self.first, person, months)
+        np.maximum.at(self.last, person, months)
+        self.rows += np.bincount(person, minlength=population)
+
+    def _grow(self, population: int) -> None:
+        extra = population - self.first.size
+        if extra > 0:
+            self.first = np.concatenate((self.first, np.full(extra, np.iinfo(np.int32).max, np.int32)))
+            self.last = np.concatenate((self.last, np.full(extra, np.iinfo(np.int32).min, np.int32)))
+            self.rows = np.concatenate((self.rows, np.zeros(extra, np.int64)))
+
+
 class Hierarchy:
     """Collects (PersonId, ManagerId, EffectiveDate) per row and judges the organization at the end."""
 
@@ -59,6 +92,8 @@ class Hierarchy:
         self.has_manager = has_manager
         self.codes = EmailCodes()
         self._chunks: list[_Rows] = []
+        self._rows: _Rows | None = None
+        self.coverage = MonthCoverage()
 
     def add(self, person: pa.Array, manager: pa.Array | None, days: pa.Array, first_row: int) -> None:
         """`person`/`manager`: addresses (null when blank); `days`: date32 (null when invalid)."""
@@ -66,15 +101,15 @@ class Hierarchy:
         manager_codes = (
             self.codes.encode(manager) if manager is not None else np.full(size, NO_MANAGER, np.int32)
         )
-        day_numbers = pc.fill_null(pc.cast(days, pa.int32()), np.iinfo(np.int32).min)
-        self._chunks.append(
-            _Rows(
-                person=self.codes.encode(person),
-                manager=manager_codes,
-                day=day_numbers.to_numpy(zero_copy_only=False).astype(np.int32),
-                row=np.arange(first_row, first_row + size, dtype=np.int64),
-            )
+        day_numbers = pc.fill_null(pc.cast(days, pa.int32()), MISSING_DAY)
+        rows = _Rows(
+            person=self.codes.encode(person),
+            manager=manager_codes,
+            day=day_numbers.to_numpy(zero_copy_only=False).astype(np.int32),
+            row=np.arange(first_row, first_row + size, dtype=np.int32),
         )
+        self._chunks.append(rows)
+        self.coverage.add(rows.person, rows.day, len(self.codes.values))
 
     def person_count(self) -> int:
         return int(np.unique(self._usable_rows().person).size)
@@ -87,21 +122,25 @@ class Hierarchy:
         if self.has_manager:
             self._check_managers_exist(rows, report)
             self._check_snapshots(rows, report)
-        self._check_monthly_snapshots(rows, report)
+        self._check_monthly_snapshots(report)
 
     def _usable_rows(self) -> _Rows:
-        """Rows with a person and a valid date: the others already failed a per-row rule."""
-        if not self._chunks:
-            empty = np.array([], dtype=np.int32)
-            return _Rows(empty, empty, empty, empty.astype(np.int64))
-        merged = _Rows(*(np.concatenate([getattr(c, f) for c in self._chunks]) for f in _ROW_FIELDS))
-        self._chunks = [merged]
-        keep = (merged.person >= 0) & (merged.day != np.iinfo(np.int32).min)
-        return _Rows(*(getattr(merged, f)[keep] for f in _ROW_FIELDS))
+        """All rows with a person and a valid date (the others already failed a per-row rule), once."""
+        if self._rows is None:
+            if self._chunks:
+                merged = _Rows(*(np.concatenate([getattr(c, f) for c in self._chunks]) for f in _ROW_FIELDS))
+            else:
+                merged = _Rows(*(np.array([], dtype=np.int32) for _ in _ROW_FIELDS))
+            self._chunks = []
+            keep = (merged.person >= 0) & (merged.day != MISSING_DAY)
+            self._rows = merged if keep.all() else _Rows(*(getattr(merged, f)[keep] for f in _ROW_FIELDS))
+        return self._rows
 
     # -- one row per person and date -------------------------------------------------------------
 
     def _check_duplicates(self, rows: _Rows, report: ValidationReport) -> None:
+        if not _has_duplicate_pairs(rows.person, rows.day):
+            return
         order = np.lexsort((rows.row, rows.day, rows.person))
         person, day = rows.person[order], rows.day[order]
         same_as_previous = (person[1:] == person[:-1]) & (day[1:] == day[:-1])
@@ -166,8 +205,8 @@ class Hierarchy:
         Change rows carry a person's latest row forward (Viva's reading of effective dates); when every
         date is a month start the file holds monthly snapshots, and each one is a complete org chart.
         """
-        complete_snapshots = _all_month_starts(rows.day)
-        order = np.lexsort((rows.row, rows.day))
+        complete_snapshots = self.coverage.all_month_starts
+        order = np.argsort(rows.day, kind="stable")  # rows are in file order: ties keep it
         days = rows.day[order]
         boundaries = np.nonzero(np.diff(days))[0] + 1
         starts = np.concatenate(([0], boundaries))
@@ -194,24 +233,26 @@ class Hierarchy:
     def _extra_tops(
         self, manager_of: np.ndarray, row_of: np.ndarray, date: str, reported: set[int]
     ) -> list[Issue]:
-        """Only the top of the hierarchy may have a blank ManagerId."""
+        """Only the top of the hierarchy may have a blank ManagerId: the one with the most direct reports."""
         tops = np.nonzero(manager_of == NO_MANAGER)[0]
         if tops.size <= 1:
             return []
+        direct_reports = np.bincount(manager_of[manager_of >= 0], minlength=manager_of.size)
+        top = tops[np.argmax(direct_reports[tops])]
         issues = []
         for person in tops:
-            if int(person) in reported:
+            if person == top or int(person) in reported:
                 continue
             reported.add(int(person))
             issues.append(
                 Issue(
                     Severity.ERROR,
                     "manager-missing",
-                    f"{tops.size} people have no {rules.MANAGER_ID} as of {date}; only the top of the "
-                    "hierarchy may have none",
+                    f"{self.codes.email(int(person))} has no {rules.MANAGER_ID} as of {date}; only the top "
+                    f"of the hierarchy ({self.codes.email(int(top))}) may have none",
                     row=int(row_of[person]),
                     column=rules.MANAGER_ID,
-                    value=self.codes.email(int(person)),
+                    value="",
                 )
             )
         return issues
@@ -248,44 +289,50 @@ class Hierarchy:
 
     # -- data-quality warnings -----------------------------------------------------------------------
 
-    def _check_monthly_snapshots(self, rows: _Rows, report: ValidationReport) -> None:
-        months = _month_numbers(rows.day)
-        distinct_months = np.unique(months).size
-        if distinct_months < rules.RECOMMENDED_MONTHLY_SNAPSHOTS:
+    def _check_monthly_snapshots(self, report: ValidationReport) -> None:
+        coverage = self.coverage
+        if len(coverage.months) < rules.RECOMMENDED_MONTHLY_SNAPSHOTS:
             report.add(
                 Issue(
                     Severity.WARNING,
                     "few-monthly-snapshots",
-                    f"the data covers {distinct_months} month(s); Viva recommends "
+                    f"the data covers {len(coverage.months)} month(s); Viva recommends "
                     f"{rules.RECOMMENDED_MONTHLY_SNAPSHOTS} monthly snapshots per person for a first import",
                     column=rules.EFFECTIVE_DATE,
                 )
             )
-        if not _all_month_starts(rows.day):
+        if not coverage.all_month_starts:
             return  # effective-dated change rows: gaps between changes are expected
-        order = np.lexsort((months, rows.person))
-        person, month = rows.person[order], months[order]
-        new_person = np.concatenate(([True], person[1:] != person[:-1]))
-        gap_after = (~new_person[1:]) & (month[1:] - month[:-1] > 1)
-        gaps = np.nonzero(gap_after)[0] + 1
+        people = np.nonzero(coverage.rows)[0]
+        # One row per person and month (a repeat was already an error of its own).
+        missing = (coverage.last[people] - coverage.first[people] + 1) - coverage.rows[people]
+        gappy = np.nonzero(missing > 0)[0]
         samples = [
             Issue(
                 Severity.WARNING,
                 "missing-monthly-snapshot",
-                "a month without a row for this person between two of their monthly snapshots",
-                row=int(rows.row[order[index]]),
+                f"{int(missing[index])} month(s) without a row between this person's first and last "
+                "monthly snapshot",
                 column=rules.PERSON_ID,
-                value=self.codes.email(int(person[index])),
+                value=self.codes.email(int(people[index])),
             )
-            for index in gaps[:MAX_ISSUES_PER_RULE]
+            for index in gappy[:MAX_ISSUES_PER_RULE]
         ]
-        report.add_found(int(gaps.size), samples)
+        report.add_found(int(gappy.size), samples)
 
     def _email_or_blank(self, code: int) -> str:
         return self.codes.email(code) if code >= 0 else ""
 
 
 _ROW_FIELDS = ("person", "manager", "day", "row")
+
+
+def _has_duplicate_pairs(person: np.ndarray, day: np.ndarray) -> bool:
+    """Whether some (person, day) pair repeats: one in-place sort of a packed 64-bit key."""
+    key = person.astype(np.int64) << 32
+    np.add(key, day, out=key, casting="unsafe")  # distinct for any int32 day, no 64-bit temporary
+    key.sort()
+    return bool(np.any(key[1:] == key[:-1]))
 
 
 def _first_of_runs(same_as_previous: np.ndarray) -> np.ndarray:
@@ -310,13 +357,3 @@ def _cycle_reached_from(person: int, step: np.ndarray) -> list[int] | None:
 
 def _date_text(day: int) -> str:
     return (EPOCH + datetime.timedelta(days=day)).isoformat()
-
-
-def _month_numbers(days: np.ndarray) -> np.ndarray:
-    dates = days.astype("datetime64[D]")
-    return dates.astype("datetime64[M]").astype(np.int64)
-
-
-def _all_month_starts(days: np.ndarray) -> bool:
-    dates = days.astype("datetime64[D]")
-    return bool(np.all(dates == dates.astype("datetime64[M]").astype("datetime64[D]")))
