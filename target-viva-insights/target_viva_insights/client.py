@@ -350,15 +350,21 @@ class IngressApi:
         if not self._listing_available:
             return None
         response = self._send("GET", f"{self.connector_path}/ingestions")
-        if response.status_code in (404, 405):
-            self._listing_available = False
-            self.logger.debug(
-                "The service does not list ingestions; duplicate checks rely on its single-flight rule"
-            )
-            return None
-        payload = self._check(response).json()
+        if response.status_code in (400, 404, 405):
+            return self._no_listing()
+        self._check(response)  # a 5xx past the retries is an error, not "no listing"
+        try:
+            payload = response.json()
+        except ValueError:
+            return self._no_listing()
         items = field(payload, "value") if isinstance(payload, dict) else payload
         return [item for item in items or [] if isinstance(item, dict)]
+
+    def _no_listing(self) -> None:
+        self._listing_available = False
+        self.logger.debug(
+            "The service does not list ingestions; duplicate checks rely on its single-flight rule"
+        )
 
     def upload(self, package: Path) -> dict[str, Any]:
         """POST the package once; after an ambiguous failure, look the ingestion up before any new POST."""
@@ -407,7 +413,12 @@ class IngressApi:
             time.sleep(delay)
 
     def _ingestion_ids(self) -> set[str] | None:
-        ingestions = self.list_ingestions()
+        """The ids known before the POST; None when they cannot be listed (then the POST goes ahead)."""
+        try:
+            ingestions = self.list_ingestions()
+        except (NetworkError, ServiceError) as error:
+            self.logger.warning("Cannot list the ingestions before the upload (%s)", error)
+            return None
         return None if ingestions is None else {str(field(item, "Id")) for item in ingestions}
 
     def _find_new_ingestion(self, known_ids: set[str] | None) -> dict[str, Any] | None:
@@ -503,7 +514,14 @@ class IngressApi:
                     ingestion_id=ingestion_id,
                 )
             time.sleep(min(interval, remaining))
-            ingestion = self.ingestion(ingestion_id)
+            try:
+                ingestion = self.ingestion(ingestion_id)
+            except (NetworkError, ServiceError) as error:
+                # Processing takes hours: an outage longer than the retries must not end the wait.
+                self.logger.warning(
+                    "Status of ingestion %s unavailable (%s); polling on", ingestion_id, error
+                )
+                continue
             new_status = str(field(ingestion, "Status"))
             if new_status != status:
                 status = new_status

@@ -199,3 +199,39 @@ def test_upload_progress_is_logged_in_bytes_and_percent(emulator, packages, outp
     deliver_package(emulator.config(), packages["good"], output_dir, test_logger)
 
     assert re.search(r"Uploading good\.zip: [\d,]+ of [\d,]+ bytes \(100%", caplog.text)
+
+
+NO_LISTING = {"action": "error", "endpoint": "list", "status": 404, "count": 100}
+
+
+def test_without_a_listing_a_dropped_upload_is_sent_again(emulator, packages, output_dir, test_logger):
+    emulator.set_faults(rules=[NO_LISTING, {"action": "drop", "endpoint": "upload"}])
+
+    final = _deliver_once(emulator, packages, output_dir, test_logger)
+
+    assert final["Status"] == "Completed"
+
+
+def test_without_a_listing_an_accepted_upload_is_not_duplicated(emulator, packages, output_dir, test_logger):
+    # The response of an accepted upload is lost; the second POST meets the single-flight rule while the
+    # first ingestion is still processing (steps of minutes in Viva, 30 s here).
+    emulator.set_faults(
+        rules=[NO_LISTING, {"action": "drop_after_accept", "endpoint": "upload"}], step_seconds=30
+    )
+    before = len(_ingestions(emulator))
+
+    with pytest.raises(PreviousIngestionPending, match="probably arrived"):
+        deliver_package(emulator.config(), packages["good"], output_dir, test_logger)
+
+    assert len(_ingestions(emulator)) == before + 1
+
+
+def test_a_status_outage_longer_than_the_retries_does_not_end_the_wait(
+    emulator, packages, output_dir, test_logger
+):
+    emulator.set_faults(rules=[{"action": "error", "endpoint": "status", "status": 503, "count": 6}])
+
+    final = _deliver_once(emulator, packages, output_dir, test_logger, max_retries=1)
+
+    assert final["Status"] == "Completed"
+    assert emulator.state()["faults"]["rules"] == []
