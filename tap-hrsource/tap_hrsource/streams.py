@@ -23,6 +23,7 @@ from tap_hrsource.settings import StreamSettings
 from tap_hrsource.snapshots import expand_monthly_snapshots
 
 FILE_BOOKMARK = "file_modified_at"
+SNAPSHOT_BOOKMARK = "snapshot_end_date"
 
 
 def rows_of(columns: dict[str, pa.Array]) -> Iterator[dict[str, Any]]:
@@ -130,13 +131,22 @@ class HRFileStream(HRStream):
     def modified_at(path: Path) -> str:
         return dt.datetime.fromtimestamp(path.stat().st_mtime, tz=dt.timezone.utc).isoformat()
 
+    def snapshot_month(self) -> str | None:
+        history = self.settings.history
+        return history.snapshot_end_date.isoformat() if history else None
+
     def files_to_read(self) -> list[Path]:
-        """Files changed since the bookmark; snapshots need the whole history once anything changed."""
+        """Files changed since the bookmark.
+
+        Snapshots need the whole history once any file changed, and are new whenever the last
+        snapshot month moved on (a new month started), even if no file changed.
+        """
         bookmark = self.stream_state.get(FILE_BOOKMARK)
         changed = [path for path in self.files if bookmark is None or self.modified_at(path) > bookmark]
-        if changed and self.settings.history:
-            return self.files
-        return changed
+        if not self.settings.history:
+            return changed
+        new_month = self.stream_state.get(SNAPSHOT_BOOKMARK) != self.snapshot_month()
+        return self.files if changed or new_month else []
 
     def typed_records(self, files: list[Path]) -> Iterator[dict[str, Any]]:
         for path in files:
@@ -164,6 +174,8 @@ class HRFileStream(HRStream):
             records = self.snapshots(records, effective)
         yield from records
         self.stream_state[FILE_BOOKMARK] = latest_change
+        if self.settings.history:
+            self.stream_state[SNAPSHOT_BOOKMARK] = self.snapshot_month()
 
 
 def history_columns(settings: StreamSettings) -> list[str]:

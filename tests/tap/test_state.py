@@ -102,3 +102,25 @@ def test_unique_keys_pass_even_with_many_rows(tmp_path, run_tap):
     )
     output = run_tap(folder_stream(source, key_properties=["PersonId", "Day"]))
     assert len(output.of("people")) == 20_000
+
+
+def test_snapshots_are_sent_again_when_a_new_month_starts(tmp_path, run_tap):
+    source = tmp_path / "history.csv"
+    source.write_text("PersonId,EffectiveDate\na@contoso.com,2026-01-05\n")
+    settings = {
+        "key_properties": ["PersonId", "EffectiveDate"],
+        "history": "monthly_snapshots",
+        "person_key": "PersonId",
+        "effective_date_column": "EffectiveDate",
+        "months": 2,
+    }
+    october = run_tap(folder_stream(source, **settings, snapshot_end_date="2026-10-01"))
+    assert october.final_state["bookmarks"]["people"]["snapshot_end_date"] == "2026-10-01"
+    same_month = run_tap(
+        folder_stream(source, **settings, snapshot_end_date="2026-10-15"), state=october.final_state
+    )
+    assert same_month.of("people") == []
+    november = run_tap(
+        folder_stream(source, **settings, snapshot_end_date="2026-11-01"), state=october.final_state
+    )
+    assert [r["EffectiveDate"] for r in november.of("people")] == ["2026-10-01", "2026-11-01"]
