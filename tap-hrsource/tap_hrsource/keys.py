@@ -20,26 +20,47 @@ KeyRows = Iterator[tuple[str, int, tuple]]
 
 
 class KeyChecker:
-    """Feed it the key columns batch by batch, then call `check_unique`."""
+    """Feed it every batch while reading, then call `check` before sending any record.
+
+    A problem found while feeding (an empty or missing key column) is kept and raised by `check`,
+    so that schema inference can still see every file.
+    """
 
     def __init__(self, stream: str, key_properties: Sequence[str]) -> None:
         self.stream = stream
         self.key_properties = tuple(key_properties)
         self.hashes = array("q")
+        self.problem: KeyPropertyError | None = None
 
-    def add(self, columns: dict[str, pa.Array], source: str, first_row: int) -> None:
+    def add(self, batch: pa.RecordBatch, source: str, first_row: int) -> None:
+        if self.problem is None and self.key_properties:
+            try:
+                self.hashes.extend(map(hash, self.key_tuples(batch, source, first_row)))
+            except KeyPropertyError as problem:
+                self.problem = problem
+
+    def key_tuples(self, batch: pa.RecordBatch, source: str, first_row: int) -> Iterator[tuple]:
         key_columns = []
         for name in self.key_properties:
-            values = columns.get(name)
-            if values is None:
+            index = batch.schema.get_field_index(name)
+            if index < 0:
                 raise KeyPropertyError(
                     f"Stream {self.stream!r}: key property {name!r} is not a column of {source}."
                 )
+            values = batch.column(index)
             if values.null_count:
                 row = first_row + int(pc.index(pc.is_null(values), value=True).as_py())
                 raise KeyPropertyError(f"{source}: row {row}, key property {name!r} is empty.")
             key_columns.append(values.to_pylist())
-        self.hashes.extend(map(hash, zip(*key_columns, strict=False)))
+        return zip(*key_columns, strict=True)
+
+    def check(self, rescan: Callable[[], KeyRows]) -> None:
+        """Raise KeyPropertyError for an empty key or the first repeated key; `rescan` replays the keys."""
+        if self.problem is not None:
+            raise self.problem
+        repeated = self.repeated_hashes() if self.key_properties else set()
+        if repeated:
+            self.raise_for_duplicate(rescan(), repeated)
 
     def repeated_hashes(self) -> set[int]:
         """Hashes seen more than once; sorting needs far less memory than a hash table of all keys."""
@@ -52,12 +73,6 @@ class KeyChecker:
         if not pc.any(same_as_next).as_py():
             return set()
         return set(pc.filter(ordered.slice(1), same_as_next).to_pylist())
-
-    def check_unique(self, rescan: Callable[[], KeyRows]) -> None:
-        """Raise KeyPropertyError for the first repeated key; `rescan` replays the keys if needed."""
-        repeated = self.repeated_hashes() if self.key_properties else set()
-        if repeated:
-            self.raise_for_duplicate(rescan(), repeated)
 
     def raise_for_duplicate(self, rows: Iterable[tuple[str, int, tuple]], repeated_hashes: set[int]) -> None:
         first_seen: dict[tuple, tuple[str, int]] = {}

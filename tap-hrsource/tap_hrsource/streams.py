@@ -14,7 +14,7 @@ from singer_sdk.helpers._util import utc_now
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.mapper import SameRecordTransform
 
-from tap_hrsource.errors import HRSourceError, KeyPropertyError
+from tap_hrsource.errors import HRSourceError
 from tap_hrsource.files import match_files, read_text_batches
 from tap_hrsource.inference import ColumnType, SchemaInference, convert_batch, json_schema
 from tap_hrsource.keys import KeyChecker, KeyRows
@@ -89,35 +89,21 @@ class HRFileStream(HRStream):
     def __init__(self, tap: Any, settings: StreamSettings) -> None:
         self.settings = settings
         self.files: list[Path] = match_files(settings.path or "")
-        self.column_types, self._key_problem = self._scan(settings)
+        self.column_types, self.keys = self._scan(settings)
         for column in [*settings.key_properties, *history_columns(settings)]:
             if column not in self.column_types:
                 raise HRSourceError(f"Stream {settings.name!r}: column {column!r} is not in {settings.path}.")
         super().__init__(tap, settings, json_schema(self.column_types, settings.key_properties))
 
-    def _scan(self, settings: StreamSettings) -> tuple[dict[str, ColumnType], KeyPropertyError | None]:
-        """One pass over every file: infer the column types and check the key properties."""
+    def _scan(self, settings: StreamSettings) -> tuple[dict[str, ColumnType], KeyChecker]:
+        """One pass over every file: infer the column types and collect the key properties."""
         inference = SchemaInference(settings.date_formats, settings.column_types)
         keys = KeyChecker(settings.name, settings.key_properties)
-        problem: KeyPropertyError | None = None
         for path in self.files:
             for batch in read_text_batches(path, settings):
                 inference.add(batch.columns)
-                if problem is None and settings.key_properties:
-                    try:
-                        keys.add(
-                            dict(zip(batch.columns.schema.names, batch.columns.columns, strict=False)),
-                            str(path),
-                            batch.first_row,
-                        )
-                    except KeyPropertyError as error:
-                        problem = error
-        if problem is None:
-            try:
-                keys.check_unique(self._key_rows)
-            except KeyPropertyError as error:
-                problem = error
-        return inference.types(), problem
+                keys.add(batch.columns, str(path), batch.first_row)
+        return inference.types(), keys
 
     def _key_rows(self) -> KeyRows:
         names = self.settings.key_properties
@@ -156,8 +142,7 @@ class HRFileStream(HRStream):
                 )
 
     def get_records(self, context: dict | None) -> Iterable[dict[str, Any]]:
-        if self._key_problem is not None:
-            raise self._key_problem
+        self.keys.check(rescan=self._key_rows)
         files = self.files_to_read()
         if not files:
             self.logger.info(
