@@ -67,12 +67,14 @@ def reflect_columns(connection: Connection, settings: StreamSettings) -> list[sa
         schema, _, name = settings.table.rpartition(".")
         table = sa.Table(name, sa.MetaData(), autoload_with=connection, schema=schema or None)
         return list(table.columns)
-    with connection.begin():
+    transaction = connection.begin()
+    try:
         connection.execute(sa.text(f"CREATE TEMPORARY VIEW {QUERY_VIEW} AS {settings.query}"))
         view = sa.Table(QUERY_VIEW, sa.MetaData(), autoload_with=connection)
         columns = [sa.Column(column.name, column.type) for column in view.columns]
-        connection.rollback()  # drops the view again (and ends the transaction)
-    if connection.dialect.name == "sqlite":
+    finally:
+        transaction.rollback()  # the view was only needed for its column types
+    if connection.dialect.name == "sqlite":  # SQLite keeps a temporary view despite the rollback
         connection.execute(sa.text(f"DROP VIEW IF EXISTS temp.{QUERY_VIEW}"))
         connection.commit()
     return columns

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pyarrow as pa
@@ -109,7 +110,7 @@ def test_mixed_files_in_one_glob_merge_into_one_schema(tmp_path, run_tap):
     workbook = Workbook()
     sheet = workbook.active
     sheet.append(["PersonId", "Layer", "HireDate"])
-    sheet.append(["d@contoso.com", 4, "2021-05-06"])
+    sheet.append(["d@contoso.com", 4, dt.datetime(2021, 5, 6)])  # an Excel date cell
     workbook.save(folder / "d.xlsx")
     output = run_tap(stream(folder / "*", key_properties=["PersonId"]))
     properties = output.schemas["people"]["properties"]
