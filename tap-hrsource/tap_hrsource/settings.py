@@ -152,6 +152,11 @@ def parse_stream_settings(raw: dict[str, Any], today: dt.date | None = None) -> 
         raise HRSourceError(
             f"Stream {name!r}: 'replication_key' is for SQL streams; files replicate by modification time."
         )
+    history = parse_history(raw, name, today or dt.date.today())
+    if history and raw.get("replication_key"):
+        raise HRSourceError(
+            f"Stream {name!r}: monthly_snapshots read the full history every run; remove 'replication_key'."
+        )
     return StreamSettings(
         name=name,
         key_properties=tuple(raw.get("key_properties") or ()),
@@ -166,5 +171,5 @@ def parse_stream_settings(raw: dict[str, Any], today: dt.date | None = None) -> 
         table=raw.get("table"),
         query=raw.get("query"),
         replication_key=raw.get("replication_key"),
-        history=parse_history(raw, name, today or dt.date.today()),
+        history=history,
     )

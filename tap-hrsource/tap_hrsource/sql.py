@@ -96,7 +96,7 @@ class HRSQLStream(HRStream):
                     f"Stream {settings.name!r}: column {name!r} is not in the table or query."
                 )
         super().__init__(tap, settings, json_schema(self.column_types, settings.key_properties))
-        if settings.replication_key and not settings.history:
+        if settings.replication_key:
             self.replication_key = settings.replication_key
 
     @property

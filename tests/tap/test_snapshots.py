@@ -127,3 +127,17 @@ def test_snapshot_defaults_are_13_months_ending_this_month():
 def test_snapshots_need_person_key_and_effective_date_column():
     with pytest.raises(HRSourceError, match="person_key"):
         parse_stream_settings({"name": "e", "path": "x.csv", "history": "monthly_snapshots"})
+
+
+def test_snapshots_refuse_a_replication_key():
+    raw = {
+        "name": "e",
+        "sqlalchemy_url": "sqlite://",
+        "table": "employees",
+        "replication_key": "updated_at",
+        "history": "monthly_snapshots",
+        "person_key": "PersonId",
+        "effective_date_column": "EffectiveDate",
+    }
+    with pytest.raises(HRSourceError, match="remove 'replication_key'"):
+        parse_stream_settings(raw)
