@@ -80,7 +80,9 @@ class Export:
             date_order=self.settings.date_order,
         )
 
-    def append(self, columns: list[Column], records: Sequence[dict[str, Any]]) -> None:
+    def append(self, columns: list[Column], records: list[dict[str, Any]]) -> None:
+        """Format, check and write one batch. Empties `records` once converted: the dicts are the
+        largest objects of a batch, and freeing them before the checks lowers the peak memory."""
         part = self._part_for(columns)
         first_row = part.writer.rows + 2  # data.csv line of the first record: the header is line 1
         table, issues = format_batch(
@@ -90,6 +92,7 @@ class Export:
             first_row=first_row,
             check_types=self.settings.check_types,
         )
+        records.clear()
         for issue in issues:
             part.validator.report.add(issue)
         part.validator.add_batch(table, first_row)

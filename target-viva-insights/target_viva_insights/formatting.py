@@ -18,7 +18,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from target_viva_insights import rules
+from target_viva_insights.dates import iso_to_viva_dates
 from target_viva_insights.mapping import Column, SourceType
 from target_viva_insights.report import Issue, Severity
 from target_viva_insights.rules import ValueKind
@@ -31,12 +31,6 @@ ARROW_TYPES: dict[SourceType, pa.DataType] = {
     SourceType.DATE: pa.string(),
     SourceType.DATE_TIME: pa.string(),
 }
-
-# ISO 8601 date or date-time (RFC 3339 and the common space-separated form).
-ISO_DATE_OR_DATETIME = (
-    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"
-    r"(?:[Tt ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]+)?)?(?:[Zz]|[+-][0-9]{2}(?::?[0-9]{2})?)?)?$"
-)
 
 SCHEMA_RULE = "schema-type"
 
@@ -183,18 +177,3 @@ def _rewrite_exponents(numbers: pa.Array, text: pa.Array) -> pa.Array:
     for position in positions:
         values[position] = _plain_number(numbers[position].as_py())
     return pa.array(values, type=pa.string())
-
-
-def iso_to_viva_dates(text: pa.Array, date_order: str) -> pa.Array:
-    """ISO dates and date-times become MM/DD/YYYY (or DD/MM/YYYY); anything else stays as it was.
-
-    Values left unchanged are judged by the date rule of the validation, which names them.
-    """
-    is_iso = pc.fill_null(pc.match_substring_regex(text, ISO_DATE_OR_DATETIME), False)
-    day_text = pc.utf8_slice_codeunits(text, 0, 10)
-    days = pc.strptime(day_text, format="%Y-%m-%d", unit="s", error_is_null=True)
-    # strptime rolls 2024-02-30 over to March 1st; a real date prints back as the same text.
-    is_real_day = pc.fill_null(pc.equal(pc.strftime(days, format="%Y-%m-%d"), day_text), False)
-    convertible = pc.and_(is_iso, is_real_day)
-    formatted = pc.strftime(days, format=rules.DATE_WRITE_FORMATS[date_order])
-    return pc.if_else(convertible, formatted, text)

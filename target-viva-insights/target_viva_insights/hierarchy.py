@@ -1,9 +1,9 @@
 """Checks that need every row at once: duplicates, managers, reporting loops, monthly snapshots.
 
-Rows are kept as four int32 arrays (person code, manager code, day, row number), 16 bytes a row, so a
-million-row file costs ~16 MB whatever the width of data.csv. Email addresses are coded with
-one growing Arrow dictionary. The org chart is evaluated the way Viva reads effective-dated data: a
-person's latest row on or before a date holds on that date.
+Rows are kept as three int32 arrays (person code, manager code, day), 12 bytes a row, so a million-row
+file costs ~12 MB whatever the width of data.csv; line numbers follow from positions. Email addresses
+are coded with one growing Arrow dictionary. The org chart is evaluated the way Viva reads
+effective-dated data: a person's latest row on or before a date holds on that date.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from target_viva_insights.report import MAX_ISSUES_PER_RULE, Issue, Severity, Va
 
 MISSING_DAY = np.iinfo(np.int32).min
 NO_MANAGER = -1
+CODE_EVERY_ROWS = 30_000
 ABSENT = -2
 # Reporting chains longer than this are followed one step at a time (rare; org charts are shallow).
 DOUBLING_ROUNDS = 6
@@ -31,7 +32,16 @@ class _Rows:
     person: np.ndarray
     manager: np.ndarray
     day: np.ndarray
-    row: np.ndarray
+    first_line: int = 2
+    origin: np.ndarray | None = None  # positions in the file, when unusable rows were left out
+
+    def lines(self, positions: np.ndarray) -> np.ndarray:
+        """data.csv line numbers of rows at `positions`."""
+        base = positions if self.origin is None else self.origin[positions]
+        return base + self.first_line
+
+    def line(self, position: int) -> int:
+        return int(self.lines(np.array([position]))[0])
 
 
 class EmailCodes:
@@ -61,7 +71,7 @@ class MonthCoverage:
         self.all_month_starts = True
         self.first = np.array([], dtype=np.int32)
         self.last = np.array([], dtype=np.int32)
-        self.rows = np.array([], dtype=np.int64)
+        self.rows = np.array([], dtype=np.int32)
 
     def add(self, person: np.ndarray, day: np.ndarray, population: int) -> None:
         usable = (person >= 0) & (day != MISSING_DAY)
@@ -82,7 +92,7 @@ class MonthCoverage:
         if extra > 0:
             self.first = np.concatenate((self.first, np.full(extra, np.iinfo(np.int32).max, np.int32)))
             self.last = np.concatenate((self.last, np.full(extra, np.iinfo(np.int32).min, np.int32)))
-            self.rows = np.concatenate((self.rows, np.zeros(extra, np.int64)))
+            self.rows = np.concatenate((self.rows, np.zeros(extra, np.int32)))
 
 
 class Hierarchy:
@@ -92,29 +102,54 @@ class Hierarchy:
         self.has_manager = has_manager
         self.codes = EmailCodes()
         self._chunks: list[_Rows] = []
+        self._first_line: int | None = None
+        self._pending: list[tuple[pa.Array, pa.Array | None, pa.Array]] = []
+        self._pending_rows = 0
         self._rows: _Rows | None = None
         self.coverage = MonthCoverage()
 
     def add(self, person: pa.Array, manager: pa.Array | None, days: pa.Array, first_row: int) -> None:
-        """`person`/`manager`: addresses (null when blank); `days`: date32 (null when invalid)."""
+        """`person`/`manager`: addresses (null when blank); `days`: date32 (null when invalid).
+
+        Batches are coded a few at a time: each lookup hashes every address seen so far, so fewer,
+        larger lookups cost far less (a few MB of addresses wait in the meantime).
+        """
+        if self._first_line is None:
+            self._first_line = first_row
+        self._pending.append((person, manager, days))
+        self._pending_rows += len(person)
+        if self._pending_rows >= CODE_EVERY_ROWS:
+            self._code_pending()
+
+    def _code_pending(self) -> None:
+        if not self._pending:
+            return
+        person = pa.concat_arrays([batch[0] for batch in self._pending])
+        managers = [batch[1] for batch in self._pending]
+        manager = None if managers[0] is None else pa.concat_arrays(managers)
+        days = pa.concat_arrays([batch[2] for batch in self._pending])
+        self._pending, self._pending_rows = [], 0
         size = len(person)
-        manager_codes = (
-            self.codes.encode(manager) if manager is not None else np.full(size, NO_MANAGER, np.int32)
-        )
+        if manager is None:
+            person_codes, manager_codes = self.codes.encode(person), np.full(size, NO_MANAGER, np.int32)
+        else:  # one lookup for both columns: each lookup hashes every address seen so far
+            both = self.codes.encode(pa.concat_arrays([person, manager]))
+            person_codes, manager_codes = both[:size], both[size:]
         day_numbers = pc.fill_null(pc.cast(days, pa.int32()), MISSING_DAY)
         rows = _Rows(
-            person=self.codes.encode(person),
+            person=person_codes,
             manager=manager_codes,
             day=day_numbers.to_numpy(zero_copy_only=False).astype(np.int32),
-            row=np.arange(first_row, first_row + size, dtype=np.int32),
         )
         self._chunks.append(rows)
         self.coverage.add(rows.person, rows.day, len(self.codes.values))
 
     def person_count(self) -> int:
-        return int(np.unique(self._usable_rows().person).size)
+        self._code_pending()
+        return int(np.count_nonzero(self.coverage.rows))
 
     def judge(self, report: ValidationReport) -> None:
+        self._code_pending()
         rows = self._usable_rows()
         if rows.person.size == 0:
             return
@@ -127,21 +162,37 @@ class Hierarchy:
     def _usable_rows(self) -> _Rows:
         """All rows with a person and a valid date (the others already failed a per-row rule), once."""
         if self._rows is None:
-            if self._chunks:
-                merged = _Rows(*(np.concatenate([getattr(c, f) for c in self._chunks]) for f in _ROW_FIELDS))
-            else:
-                merged = _Rows(*(np.array([], dtype=np.int32) for _ in _ROW_FIELDS))
-            self._chunks = []
+            merged = self._merged_chunks()
             keep = (merged.person >= 0) & (merged.day != MISSING_DAY)
-            self._rows = merged if keep.all() else _Rows(*(getattr(merged, f)[keep] for f in _ROW_FIELDS))
+            if not keep.all():
+                origin = np.nonzero(keep)[0]
+                merged = _Rows(merged.person[keep], merged.manager[keep], merged.day[keep], origin=origin)
+            merged.first_line = self._first_line or 2
+            self._rows = merged
         return self._rows
+
+    def _merged_chunks(self) -> _Rows:
+        """One array per field, filled chunk by chunk so that each chunk is freed as it is copied."""
+        total = sum(chunk.person.size for chunk in self._chunks)
+        merged = _Rows(*(np.empty(total, dtype=np.int32) for _ in range(3)))
+        start = 0
+        while self._chunks:
+            chunk = self._chunks.pop(0)
+            end = start + chunk.person.size
+            merged.person[start:end], merged.manager[start:end], merged.day[start:end] = (
+                chunk.person,
+                chunk.manager,
+                chunk.day,
+            )
+            start = end
+        return merged
 
     # -- one row per person and date -------------------------------------------------------------
 
     def _check_duplicates(self, rows: _Rows, report: ValidationReport) -> None:
-        if not _has_duplicate_pairs(rows.person, rows.day):
+        if not _has_duplicate_pairs(rows):
             return
-        order = np.lexsort((rows.row, rows.day, rows.person))
+        order = np.lexsort((np.arange(rows.person.size), rows.day, rows.person))
         person, day = rows.person[order], rows.day[order]
         same_as_previous = (person[1:] == person[:-1]) & (day[1:] == day[:-1])
         repeats = np.nonzero(same_as_previous)[0] + 1
@@ -159,8 +210,8 @@ class Hierarchy:
                     Severity.ERROR,
                     "duplicate-person-date",
                     f"a second row for {rules.PERSON_ID} {email} and {rules.EFFECTIVE_DATE} {date} "
-                    f"(first on row {rows.row[first]})",
-                    row=int(rows.row[current]),
+                    f"(first on row {rows.line(first)})",
+                    row=rows.line(current),
                     column=rules.PERSON_ID,
                     value=email,
                 )
@@ -171,8 +222,8 @@ class Hierarchy:
                         Severity.ERROR,
                         "several-managers",
                         f"{email} has more than one {rules.MANAGER_ID} on {rules.EFFECTIVE_DATE} {date} "
-                        f"(row {rows.row[first]} says otherwise)",
-                        row=int(rows.row[current]),
+                        f"(row {rows.line(first)} says otherwise)",
+                        row=rows.line(current),
                         column=rules.MANAGER_ID,
                         value=self._email_or_blank(int(rows.manager[current])),
                     )
@@ -183,15 +234,16 @@ class Hierarchy:
     # -- managers ------------------------------------------------------------------------------------
 
     def _check_managers_exist(self, rows: _Rows, report: ValidationReport) -> None:
-        has_manager = rows.manager >= 0
-        unknown = has_manager & ~np.isin(rows.manager, np.unique(rows.person))
+        is_person = np.zeros(len(self.codes.values), dtype=bool)
+        is_person[rows.person] = True
+        unknown = (rows.manager >= 0) & ~is_person[np.maximum(rows.manager, 0)]
         positions = np.nonzero(unknown)[0]
         samples = [
             Issue(
                 Severity.ERROR,
                 "manager-not-a-person",
                 f"the manager has no row of their own ({rules.PERSON_ID}); every manager must be in the file",
-                row=int(rows.row[index]),
+                row=rows.line(index),
                 column=rules.MANAGER_ID,
                 value=self.codes.email(int(rows.manager[index])),
             )
@@ -206,11 +258,10 @@ class Hierarchy:
         date is a month start the file holds monthly snapshots, and each one is a complete org chart.
         """
         complete_snapshots = self.coverage.all_month_starts
-        order = np.argsort(rows.day, kind="stable")  # rows are in file order: ties keep it
-        days = rows.day[order]
-        boundaries = np.nonzero(np.diff(days))[0] + 1
-        starts = np.concatenate(([0], boundaries))
-        ends = np.concatenate((boundaries, [days.size]))
+        blocks = _date_blocks(rows.day)
+        order = None if blocks is not None else np.argsort(rows.day, kind="stable")
+        if order is not None:
+            blocks = _date_blocks(rows.day[order])
         population = len(self.codes.values)
         manager_of = np.full(population, ABSENT, dtype=np.int64)
         row_of = np.zeros(population, dtype=np.int64)
@@ -218,13 +269,14 @@ class Hierarchy:
         reported_tops: set[int] = set()
         loop_issues: list[Issue] = []
         top_issues: list[Issue] = []
-        for start, end in zip(starts, ends, strict=True):
-            chunk = order[start:end]
+        assert blocks is not None
+        for start, end in blocks:
+            chunk = np.arange(start, end) if order is None else order[start:end]
             if complete_snapshots:
                 manager_of.fill(ABSENT)
             manager_of[rows.person[chunk]] = rows.manager[chunk]
-            row_of[rows.person[chunk]] = rows.row[chunk]
-            date = _date_text(int(days[start]))
+            row_of[rows.person[chunk]] = rows.lines(chunk)
+            date = _date_text(int(rows.day[chunk[0]]))
             top_issues.extend(self._extra_tops(manager_of, row_of, date, reported_tops))
             loop_issues.extend(self._loops(manager_of, row_of, date, seen_loops))
         report.add_found(len(top_issues), top_issues)
@@ -327,10 +379,25 @@ class Hierarchy:
 _ROW_FIELDS = ("person", "manager", "day", "row")
 
 
-def _has_duplicate_pairs(person: np.ndarray, day: np.ndarray) -> bool:
-    """Whether some (person, day) pair repeats: one in-place sort of a packed 64-bit key."""
-    key = person.astype(np.int64) << 32
-    np.add(key, day, out=key, casting="unsafe")  # distinct for any int32 day, no 64-bit temporary
+def _date_blocks(day: np.ndarray) -> list[tuple[int, int]] | None:
+    """(start, end) of each run of one date when rows come in date order (the usual case), else None."""
+    if not bool(np.all(day[1:] >= day[:-1])):
+        return None
+    boundaries = (np.nonzero(day[1:] != day[:-1])[0] + 1).tolist()
+    return list(zip([0, *boundaries], [*boundaries, day.size], strict=True))
+
+
+def _has_duplicate_pairs(rows: _Rows) -> bool:
+    """Whether some (person, day) pair repeats, sorting one date's rows at a time where possible."""
+    blocks = _date_blocks(rows.day)
+    if blocks is not None:
+        for start, end in blocks:
+            people = np.sort(rows.person[start:end])
+            if np.any(people[1:] == people[:-1]):
+                return True
+        return False
+    key = rows.person.astype(np.int64) << 32
+    np.add(key, rows.day, out=key, casting="unsafe")  # distinct for any int32 day, no 64-bit temporary
     key.sort()
     return bool(np.any(key[1:] == key[:-1]))
 

@@ -50,7 +50,8 @@ def write_package(data_csv: Path, metadata: dict[str, Any], zip_path: Path) -> P
     """Zip data.csv and metadata.json; the zip appears under its name only once complete."""
     zip_path.parent.mkdir(parents=True, exist_ok=True)
     partial = zip_path.with_name(zip_path.name + ".partial")
-    with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
+    # Level 1: a third of level 6's time for ~30% more bytes (HR files are tens of MB at most).
+    with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
         archive.write(data_csv, DATA_FILE)
         archive.writestr(METADATA_FILE, metadata_bytes(metadata))
     partial.replace(zip_path)

@@ -13,6 +13,7 @@ from typing import Any
 import pyarrow as pa
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.sinks import Sink
 from singer_sdk.target_base import Target
 
@@ -34,6 +35,8 @@ PREFLIGHT_REPORT_ONLY = th.Property(
     ),
 )
 LOGGED_FINDINGS = 20
+# The SDK checks the age of buffered records after every record; every this many is plenty.
+RECORD_AGE_CHECK_EVERY = 1000
 
 
 class PreflightFailedError(Exception):
@@ -66,6 +69,8 @@ class TargetVivaInsights(Target):
         self._streams: list[str] = []
         self._workdir: Path | None = None
         self._export: Export | None = None
+        self._direct_sinks: dict[str, VivaSink | None] = {}
+        self._records_since_age_check = 0
 
     def _check_setting_combinations(self) -> None:
         if self.config.get("preflight_report_only") and not self.config.get("dry_run"):
@@ -101,6 +106,48 @@ class TargetVivaInsights(Target):
             seen = ", ".join(self._streams) or "none"
             msg = f"stream_name is '{chosen}', but the tap sent no such stream (streams seen: {seen})."
             raise StreamSelectionError(msg)
+
+    # -- records: the SDK's path, or a direct one when the stream is neither mapped nor flattened ----
+
+    def _process_schema_message(self, message_dict: dict) -> None:
+        super()._process_schema_message(message_dict)
+        self._direct_sinks.clear()  # sinks and stream maps may have been replaced
+
+    def _process_record_message(self, message_dict: dict) -> None:
+        """Per record the SDK copies, maps, validates and parses; when none of that applies, skip it.
+
+        This path is what makes the target ~2x faster: JSON Schema checks and date handling happen
+        vectorized per batch in the sink. Anything unusual (stream maps, flattening, `_sdc` metadata,
+        a malformed message) takes the SDK's own path.
+        """
+        record = message_dict.get("record")
+        sink = self._direct_sink(message_dict.get("stream"))
+        if sink is None or not isinstance(record, dict):
+            super()._process_record_message(message_dict)
+            return
+        if sink.take_record(record):
+            self.drain_one(sink)
+        self._records_since_age_check += 1
+        if self._records_since_age_check >= RECORD_AGE_CHECK_EVERY:
+            self._records_since_age_check = 0
+            self._handle_max_record_age()
+
+    def _direct_sink(self, stream_name: Any) -> VivaSink | None:
+        if stream_name in self._direct_sinks:
+            return self._direct_sinks[stream_name]
+        maps = self.mapper.stream_maps.get(stream_name) if isinstance(stream_name, str) else None
+        sink = self._sinks_active.get(stream_name) if maps else None
+        direct = (
+            maps is not None
+            and len(maps) == 1
+            and type(maps[0]) is SameRecordTransform
+            and maps[0].stream_alias == stream_name
+            and not maps[0].flattening_enabled
+            and isinstance(sink, VivaSink)
+            and not sink.include_sdc_metadata_properties
+        )
+        self._direct_sinks[stream_name] = sink if direct else None  # type: ignore[assignment]
+        return self._direct_sinks[stream_name]
 
     # -- STATE is held back until the data is safe ----------------------------------------------------
 

@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from target_viva_insights import rules
+from target_viva_insights.dates import viva_date_days
 from target_viva_insights.hierarchy import Hierarchy
 from target_viva_insights.report import MAX_ISSUES_PER_RULE, Issue, Severity, ValidationReport
 from target_viva_insights.rules import ValueKind
@@ -29,6 +30,9 @@ DATA_FILE = "data.csv"
 METADATA_FILE = "metadata.json"
 READ_BLOCK_BYTES = 8 << 20
 SHOWN_VALUE_CHARS = 200
+# Per-batch distinct values are merged every so many batches: fewer calls, little memory.
+DISTINCT_MERGE_EVERY = 16
+NULL_TEXT = pa.scalar(None, pa.string())
 # Below this head count every attribute looks unique per person; the warning would be noise.
 MIN_PEOPLE_FOR_UNIQUENESS_WARNING = 10
 
@@ -68,6 +72,7 @@ class DataValidator:
         self._hierarchy = Hierarchy(has_manager=rules.MANAGER_ID in self._by_name) if has_person else None
         self._value_range: dict[str, tuple[str, str] | None] = {field.header: None for field in self.fields}
         # Only group attributes (text) are judged for too many distinct values; ids and numbers may be unique.
+        self._distinct_pending: dict[str, list[pa.Array]] = {}
         self._distinct: dict[str, pa.Array] = {
             field.header: pa.array([], pa.string()) for field in self.fields if field.kind is ValueKind.STRING
         }
@@ -129,86 +134,125 @@ class DataValidator:
     # -- rows ------------------------------------------------------------------------------------------
 
     def add_batch(self, table: pa.Table, first_row: int) -> None:
-        """Check one batch of text columns (named by header, in header order); `first_row` is its CSV line."""
+        """Check one batch of text columns (named by header, in header order); `first_row` is its CSV line.
+
+        Checks that apply to many columns run once over all of them (a chunked array, one chunk per
+        column): a compute call costs ~10-30 µs whatever its size, and a batch would otherwise make
+        hundreds. Details per column are worked out only when such a check finds something.
+        """
+        if table.num_rows == 0:
+            return
         self.report.rows_checked += table.num_rows
-        days = None
-        for field, column in zip(self.fields, table.columns, strict=True):
-            values = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-            blank = _blank(values)
-            self._check_text(field, values, first_row)
-            if field.name in self.required_fields and field.name != rules.MANAGER_ID:
-                self._report_rows(
-                    "blank-required",
-                    f"{field.name} is required on every row",
-                    field,
-                    values,
-                    blank,
-                    first_row,
-                )
-            self._check_kind(field, values, blank, first_row)
-            if field.name == rules.EFFECTIVE_DATE:
-                days = viva_date_days(values, self.date_order)
+        columns = [_one_chunk(column) for column in table.columns]
+        blanks = _split(_blank(pa.chunked_array(columns, type=pa.string())), table.num_rows)
+        self._check_text(columns, first_row)
+        self._check_required(columns, blanks, first_row)
+        days = self._check_kinds(columns, blanks, first_row)
+        for field, values, blank in zip(self.fields, columns, blanks, strict=True):
             self._track_values(field, values, blank)
         if self._hierarchy is not None:
             self._hierarchy.add(
-                _nulled(self._column(table, rules.PERSON_ID)),
-                _nulled(self._column(table, rules.MANAGER_ID)),
-                days if days is not None else pa.nulls(table.num_rows, pa.date32()),
+                _nulled(self._column(columns, rules.PERSON_ID)),
+                _nulled(self._column(columns, rules.MANAGER_ID)),
+                days.get(rules.EFFECTIVE_DATE, pa.nulls(table.num_rows, pa.date32())),
                 first_row,
             )
 
-    def _column(self, table: pa.Table, name: str) -> pa.Array | None:
+    def _column(self, columns: list[pa.Array], name: str) -> pa.Array | None:
         field = self._by_name.get(name)
-        if field is None:
-            return None
-        return table.column(self.fields.index(field)).combine_chunks()
+        return None if field is None else columns[self.fields.index(field)]
 
-    def _check_text(self, field: CsvField, values: pa.Array, first_row: int) -> None:
-        has_newline = pc.fill_null(pc.match_substring_regex(values, r"[\r\n]"), False)
-        self._report_rows(
-            "newline", "values may not contain line breaks", field, values, has_newline, first_row
+    def _check_text(self, columns: list[pa.Array], first_row: int) -> None:
+        """No line breaks and at most 128 KB in any value."""
+        everything = pa.chunked_array(columns, type=pa.string())
+        suspicious = pc.or_(
+            pc.match_substring_regex(everything, r"[\r\n]"),
+            pc.greater(pc.binary_length(everything), rules.MAX_VALUE_BYTES),
         )
-        too_long = pc.fill_null(pc.greater(pc.binary_length(values), rules.MAX_VALUE_BYTES), False)
-        self._report_rows(
-            "value-too-long",
-            f"value longer than {rules.MAX_VALUE_BYTES} bytes",
-            field,
-            values,
-            too_long,
-            first_row,
-        )
-
-    def _check_kind(self, field: CsvField, values: pa.Array, blank: pa.Array, first_row: int) -> None:
-        if field.kind is ValueKind.DATE:
-            valid = pc.is_valid(viva_date_days(values, self.date_order))
-            expected = "MM/DD/YYYY" if self.date_order == "MDY" else "DD/MM/YYYY"
-            message = f"not a valid date; expected {expected}"
-        elif field.kind in VALUE_PATTERNS:
-            pattern, message = VALUE_PATTERNS[field.kind]
-            valid = pc.fill_null(pc.match_substring_regex(values, pattern), False)
-        else:
+        if not pc.any(suspicious).as_py():
             return
-        invalid = pc.and_(pc.invert(blank), pc.invert(valid))
-        self._report_rows(f"invalid-{field.kind.value}", message, field, values, invalid, first_row)
+        for field, values in zip(self.fields, columns, strict=True):
+            has_newline = pc.fill_null(pc.match_substring_regex(values, r"[\r\n]"), False)
+            self._report_rows(
+                "newline", "values may not contain line breaks", field, values, has_newline, first_row
+            )
+            too_long = pc.fill_null(pc.greater(pc.binary_length(values), rules.MAX_VALUE_BYTES), False)
+            message = f"value longer than {rules.MAX_VALUE_BYTES} bytes"
+            self._report_rows("value-too-long", message, field, values, too_long, first_row)
+
+    def _check_required(self, columns: list[pa.Array], blanks: list[pa.Array], first_row: int) -> None:
+        """Required fields are non-blank (a blank ManagerId is judged with the org chart)."""
+        required = [
+            index
+            for index, field in enumerate(self.fields)
+            if field.name in self.required_fields and field.name != rules.MANAGER_ID
+        ]
+        if not required or not pc.any(pa.chunked_array([blanks[i] for i in required])).as_py():
+            return
+        for index in required:
+            field = self.fields[index]
+            message = f"{field.name} is required on every row"
+            self._report_rows("blank-required", message, field, columns[index], blanks[index], first_row)
+
+    def _check_kinds(
+        self, columns: list[pa.Array], blanks: list[pa.Array], first_row: int
+    ) -> dict[str, pa.Array]:
+        """Report values that are not of their field's kind; returns the parsed days of date fields."""
+        days: dict[str, pa.Array] = {}
+        for kind, (pattern, message) in VALUE_PATTERNS.items():
+            members = [index for index, field in enumerate(self.fields) if field.kind is kind]
+            if not members:
+                continue
+            matches = pc.match_substring_regex(pa.chunked_array([columns[i] for i in members]), pattern)
+            for index, valid in zip(members, _split(matches, len(columns[0])), strict=True):
+                self._report_invalid(index, pc.fill_null(valid, False), message, columns, blanks, first_row)
+        expected = "MM/DD/YYYY" if self.date_order == "MDY" else "DD/MM/YYYY"
+        for index, field in enumerate(self.fields):
+            if field.kind is ValueKind.DATE:
+                days[field.name] = viva_date_days(columns[index], self.date_order)
+                message = f"not a valid date; expected {expected}"
+                valid = pc.is_valid(days[field.name])
+                self._report_invalid(index, valid, message, columns, blanks, first_row)
+        return days
+
+    def _report_invalid(
+        self,
+        index: int,
+        valid: pa.Array,
+        message: str,
+        columns: list[pa.Array],
+        blanks: list[pa.Array],
+        first_row: int,
+    ) -> None:
+        field = self.fields[index]
+        invalid = pc.and_not(pc.invert(valid), blanks[index])
+        self._report_rows(f"invalid-{field.kind.value}", message, field, columns[index], invalid, first_row)
 
     def _track_values(self, field: CsvField, values: pa.Array, blank: pa.Array) -> None:
         """Remember enough to tell single-valued columns and columns with one value per person."""
-        present = pc.filter(values, pc.invert(blank))
-        if len(present) == 0:
-            return
-        low_high = pc.min_max(present)
+        low_high = pc.min_max(pc.if_else(blank, NULL_TEXT, values))
         low, high = low_high["min"].as_py(), low_high["max"].as_py()
+        if low is None:
+            return
         known = self._value_range[field.header]
         self._value_range[field.header] = (
             (low, high) if known is None else (min(known[0], low), max(known[1], high))
         )
-        if field.header in self._distinct:
-            merged = pc.unique(pa.concat_arrays([self._distinct[field.header], pc.unique(present)]))
-            self._distinct[field.header] = merged
+        if field.header in self._distinct and low != high:
+            pending = self._distinct_pending.setdefault(field.header, [])
+            pending.append(pc.unique(values))
+            if len(pending) >= DISTINCT_MERGE_EVERY:
+                self._merge_distinct(field.header)
+
+    def _merge_distinct(self, header: str) -> None:
+        arrays = [self._distinct[header], *self._distinct_pending.pop(header, [])]
+        self._distinct[header] = pc.unique(pa.concat_arrays(arrays))
 
     # -- the end ---------------------------------------------------------------------------------------
 
     def finish(self) -> ValidationReport:
+        for header in list(self._distinct_pending):
+            self._merge_distinct(header)
         if self._hierarchy is not None:
             self._hierarchy.judge(self.report)
             self._warn_uninformative_columns(self._hierarchy.person_count())
@@ -273,7 +317,17 @@ class DataValidator:
         self.report.add_found(total, sample)
 
 
-def _blank(values: pa.Array) -> pa.Array:
+def _split(result: pa.ChunkedArray, rows: int) -> list[pa.Array]:
+    """A result computed over columns laid end to end, cut back into one array per column."""
+    whole = result.combine_chunks()
+    return [whole.slice(start, rows) for start in range(0, len(whole), rows)]
+
+
+def _one_chunk(column: pa.Array | pa.ChunkedArray) -> pa.Array:
+    return column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+
+
+def _blank(values: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
     return pc.fill_null(pc.equal(pc.utf8_trim_whitespace(values), ""), True)
 
 
@@ -288,17 +342,6 @@ def _shown(text: str | None) -> str | None:
     if text is None or len(text) <= SHOWN_VALUE_CHARS:
         return text
     return text[:SHOWN_VALUE_CHARS] + "…"
-
-
-def viva_date_days(values: pa.Array, date_order: str) -> pa.Array:
-    """date32 for text in Viva's date format for `date_order` (text after the date ignored), else null."""
-    parts = pc.extract_regex(values, rules.DATE_PATTERNS[date_order])
-    year, month, day = (pc.struct_field(parts, name) for name in ("year", "month", "day"))
-    iso = pc.binary_join_element_wise(year, pc.utf8_lpad(month, 2, "0"), pc.utf8_lpad(day, 2, "0"), "-")
-    parsed = pc.strptime(iso, format="%Y-%m-%d", unit="s", error_is_null=True)
-    # strptime rolls impossible days over (02/30 becomes March 1st); a real date prints back unchanged.
-    real = pc.fill_null(pc.equal(pc.strftime(parsed, format="%Y-%m-%d"), iso), False)
-    return pc.if_else(real, pc.cast(parsed, pa.date32()), pa.scalar(None, pa.date32()))
 
 
 # -- existing packages (the `validate` command and the emulator) -----------------------------------------
