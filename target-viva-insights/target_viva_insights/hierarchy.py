@@ -234,9 +234,11 @@ class Hierarchy:
     # -- managers ------------------------------------------------------------------------------------
 
     def _check_managers_exist(self, rows: _Rows, report: ValidationReport) -> None:
-        is_person = np.zeros(len(self.codes.values), dtype=bool)
-        is_person[rows.person] = True
-        unknown = (rows.manager >= 0) & ~is_person[np.maximum(rows.manager, 0)]
+        # One slot per address plus a last one, which NO_MANAGER (-1) indexes: a blank is not unknown.
+        is_known = np.zeros(len(self.codes.values) + 1, dtype=bool)
+        is_known[rows.person] = True
+        is_known[NO_MANAGER] = True
+        unknown = ~is_known[rows.manager]
         positions = np.nonzero(unknown)[0]
         samples = [
             Issue(
