@@ -67,7 +67,13 @@ def add_setting_flags(parser: argparse.ArgumentParser) -> None:
         else:
             converter = {"integer": int, "number": float}.get(kind, str)
             group.add_argument(
-                flag, dest=name, type=converter, default=None, metavar=name.upper(), help=help_text
+                flag,
+                dest=name,
+                type=converter,
+                default=None,
+                choices=spec.get("enum"),
+                metavar=name.upper(),
+                help=help_text,
             )
     group.add_argument(
         "--output-dir", dest="output_dir", default=None, help="Where error files go (default: .)"

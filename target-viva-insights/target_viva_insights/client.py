@@ -8,7 +8,6 @@ is kept for the rest of the run.
 from __future__ import annotations
 
 import enum
-import json
 import logging
 import random
 import ssl
@@ -104,6 +103,10 @@ def settings_with_defaults(config: Mapping[str, Any]) -> dict[str, Any]:
             raise ConfigurationError(f"The setting {required} is required.")
     if merged["await_status"] not in AWAIT_STATUSES:
         raise ConfigurationError(f"await_status must be one of {', '.join(AWAIT_STATUSES)}.")
+    for url_setting in ("authority_host", "api_base_url"):
+        if not str(merged[url_setting]).lower().startswith("https://"):
+            # Tokens and HR data never travel over plain HTTP.
+            raise ConfigurationError(f"{url_setting} must be an https:// URL.")
     return merged
 
 
@@ -130,29 +133,37 @@ class _TrustAdapter(HTTPAdapter):
         return host_params, pool_kwargs
 
 
-def build_session(ca_bundle: str | None, max_retries: int, retry_methods: frozenset[str]) -> requests.Session:
-    """A session that retries `retry_methods` on connection errors, 5xx and 429 (honouring Retry-After)."""
-    context = ssl.create_default_context(cafile=requests.certs.where())
-    if ca_bundle:
-        try:
-            context.load_verify_locations(cafile=str(Path(ca_bundle).expanduser()))
-        except (OSError, ssl.SSLError) as error:
-            raise ConfigurationError(f"Cannot load ca_bundle {ca_bundle}: {error}") from error
-    retries = Retry(
+def retrying(max_retries: int, methods: frozenset[str]) -> Retry:
+    """Retries of `methods` on connection errors, 5xx and 429 (honouring Retry-After), backoff with jitter."""
+    return Retry(
         total=max_retries,
         status_forcelist=RETRY_STATUSES,
-        allowed_methods=retry_methods,
+        allowed_methods=methods,
         backoff_factor=BACKOFF_FACTOR,
         backoff_jitter=BACKOFF_FACTOR,
         backoff_max=BACKOFF_MAX_SECONDS,
         respect_retry_after_header=True,
         raise_on_status=False,
     )
+
+
+# urllib3 re-sends a request of any method after some connection errors (its "other" retries), which
+# would re-send a half-consumed upload body: uploads get no urllib3 retries at all (see upload()).
+NO_RETRIES = Retry(total=0, status_forcelist=(), raise_on_status=False)
+
+
+def build_session(ca_bundle: str | None, retries: Retry) -> requests.Session:
+    """A session verifying TLS against the system CAs plus `ca_bundle`, retrying as `retries` says."""
+    context = ssl.create_default_context(cafile=requests.certs.where())
+    if ca_bundle:
+        try:
+            context.load_verify_locations(cafile=str(Path(ca_bundle).expanduser()))
+        except (OSError, ssl.SSLError) as error:
+            raise ConfigurationError(f"Cannot load ca_bundle {ca_bundle}: {error}") from error
     session = requests.Session()
     session.headers["User-Agent"] = USER_AGENT
     adapter = _TrustAdapter(context, retries)
     session.mount("https://", adapter)
-    session.mount("http://", adapter)
     return session
 
 
@@ -208,9 +219,10 @@ class IngressApi:
         self._timeout = float(self.settings["request_timeout_seconds"])
         max_retries = int(self.settings["max_retries"])
         ca_bundle = self.settings.get("ca_bundle")
-        # Uploads are POSTs and are never retried blindly (see upload()); the token request may be.
-        self._session = build_session(ca_bundle, max_retries, frozenset({"GET"}))
-        self._auth_session = build_session(ca_bundle, max_retries, frozenset({"GET", "POST"}))
+        # Uploads are never retried blindly (see upload()); a token request may be.
+        self._session = build_session(ca_bundle, retrying(max_retries, frozenset({"GET"})))
+        self._upload_session = build_session(ca_bundle, NO_RETRIES)
+        self._auth_session = build_session(ca_bundle, retrying(max_retries, frozenset({"GET", "POST"})))
         self._tokens = TokenProvider(self.settings, self._auth_session, self._timeout, logger)
         self._scale_unit: str | None = self.settings.get("scale_unit")
         self._chosen_paths: dict[str, int] = {}
@@ -218,6 +230,7 @@ class IngressApi:
 
     def close(self) -> None:
         self._session.close()
+        self._upload_session.close()
         self._auth_session.close()
 
     # ---- paths -------------------------------------------------------------------------------
@@ -266,7 +279,8 @@ class IngressApi:
                 data, extra_headers = body_factory()
                 headers.update(extra_headers)
             try:
-                response = self._session.request(
+                session = self._session if method == "GET" else self._upload_session
+                response = session.request(
                     method,
                     self._base_url + path,
                     headers=headers,
@@ -602,9 +616,10 @@ def deliver_package(
         final = api.await_ingestion(ingestion, str(api.settings["await_status"]), output_dir)
     finally:
         api.close()
-    logger.info("Ingestion %s: done, status %s", field(final, "Id"), field(final, "Status"))
+    logger.info(
+        "Ingestion %s: %s (await_status %s reached)",
+        field(final, "Id"),
+        field(final, "Status"),
+        api.settings["await_status"],
+    )
     return final
-
-
-def ingestion_json(document: Mapping[str, Any]) -> str:
-    return json.dumps(document, indent=2, sort_keys=True)

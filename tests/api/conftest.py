@@ -46,8 +46,8 @@ METADATA = {
 }
 
 
-def write_package(path: Path, rows: list[str]) -> Path:
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+def write_package(path: Path, rows: list[str], compression: int = zipfile.ZIP_DEFLATED) -> Path:
+    with zipfile.ZipFile(path, "w", compression) as archive:
         archive.writestr("data.csv", "\n".join([HEADER, *rows]) + "\n")
         archive.writestr("metadata.json", json.dumps(METADATA))
     return path
@@ -60,6 +60,15 @@ def packages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {
         "good": write_package(folder / "good.zip", GOOD_ROWS),
         "bad": write_package(folder / "bad.zip", bad_rows),
+        # About 6 MB stored: big enough for a connection to be cut in the middle of the transfer.
+        "large": write_package(
+            folder / "large.zip",
+            [
+                GOOD_ROWS[0],
+                *(f"person{n:07d}@contoso.com,ceo@contoso.com,Org{n % 7},01/01/2026" for n in range(120_000)),
+            ],
+            zipfile.ZIP_STORED,
+        ),
     }
 
 

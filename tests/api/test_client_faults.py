@@ -12,6 +12,7 @@ from target_viva_insights.client import deliver_package
 from target_viva_insights.emulator.process import EmulatorHandle
 from target_viva_insights.errors import (
     AuthenticationFailed,
+    ConfigurationError,
     DataValidationFailed,
     IngestionTimeout,
     PermissionDenied,
@@ -24,13 +25,13 @@ def _ingestions(emulator: EmulatorHandle) -> list[dict]:
     return emulator.state()["ingestions"]
 
 
-def _deliver_once(emulator, packages, output_dir, logger, **settings) -> dict:
+def _deliver_once(emulator, packages, output_dir, logger, package="good", **settings) -> dict:
     """deliver_package, asserting that exactly one ingestion arrived and holds the zip's bytes."""
     before = {item["Id"] for item in _ingestions(emulator)}
-    final = deliver_package(emulator.config(**settings), packages["good"], output_dir, logger)
+    final = deliver_package(emulator.config(**settings), packages[package], output_dir, logger)
     new = [item for item in _ingestions(emulator) if item["Id"] not in before]
     assert [item["Id"] for item in new] == [final["Id"]], "exactly one new ingestion, the one followed"
-    assert Path(new[0]["Upload"]).read_bytes() == packages["good"].read_bytes()
+    assert Path(new[0]["Upload"]).read_bytes() == packages[package].read_bytes()
     return final
 
 
@@ -235,3 +236,20 @@ def test_a_status_outage_longer_than_the_retries_does_not_end_the_wait(
 
     assert final["Status"] == "Completed"
     assert emulator.state()["faults"]["rules"] == []
+
+
+def test_a_large_upload_cut_halfway_is_sent_again_once(emulator, packages, output_dir, test_logger, caplog):
+    emulator.set_faults(rules=[{"action": "drop", "endpoint": "upload"}])
+    caplog.set_level(logging.INFO, logger=test_logger.name)
+
+    final = _deliver_once(emulator, packages, output_dir, test_logger, package="large")
+
+    assert final["Status"] == "Completed"
+    assert "Upload attempt 1 failed" in caplog.text
+
+
+def test_plain_http_is_refused(emulator, packages, output_dir, test_logger):
+    config = emulator.config(api_base_url=emulator.api_base_url.replace("https://", "http://"))
+
+    with pytest.raises(ConfigurationError, match="https"):
+        deliver_package(config, packages["good"], output_dir, test_logger)

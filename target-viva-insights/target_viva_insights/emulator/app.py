@@ -20,6 +20,7 @@ import contextlib
 import json
 import logging
 import socket
+import struct
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -102,7 +103,8 @@ class EmulatorApp:
             response = self.dispatch(request)
         except DropConnection:
             _drop(environ)
-            response = Response(b"", status=500)
+            # werkzeug treats this as a dropped connection: no answer, no draining of the unread body.
+            raise ConnectionResetError("connection dropped by fault injection") from None
         return response(environ, start_response)
 
     def dispatch(self, request: Request) -> Response:
@@ -117,8 +119,8 @@ class EmulatorApp:
                 return early
         try:
             response = getattr(self, f"on_{endpoint}")(request, **arguments)
-        except NotFound as error:
-            response = _api_error(404, "NotFound", error.description or "Not found")
+        except HTTPException as error:  # e.g. 413 from the multipart parser for a garbled body
+            response = _api_error(error.code or 500, type(error).__name__, error.description or "")
         if fault is not None and fault.action == "drop_after_accept":
             raise DropConnection
         return response
@@ -316,7 +318,8 @@ def _file_chunks(path: Path) -> Iterable[bytes]:
 def _drop(environ: dict[str, Any]) -> None:
     connection = environ.get("werkzeug.socket")
     if connection is not None:
-        # Shut down without closing: werkzeug's write of the (discarded) answer then fails as a dropped
-        # connection, and the handler closes the socket itself.
+        # Linger 0: when werkzeug closes the socket the client gets a reset at once, as when a proxy
+        # or load balancer cuts an upload, instead of a half-closed connection it keeps writing into.
         with contextlib.suppress(OSError):
+            connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             connection.shutdown(socket.SHUT_RDWR)
