@@ -50,6 +50,9 @@ def _deliver_once(emulator, packages, output_dir, logger, package="good", **sett
         {"action": "throttle", "endpoint": "scale_unit", "retry_after": 1, "count": 1},
         {"action": "error", "endpoint": "list", "status": 503, "count": 1},
         {"action": "slow", "endpoint": "*", "delay": 0.5, "count": 4},
+        # A refused token (revoked, clock skew): the client fetches a fresh one once.
+        {"action": "error", "endpoint": "status", "status": 401, "count": 1},
+        {"action": "error", "endpoint": "upload", "status": 401, "count": 1},
     ],
     ids=lambda rule: f"{rule['action']}-{rule['endpoint']}",
 )
