@@ -310,9 +310,10 @@ class IngressApi:
         last = None
         for index, path in enumerate(paths):
             last = self._send("GET", path, stream=stream)
-            if last.status_code not in (404, 405):
+            if last.ok:
                 self._chosen_paths[purpose] = index
                 self.logger.debug("Using %s for %s", path.split("?")[0], purpose)
+            if last.status_code not in (404, 405):
                 return self._check(last)
         assert last is not None
         return self._check(last)
