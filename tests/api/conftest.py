@@ -98,8 +98,8 @@ def _pem(key: rsa.RSAPrivateKey, certificate: x509.Certificate) -> bytes:
 
 @pytest.fixture(scope="session")
 def certificates(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """The registered app's certificate as PEM (key + cert), PFX (with PFX_PASSWORD) and cert only,
-    and an unregistered certificate."""
+    """The registered app's certificate as PEM (key + cert), PEM with an encrypted key and PFX (both
+    with PFX_PASSWORD), the certificate alone, and an unregistered certificate."""
     folder = tmp_path_factory.mktemp("certificates")
     key, certificate = _self_signed("CN=viva-upload-test")
     other_key, other_certificate = _self_signed("CN=someone-else")
@@ -108,9 +108,16 @@ def certificates(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "pfx": folder / "app.pfx",
         "public": folder / "app-public.pem",
         "unregistered": folder / "other.pem",
+        "encrypted_pem": folder / "app-encrypted.pem",
     }
     paths["pem"].write_bytes(_pem(key, certificate))
     paths["public"].write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    encrypted_key = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(PFX_PASSWORD.encode()),
+    )
+    paths["encrypted_pem"].write_bytes(encrypted_key + certificate.public_bytes(serialization.Encoding.PEM))
     paths["unregistered"].write_bytes(_pem(other_key, other_certificate))
     paths["pfx"].write_bytes(
         pkcs12.serialize_key_and_certificates(

@@ -50,6 +50,20 @@ def test_pfx_certificate_auth_with_chain_reaches_completed(
     assert final["Status"] == "Completed"
 
 
+def test_pem_with_an_encrypted_key_reaches_completed(
+    emulator, packages, certificates, pfx_password, output_dir, test_logger
+):
+    config = emulator.config(
+        client_secret=None,
+        certificate_path=str(certificates["encrypted_pem"]),
+        certificate_password=pfx_password,
+    )
+
+    final = deliver_package(config, packages["good"], output_dir, test_logger)
+
+    assert final["Status"] == "Completed"
+
+
 def test_wrong_secret_is_refused_like_entra_id(emulator, packages, output_dir, test_logger):
     before = len(emulator.state()["ingestions"])
 
