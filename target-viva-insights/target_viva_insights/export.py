@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -18,7 +18,7 @@ import pyarrow.csv as pacsv
 from target_viva_insights import mapping
 from target_viva_insights.formatting import SCHEMA_RULE, format_batch
 from target_viva_insights.mapping import Column, MappingError
-from target_viva_insights.package import DataCsvWriter
+from target_viva_insights.package import DataCsvWriter, open_data_csv
 from target_viva_insights.report import ValidationReport
 from target_viva_insights.validation import CsvField, DataValidator, validate_data_csv
 
@@ -101,7 +101,7 @@ class Export:
     def _part_for(self, columns: list[Column]) -> _Part:
         if self._parts and self._parts[-1].columns == columns:
             return self._parts[-1]
-        path = self.workdir / f"part-{len(self._parts) + 1}.csv"
+        path = self.workdir / f"part-{len(self._parts) + 1}.zip"
         part = _Part(
             columns,
             DataCsvWriter(path, [column.field for column in columns]),
@@ -115,7 +115,7 @@ class Export:
         return part
 
     def finish(self) -> tuple[Path, list[Column], ValidationReport]:
-        """Close data.csv and judge it whole: (data.csv, its columns, the validation report)."""
+        """Close data.csv and judge it whole: (zip holding data.csv, its columns, the validation report)."""
         for part in self._parts:
             part.writer.close()
         if not self._parts:
@@ -128,20 +128,22 @@ class Export:
     def _merge_parts(self) -> tuple[Path, list[Column], ValidationReport]:
         columns = _union_of_columns([part.columns for part in self._parts])
         headers = [column.field for column in columns]
-        merged = DataCsvWriter(self.workdir / "data.csv", headers)
+        merged = DataCsvWriter(self.workdir / "data.zip", headers)
         for part in self._parts:
-            for batch in _read_text_batches(part.writer.path, [c.field for c in part.columns]):
-                present = {name: batch.column(name) for name in batch.schema.names}
-                arrays = [present.get(name, pa.nulls(batch.num_rows, pa.string())) for name in headers]
-                merged.append(pa.table(arrays, names=headers))
+            with open_data_csv(part.writer.path) as data:
+                for batch in _read_text_batches(data, [c.field for c in part.columns]):
+                    present = {name: batch.column(name) for name in batch.schema.names}
+                    arrays = [present.get(name, pa.nulls(batch.num_rows, pa.string())) for name in headers]
+                    merged.append(pa.table(arrays, names=headers))
             part.writer.path.unlink()
         merged.close()
-        report = validate_data_csv(
-            merged.path,
-            csv_fields(columns),
-            date_order=self.settings.date_order,
-            is_bootstrap=self.settings.is_bootstrap,
-        )
+        with open_data_csv(merged.path) as data:
+            report = validate_data_csv(
+                data,
+                csv_fields(columns),
+                date_order=self.settings.date_order,
+                is_bootstrap=self.settings.is_bootstrap,
+            )
         offset = 0
         for part in self._parts:  # type findings were made while formatting, before the merge
             for issue in part.validator.report.issues:
@@ -159,9 +161,9 @@ def _union_of_columns(column_lists: list[list[Column]]) -> list[Column]:
     return list(latest.values())
 
 
-def _read_text_batches(path: Path, headers: list[str]) -> pacsv.CSVStreamingReader:
+def _read_text_batches(data: IO[bytes], headers: list[str]) -> pacsv.CSVStreamingReader:
     return pacsv.open_csv(
-        path,
+        data,
         read_options=pacsv.ReadOptions(column_names=headers, skip_rows=1, block_size=8 << 20),
         convert_options=pacsv.ConvertOptions(
             column_types={name: pa.string() for name in headers},

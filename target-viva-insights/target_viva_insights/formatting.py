@@ -61,10 +61,11 @@ def _typed_arrays(
 ) -> tuple[list[pa.Array], list[Issue]]:
     """Arrow arrays of the declared types; the slow per-value path runs only for a column that fails."""
     typed = [column for column in columns if column.source_type in ARROW_TYPES]
-    schema = pa.schema([pa.field(column.source, ARROW_TYPES[column.source_type]) for column in typed])
+    row_type = pa.struct([pa.field(column.source, ARROW_TYPES[column.source_type]) for column in typed])
     try:
-        table = pa.Table.from_pylist(list(records), schema=schema)
-        fast = {column.source: table.column(column.source).combine_chunks() for column in typed}
+        # One struct array from the dicts: a third faster than Table.from_pylist (bench/).
+        rows = pa.array(records, type=row_type)
+        fast = {column.source: rows.field(index) for index, column in enumerate(typed)}
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
         fast = {}
     arrays: list[pa.Array] = []

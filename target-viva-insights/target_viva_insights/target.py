@@ -19,7 +19,7 @@ from singer_sdk.target_base import Target
 
 from target_viva_insights.export import Export, ExportSettings, csv_fields
 from target_viva_insights.mapping import metadata_document
-from target_viva_insights.package import write_package
+from target_viva_insights.package import complete_package
 from target_viva_insights.reader import VivaMessageReader
 from target_viva_insights.report import Severity, ValidationReport
 from target_viva_insights.settings import TARGET_SETTINGS
@@ -190,7 +190,7 @@ class TargetVivaInsights(Target):
             self._remove_workdir()
 
     def _package_and_deliver(self) -> None:
-        data_csv, columns, report = self.export.finish()
+        data_zip, columns, report = self.export.finish()
         out_dir = self._output_dir()
         stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         report_path = report.write_csv(out_dir / f"viva-insights-{stamp}-validation.csv")
@@ -203,7 +203,7 @@ class TargetVivaInsights(Target):
             )
             raise PreflightFailedError(msg)
         metadata = metadata_document(columns, self.export.settings.import_mode)
-        package = write_package(data_csv, metadata, out_dir / f"viva-insights-{stamp}.zip")
+        package = complete_package(data_zip, metadata, out_dir / f"viva-insights-{stamp}.zip")
         self.logger.info(
             "Package %s: %d rows, %d columns (%s).",
             package,

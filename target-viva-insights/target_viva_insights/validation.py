@@ -14,7 +14,7 @@ import json
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -165,11 +165,8 @@ class DataValidator:
     def _check_text(self, columns: list[pa.Array], first_row: int) -> None:
         """No line breaks and at most 128 KB in any value."""
         everything = pa.chunked_array(columns, type=pa.string())
-        suspicious = pc.or_(
-            pc.match_substring_regex(everything, r"[\r\n]"),
-            pc.greater(pc.binary_length(everything), rules.MAX_VALUE_BYTES),
-        )
-        if not pc.any(suspicious).as_py():
+        too_long = pc.greater(pc.binary_length(everything), rules.MAX_VALUE_BYTES)
+        if not pc.any(too_long).as_py() and not any(_may_hold_line_break(values) for values in columns):
             return
         for field, values in zip(self.fields, columns, strict=True):
             has_newline = pc.fill_null(pc.match_substring_regex(values, r"[\r\n]"), False)
@@ -317,6 +314,18 @@ class DataValidator:
         self.report.add_found(total, sample)
 
 
+def _may_hold_line_break(values: pa.Array) -> bool:
+    """A byte search of the column's character data: ~100x cheaper than a regex per value.
+
+    The data buffer of a sliced array holds bytes of other rows too; a hit there only costs the
+    exact per-value check."""
+    data = values.buffers()[2]
+    if data is None:
+        return False
+    raw = bytes(memoryview(data))
+    return b"\n" in raw or b"\r" in raw
+
+
 def _split(result: pa.ChunkedArray, rows: int) -> list[pa.Array]:
     """A result computed over columns laid end to end, cut back into one array per column."""
     whole = result.combine_chunks()
@@ -328,7 +337,9 @@ def _one_chunk(column: pa.Array | pa.ChunkedArray) -> pa.Array:
 
 
 def _blank(values: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
-    return pc.fill_null(pc.equal(pc.utf8_trim_whitespace(values), ""), True)
+    """Null, empty or nothing but whitespace."""
+    empty_or_space = pc.or_(pc.equal(pc.binary_length(values), 0), pc.utf8_is_space(values))
+    return pc.fill_null(empty_or_space, True)
 
 
 def _nulled(values: pa.Array | None) -> pa.Array | None:
@@ -417,11 +428,10 @@ def _date_order_of(fields: list[CsvField]) -> str:
 
 
 def validate_data_csv(
-    path: Path, fields: list[CsvField], *, date_order: str, is_bootstrap: bool
+    data: IO[bytes], fields: list[CsvField], *, date_order: str, is_bootstrap: bool
 ) -> ValidationReport:
-    """Validate a data.csv file on disk whose columns `fields` describe."""
-    with path.open("rb") as data:
-        return _validate_data_csv(data, fields, date_order, is_bootstrap, DATA_FILE)
+    """Validate an open data.csv (header line first) whose columns `fields` describe."""
+    return _validate_data_csv(data, fields, date_order, is_bootstrap, DATA_FILE)
 
 
 def _validate_data_csv(
