@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from target_viva_insights import rules
+from target_viva_insights.errors import ConfigurationError
 from target_viva_insights.rules import ValueKind
 
 
@@ -38,7 +39,7 @@ class Column:
         return rules.TYPE_TOKENS.get(self.token, ValueKind.STRING)
 
 
-class MappingError(ValueError):
+class MappingError(ConfigurationError):
     """The configuration and the stream schema cannot give a consistent mapping."""
 
 

@@ -17,6 +17,7 @@ from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.sinks import Sink
 from singer_sdk.target_base import Target
 
+from target_viva_insights.errors import ConfigurationError, DataValidationFailed, VivaError
 from target_viva_insights.export import Export, ExportSettings, csv_fields
 from target_viva_insights.mapping import metadata_document
 from target_viva_insights.package import complete_package
@@ -39,11 +40,11 @@ LOGGED_FINDINGS = 20
 RECORD_AGE_CHECK_EVERY = 1000
 
 
-class PreflightFailedError(Exception):
+class PreflightFailedError(DataValidationFailed):
     """The data breaks Viva's rules: nothing was packaged or uploaded."""
 
 
-class StreamSelectionError(Exception):
+class StreamSelectionError(ConfigurationError):
     """Which stream is the HR stream cannot be told from the input and the settings."""
 
 
@@ -71,6 +72,15 @@ class TargetVivaInsights(Target):
         self._export: Export | None = None
         self._direct_sinks: dict[str, VivaSink | None] = {}
         self._records_since_age_check = 0
+
+    @classmethod
+    def invoke(cls, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        """The SDK's entry point; expected failures end with their message and exit code, no traceback."""
+        try:
+            super().invoke(*args, **kwargs)
+        except VivaError as error:
+            cls.logger.error("%s", error)
+            sys.exit(error.exit_code)
 
     def _check_setting_combinations(self) -> None:
         if self.config.get("preflight_report_only") and not self.config.get("dry_run"):
