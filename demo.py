@@ -25,7 +25,7 @@ STATE_ID = "dev:tap-hrsource-to-target-viva-insights"
 
 def pipeline_environment(emulator: EmulatorHandle) -> dict[str, str]:
     env = dict(os.environ)
-    for name, value in emulator.config(poll_interval_seconds=1).items():
+    for name, value in emulator.config(poll_interval_seconds=1, await_timeout_minutes=10).items():
         env[f"TARGET_VIVA_INSIGHTS_{name.upper()}"] = str(value)
     env["MELTANO_SEND_ANONYMOUS_USAGE_STATS"] = "false"
     return env
@@ -40,10 +40,11 @@ def show_result(emulator: EmulatorHandle, env: dict[str, str]) -> None:
     ingestions = emulator.state().get("ingestions", [])
     print("\nWhat the emulated Viva Insights service received:")
     for ingestion in ingestions:
-        print(f"  ingestion {ingestion.get('Id')}: {ingestion.get('Status')}  {ingestion.get('upload_path', '')}")
+        print(f"  ingestion {ingestion['Id']}: {ingestion['Status']}, {ingestion['Bytes']:,} bytes kept in")
+        print(f"    {ingestion['Upload']}")
     print(f"\nPackages and validation reports: {OUTPUT / 'packages'}")
     print(f"State stored by Meltano ({STATE_ID}):")
-    meltano("state", "get", STATE_ID, env=env)
+    meltano("--log-level=warning", "--environment=dev", "state", "get", STATE_ID, env=env)
 
 
 def main() -> int:
@@ -62,7 +63,7 @@ def main() -> int:
             print(f"\nThe pipeline failed (exit code {result.returncode}); see the log above.", file=sys.stderr)
             return result.returncode
         show_result(emulator, env)
-    print("\n" + json.dumps({"result": "ok"}))
+    print("\nDone: the sample HR data went through the whole pipeline.")
     return 0
 
 

@@ -74,7 +74,9 @@ def run_demo() -> int:
 
 
 def run_tests(extra: list[str]) -> int:
-    command = [str(PYTHON), "-m", "pytest", str(ROOT / "tests"), *extra]
+    # Two workers (the CI machine has two cores); tests that share one Meltano install run on one.
+    parallel = ["-n", "2", "--dist", "loadgroup"]
+    command = [str(PYTHON), "-m", "pytest", str(ROOT / "tests"), *parallel, *extra]
     return subprocess.run(command, cwd=ROOT, env=venv_environment()).returncode
 
 
