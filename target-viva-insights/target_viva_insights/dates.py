@@ -32,12 +32,18 @@ def iso_to_viva_dates(text: pa.Array, date_order: str) -> pa.Array:
 
     Values left unchanged are judged by the date rule of the validation, which names them.
     """
+    parts = {"year": (0, 4), "month": (5, 7), "day": (8, 10)}
+    order = _viva_order(date_order)
+    try:
+        # The usual column of plain dates: one cast checks every value (format and calendar).
+        pc.cast(text, pa.date32())
+        return _join_parts(text, parts, order, "/")
+    except pa.ArrowInvalid:
+        pass
     is_iso = pc.fill_null(pc.match_substring_regex(text, ISO_DATE_OR_DATETIME), False)
     iso_day = pc.if_else(is_iso, pc.utf8_slice_codeunits(text, 0, 10), NULL_TEXT)
     real = pc.is_valid(real_days(iso_day))
-    parts = {"year": (0, 4), "month": (5, 7), "day": (8, 10)}
-    viva = _join_parts(iso_day, parts, _viva_order(date_order), "/")
-    return pc.if_else(real, viva, text)
+    return pc.if_else(real, _join_parts(iso_day, parts, order, "/"), text)
 
 
 def viva_date_days(values: pa.Array, date_order: str) -> pa.Array:
