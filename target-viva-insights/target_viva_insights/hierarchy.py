@@ -20,7 +20,7 @@ from target_viva_insights.report import MAX_ISSUES_PER_RULE, Issue, Severity, Va
 
 MISSING_DAY = np.iinfo(np.int32).min
 NO_MANAGER = -1
-CODE_EVERY_ROWS = 30_000
+CODE_EVERY_ROWS = 20_000
 ABSENT = -2
 # Reporting chains longer than this are followed one step at a time (rare; org charts are shallow).
 DOUBLING_ROUNDS = 6
