@@ -33,7 +33,7 @@ from werkzeug.wrappers import Request, Response
 
 from target_viva_insights.emulator.faults import FaultRule, Faults
 from target_viva_insights.emulator.identity import Identity, TokenRefused, openid_configuration
-from target_viva_insights.emulator.service import VALIDATION_FAILED, IngestionService
+from target_viva_insights.emulator.service import VALIDATION_FAILED, Ingestion, IngestionService
 
 logger = logging.getLogger(__name__)
 
@@ -219,7 +219,10 @@ class EmulatorApp:
             return refusal
         return _json({"value": [self.service.as_json(item) for item in self.service.all(tenant)]})
 
-    def on_status(self, request: Request, tenant: str, connector: str, ingestion_id: str) -> Response:
+    def _ingestion(
+        self, request: Request, tenant: str, connector: str, ingestion_id: str
+    ) -> Ingestion | Response:
+        """The tenant's ingestion, or the refusal to answer (unauthorized); 404 when there is none."""
         _require_hr(connector)
         refusal = self._authorize(request, tenant)
         if refusal is not None:
@@ -227,18 +230,20 @@ class EmulatorApp:
         ingestion = self.service.get(tenant, ingestion_id)
         if ingestion is None:
             raise NotFound(f"Ingestion {ingestion_id} not found.")
+        return ingestion
+
+    def on_status(self, request: Request, tenant: str, connector: str, ingestion_id: str) -> Response:
+        ingestion = self._ingestion(request, tenant, connector, ingestion_id)
+        if isinstance(ingestion, Response):
+            return ingestion
         return _json(self.service.as_json(ingestion))
 
     on_status_legacy = on_status
 
     def on_errors(self, request: Request, tenant: str, connector: str, ingestion_id: str) -> Response:
-        _require_hr(connector)
-        refusal = self._authorize(request, tenant)
-        if refusal is not None:
-            return refusal
-        ingestion = self.service.get(tenant, ingestion_id)
-        if ingestion is None:
-            raise NotFound(f"Ingestion {ingestion_id} not found.")
+        ingestion = self._ingestion(request, tenant, connector, ingestion_id)
+        if isinstance(ingestion, Response):
+            return ingestion
         if self.service.status(ingestion) != VALIDATION_FAILED or ingestion.error_file is None:
             return Response(b"", mimetype="text/csv")  # "a file stream with errors, if any"
         return Response(_file_chunks(ingestion.error_file), mimetype="text/csv", direct_passthrough=True)
