@@ -156,8 +156,8 @@ PACKAGE_SETTINGS = th.PropertiesList(
         th.StringType,
         description=(
             "Folder that keeps the package (viva-insights-<timestamp>.zip), the validation report "
-            "and downloaded error files. Without it they live in a private temporary folder that "
-            "is removed after the run."
+            "and Viva's error files. Without it the package and report live in a private temporary "
+            "folder removed after the run, and an error file from Viva goes to the working directory."
         ),
     ),
     th.Property(

@@ -50,7 +50,7 @@ class StreamSelectionError(ConfigurationError):
 
 
 class TargetVivaInsights(Target):
-    """Any Singer HR stream to a validated Viva Insights organizational-data package, uploaded via the HR data ingress API."""  # noqa: E501
+    """Turns any Singer HR stream into a validated Viva Insights package and uploads it."""
 
     name = "target-viva-insights"
     package_name = "target-viva-insights"
