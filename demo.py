@@ -8,7 +8,6 @@ emulator received and the state Meltano stored. Output lands in output/ (git-ign
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import subprocess
@@ -60,7 +59,8 @@ def main() -> int:
         # --full-refresh: the demo always sends the whole sample; a scheduled run would send changes only.
         result = meltano("run", "--full-refresh", "tap-hrsource", "target-viva-insights", env=env)
         if result.returncode != 0:
-            print(f"\nThe pipeline failed (exit code {result.returncode}); see the log above.", file=sys.stderr)
+            message = f"\nThe pipeline failed (exit code {result.returncode}); see the log above."
+            print(message, file=sys.stderr)
             return result.returncode
         show_result(emulator, env)
     print("\nDone: the sample HR data went through the whole pipeline.")

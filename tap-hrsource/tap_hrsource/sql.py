@@ -7,7 +7,7 @@ transaction that is rolled back, and the view is reflected like a table.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -104,7 +104,7 @@ class HRSQLStream(HRStream):
         """Rows come ordered by the replication key, so an interrupted sync can resume."""
         return self.replication_key is not None
 
-    def source(self) -> sa.Subquery:
+    def source(self) -> sa.FromClause:
         if self.settings.table:
             schema, _, name = self.settings.table.rpartition(".")
             columns = [sa.column(c.name, c.type) for c in self.columns]
@@ -136,7 +136,7 @@ class HRSQLStream(HRStream):
                 f"Stream {self.name!r}: key ({', '.join(keys)}) = {key!r} appears {repeated[-1]} times."
             )
 
-    def select(self, context: dict | None) -> sa.Select:
+    def select(self, context: Mapping[str, Any] | None) -> sa.Select:
         source = self.source()
         statement = sa.select(source)
         if self.replication_key:
@@ -160,7 +160,7 @@ class HRSQLStream(HRStream):
             return dt.date.fromisoformat(bookmark[:10])
         return bookmark
 
-    def typed_records(self, context: dict | None) -> Iterator[dict[str, Any]]:
+    def typed_records(self, context: Mapping[str, Any] | None) -> Iterator[dict[str, Any]]:
         names = list(self.column_types)
         converters = [json_value_converter(self.column_types[name]) for name in names]
         with self.engine.connect() as connection:
@@ -173,7 +173,7 @@ class HRSQLStream(HRStream):
                     name: convert(value) for name, convert, value in zip(names, converters, row, strict=False)
                 }
 
-    def get_records(self, context: dict | None) -> Iterable[dict[str, Any]]:
+    def get_records(self, context: Mapping[str, Any] | None) -> Iterable[dict[str, Any]]:
         records = self.typed_records(context)
         if self.settings.history:
             effective = self.column_types.get(self.settings.history.effective_date_column)

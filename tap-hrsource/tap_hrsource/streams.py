@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -141,7 +141,7 @@ class HRFileStream(HRStream):
                     convert_batch(batch.columns, self.column_types, str(path), batch.first_row)
                 )
 
-    def get_records(self, context: dict | None) -> Iterable[dict[str, Any]]:
+    def get_records(self, context: Mapping[str, Any] | None) -> Iterable[dict[str, Any]]:
         self.keys.check(rescan=self._key_rows)
         files = self.files_to_read()
         if not files:

@@ -366,12 +366,14 @@ class IngressApi:
             return None
         response = self._send("GET", f"{self.connector_path}/ingestions")
         if response.status_code in (400, 404, 405):
-            return self._no_listing()
+            self._no_listing()
+            return None
         self._check(response)  # a 5xx past the retries is an error, not "no listing"
         try:
             payload = response.json()
         except ValueError:
-            return self._no_listing()
+            self._no_listing()
+            return None
         items = field(payload, "value") if isinstance(payload, dict) else payload
         return [item for item in items or [] if isinstance(item, dict)]
 
@@ -389,6 +391,7 @@ class IngressApi:
         failures = 0
         may_have_arrived = False
         while True:
+            response: requests.Response | None
             try:
                 response = self._post_package(package)
             except NetworkError as error:

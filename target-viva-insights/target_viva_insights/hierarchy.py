@@ -174,7 +174,7 @@ class Hierarchy:
     def _merged_chunks(self) -> _Rows:
         """One array per field, filled chunk by chunk so that each chunk is freed as it is copied."""
         total = sum(chunk.person.size for chunk in self._chunks)
-        merged = _Rows(*(np.empty(total, dtype=np.int32) for _ in range(3)))
+        merged = _Rows(*(np.empty(total, dtype=np.int32) for _ in range(3)))  # type: ignore[arg-type]
         start = 0
         while self._chunks:
             chunk = self._chunks.pop(0)
@@ -321,7 +321,7 @@ class Hierarchy:
         jump = step.copy()
         for _ in range(DOUBLING_ROUNDS):
             jump = np.where(jump >= 0, jump[np.maximum(jump, 0)], -1)
-        issues = []
+        issues: list[Issue] = []
         for person in np.nonzero(jump >= 0)[0]:
             cycle = _cycle_reached_from(int(person), step)
             if cycle is None or frozenset(cycle) in seen:

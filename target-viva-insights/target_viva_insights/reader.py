@@ -49,7 +49,7 @@ class VivaMessageReader(GenericSingerReader[str]):
                 self.assert_line_requires(message, requires={"type"})  # raises the SDK's error
             else:
                 self._process_unknown_message(message)
-            stats[message_type] += 1
+            stats[str(message_type)] += 1
         return stats
 
     def deserialize_json(self, line: str) -> dict[str, Any]:

@@ -199,7 +199,7 @@ class Identity:
         try:
             claims = jwt.decode(
                 assertion,
-                certificate.public_key(),
+                certificate.public_key(),  # type: ignore[arg-type]  # RSA: the only kind registered
                 algorithms=ASSERTION_ALGORITHMS,
                 audience=token_endpoint,
                 issuer=self.app.client_id,
