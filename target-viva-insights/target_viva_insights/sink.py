@@ -65,6 +65,9 @@ class VivaSink(BatchSink):
         self._uncounted += 1
         return self._batch_records_read >= self._batch_limit
 
+    def _after_process_record(self, context: dict) -> None:
+        """The SDK logs the batch context here at DEBUG level: it holds the records, personal data."""
+
     def process_batch(self, context: dict[str, Any]) -> None:
         records = context.get("records", [])
         count = len(records)

@@ -95,3 +95,24 @@ def test_work_files_are_removed_after_the_run(tmp_path, monkeypatch) -> None:
         tempfile.tempdir = None
     assert result.returncode == 0, result.stderr
     assert list((tmp_path / "tmp").iterdir()) == []
+
+
+LOG_CONFIG = """
+version: 1
+formatters: {plain: {format: "%(levelname)s %(name)s %(message)s"}}
+handlers: {stderr: {class: logging.StreamHandler, stream: ext://sys.stderr, formatter: plain}}
+root: {level: DEBUG, handlers: [stderr]}
+"""
+
+
+def test_debug_logs_hold_no_record_values(tmp_path, monkeypatch) -> None:
+    """Even at DEBUG level, with a stream map forcing the SDK's own record path."""
+    (tmp_path / "logging.yaml").write_text(LOG_CONFIG)
+    monkeypatch.setenv("SINGER_SDK_LOG_CONFIG", str(tmp_path / "logging.yaml"))
+    records = small_org()
+    config = {"dry_run": True, "stream_maps": {"employees": {"Organization": "Organization.upper()"}}}
+    result = run_target_process(config, singer_lines(hr_schema(), records, state=STATE), tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "DEBUG" in result.stderr
+    for record in records:
+        assert record["PersonId"] not in result.stderr
