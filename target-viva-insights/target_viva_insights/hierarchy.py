@@ -279,19 +279,32 @@ class Hierarchy:
             manager_of[rows.person[chunk]] = rows.manager[chunk]
             row_of[rows.person[chunk]] = rows.lines(chunk)
             date = _date_text(int(rows.day[chunk[0]]))
-            top_issues.extend(self._extra_tops(manager_of, row_of, date, reported_tops))
+            changed = rows.person[chunk]
+            top_issues.extend(self._extra_tops(manager_of, row_of, changed, date, reported_tops))
             loop_issues.extend(self._loops(manager_of, row_of, date, seen_loops))
         report.add_found(len(top_issues), top_issues)
         report.add_found(len(loop_issues), loop_issues)
 
     def _extra_tops(
-        self, manager_of: np.ndarray, row_of: np.ndarray, date: str, reported: set[int]
+        self,
+        manager_of: np.ndarray,
+        row_of: np.ndarray,
+        changed: np.ndarray,
+        date: str,
+        reported: set[int],
     ) -> list[Issue]:
-        """Only the top of the hierarchy may have a blank ManagerId: the one with the most direct reports."""
-        tops = np.nonzero(manager_of == NO_MANAGER)[0]
+        """Only the top of the hierarchy may have a blank ManagerId: the one with the most direct reports.
+
+        A carried-forward row without a manager counts only while the person still has reports: change
+        rows never say that a former leader left, so their last row would otherwise stay a second top.
+        """
+        direct_reports = np.bincount(manager_of[manager_of >= 0], minlength=manager_of.size)
+        without_manager = manager_of == NO_MANAGER
+        current = np.zeros(manager_of.size, dtype=bool)
+        current[changed] = True
+        tops = np.nonzero(without_manager & (current | (direct_reports > 0)))[0]
         if tops.size <= 1:
             return []
-        direct_reports = np.bincount(manager_of[manager_of >= 0], minlength=manager_of.size)
         top = tops[np.argmax(direct_reports[tops])]
         issues = []
         for person in tops:

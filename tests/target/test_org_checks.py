@@ -89,3 +89,28 @@ def test_a_schema_change_keeps_row_numbers_of_findings_right(run_target) -> None
     assert isinstance(outcome.error, PreflightFailedError)
     (finding,) = outcome.findings("invalid-email")
     assert (finding["row"], finding["value"]) == ("6", "broken")
+
+
+def test_a_new_top_leader_in_change_rows_is_not_a_second_top(run_target) -> None:
+    """The old CEO's last row has no manager and is never closed; with nobody reporting to them, history."""
+    rows = small_org("2025-01-01")
+    handover = "2025-07-15"  # not a month start: change rows, carried forward
+    rows.append(
+        {
+            "PersonId": "new@contoso.com",
+            "ManagerId": None,
+            "Organization": "Executive",
+            "EffectiveDate": handover,
+            "Layer": 0,
+        }
+    )
+    rows += [{**row, "ManagerId": "new@contoso.com", "EffectiveDate": handover} for row in rows[1:3]]
+    outcome = run_target(singer_lines(hr_schema(), rows))
+    assert outcome.error is None, outcome.report_rows
+
+    # Still managing someone on the same day: two tops.
+    rows.pop()
+    outcome = run_target(singer_lines(hr_schema(), rows))
+    assert isinstance(outcome.error, PreflightFailedError)
+    (finding,) = outcome.findings("manager-missing")
+    assert "2025-07-15" in finding["message"]
