@@ -10,6 +10,7 @@ Viva rules in `validation.py` judge the same text that would reach Viva.
 
 from __future__ import annotations
 
+import datetime
 import decimal
 import json
 from collections.abc import Sequence
@@ -98,7 +99,10 @@ def _fits(value: Any, source_type: SourceType) -> bool:
     """JSON Schema's notion of a value matching a type (Draft 2020-12: 3.0 is an integer)."""
     if value is None:
         return True
-    if source_type in (SourceType.STRING, SourceType.DATE, SourceType.DATE_TIME):
+    if source_type in (SourceType.DATE, SourceType.DATE_TIME):
+        # date objects come from BATCH messages with Parquet files, which the SDK reads typed.
+        return isinstance(value, (str, datetime.date))
+    if source_type is SourceType.STRING:
         return isinstance(value, str)
     if source_type is SourceType.BOOLEAN:
         return isinstance(value, bool)
@@ -136,6 +140,8 @@ def _plain_text(value: Any) -> str | None:
         return format(value, "f")
     if isinstance(value, (dict, list)):
         return _json_text(value)
+    if isinstance(value, datetime.date):
+        return value.isoformat()
     return str(value)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime
 import io
 
 import pytest
@@ -178,3 +179,27 @@ def test_flattening_turns_objects_into_columns(run_target) -> None:
     )
     assert outcome.error is None, outcome.report_rows
     assert [row["DeskFloor"] for row in parsed(outcome.data_csv())] == ["0", "1", "2", "3", "4", "5"]
+
+
+def test_batch_messages_with_typed_parquet_values(run_target, tmp_path) -> None:
+    """BATCH messages bypass the record path: the SDK reads Parquet files with real date objects."""
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    records = small_org()
+    table = pa.Table.from_pylist(records).set_column(
+        3, "EffectiveDate", pa.array([datetime.date(2025, 1, 1)] * len(records))
+    )
+    pq.write_table(table, tmp_path / "part.parquet")
+    schema_line = singer_lines(hr_schema(), [])
+    batch = {
+        "type": "BATCH",
+        "stream": "employees",
+        "encoding": {"format": "parquet", "compression": "none"},
+        "manifest": [(tmp_path / "part.parquet").as_uri()],
+    }
+    outcome = run_target(schema_line + json.dumps(batch) + "\n")
+    assert outcome.error is None, outcome.report_rows
+    assert [row["EffectiveDate"] for row in parsed(outcome.data_csv())] == ["01/01/2025"] * 6
