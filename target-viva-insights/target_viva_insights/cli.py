@@ -134,15 +134,12 @@ def command_upload(arguments: argparse.Namespace, settings: dict[str, Any]) -> i
 def command_status(arguments: argparse.Namespace, settings: dict[str, Any]) -> int:
     from target_viva_insights.client import IngressApi
 
-    api = IngressApi(settings, logger)
-    try:
+    with IngressApi(settings, logger) as api:
         ingestion = api.ingestion(arguments.ingestion_id)
         if arguments.wait:
             ingestion = api.await_ingestion(
                 ingestion, str(api.settings["await_status"]), _output_dir(settings)
             )
-    finally:
-        api.close()
     _print_json(ingestion)
     return 0
 
@@ -150,12 +147,9 @@ def command_status(arguments: argparse.Namespace, settings: dict[str, Any]) -> i
 def command_errors(arguments: argparse.Namespace, settings: dict[str, Any]) -> int:
     from target_viva_insights.client import IngressApi
 
-    api = IngressApi(settings, logger)
-    try:
+    with IngressApi(settings, logger) as api:
         target = Path(arguments.output) if arguments.output else None
         saved = api.download_errors(arguments.ingestion_id, _output_dir(settings), target)
-    finally:
-        api.close()
     print(saved)
     return 0
 
@@ -163,12 +157,9 @@ def command_errors(arguments: argparse.Namespace, settings: dict[str, Any]) -> i
 def command_ping(arguments: argparse.Namespace, settings: dict[str, Any]) -> int:
     from target_viva_insights.client import IngressApi, field
 
-    api = IngressApi(settings, logger)
-    try:
+    with IngressApi(settings, logger) as api:
         scale_unit = api.scale_unit()
         answer = api.ping()
-    finally:
-        api.close()
     print(f"tenant_id: {api.tenant_id}")
     print(f"scale_unit: {scale_unit}")
     print(f"connector_id: {field(answer, 'ConnectorId')}")

@@ -233,6 +233,12 @@ class IngressApi:
         self._upload_session.close()
         self._auth_session.close()
 
+    def __enter__(self) -> IngressApi:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     # ---- paths -------------------------------------------------------------------------------
 
     @property
@@ -612,14 +618,11 @@ def deliver_package(
     Raises a `VivaError` subclass (see errors.py) on any failure; ValidationFailed leaves the error file
     in `output_dir` as errors-<ingestion id>.<ext>.
     """
-    api = IngressApi(config, logger)
-    try:
+    with IngressApi(config, logger) as api:
         api.scale_unit()
         api.ping()
         ingestion = api.upload(package)
         final = api.await_ingestion(ingestion, str(api.settings["await_status"]), output_dir)
-    finally:
-        api.close()
     logger.info(
         "Ingestion %s: %s (await_status %s reached)",
         field(final, "Id"),
