@@ -94,7 +94,9 @@ class DataValidator:
         self._check_unique([field.header for field in self.fields], "duplicate-header", "header")
         self._check_unique([field.name for field in self.fields], "duplicate-field", "Viva field")
         for field in self.fields:
-            for label, name in (("header", field.header), ("field name", field.name)):
+            labels = {field.header: "header"}
+            labels.setdefault(field.name, "field name")  # one finding when both are the same name
+            for name, label in labels.items():
                 problem = rules.header_problem(name)
                 if problem:
                     self._error(
