@@ -60,7 +60,11 @@ def _typed_arrays(
     first_row: int,
     check_types: bool,
 ) -> tuple[list[pa.Array], list[Issue]]:
-    """Arrow arrays of the declared types; the slow per-value path runs only for a column that fails."""
+    """Arrow arrays of the declared types, the whole batch in one conversion.
+
+    When that fails, each column is converted on its own, and only a column that still fails is gone
+    through value by value, to name the rows that do not fit.
+    """
     typed = [column for column in columns if column.source_type in ARROW_TYPES]
     row_type = pa.struct([pa.field(column.source, ARROW_TYPES[column.source_type]) for column in typed])
     try:
