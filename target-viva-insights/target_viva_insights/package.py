@@ -8,12 +8,13 @@ data has passed validation, and only then does the zip move to its final name.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 import shutil
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -49,10 +50,11 @@ class DataCsvWriter:
         self._archive.close()
 
 
-def open_data_csv(zip_path: Path) -> IO[bytes]:
-    """The data.csv member of a zip written by DataCsvWriter, for reading back."""
-    archive = zipfile.ZipFile(zip_path)
-    return archive.open(DATA_FILE)
+@contextlib.contextmanager
+def open_data_csv(zip_path: Path) -> Iterator[IO[bytes]]:
+    """The data.csv member of a zip written by DataCsvWriter, for reading back; closes the zip too."""
+    with zipfile.ZipFile(zip_path) as archive, archive.open(DATA_FILE) as data:
+        yield data
 
 
 def _header_line(headers: Sequence[str]) -> bytes:

@@ -166,6 +166,16 @@ PACKAGE_SETTINGS = th.PropertiesList(
         default=False,
         description="Build and validate the package, then stop: nothing is uploaded.",
     ),
+    th.Property(
+        "preflight_report_only",
+        th.BooleanType,
+        default=False,
+        description=(
+            "With dry_run only: write the package even when the local validation finds errors, to "
+            "inspect a stream that is not Viva-ready yet. The errors are still reported; nothing is "
+            "ever uploaded."
+        ),
+    ),
 )
 
 TARGET_SETTINGS = th.PropertiesList(*PACKAGE_SETTINGS.wrapped.values(), *CONNECTION_SETTINGS.wrapped.values())

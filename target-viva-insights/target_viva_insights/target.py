@@ -12,14 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.sinks import Sink
 from singer_sdk.target_base import Target
 
 from target_viva_insights.errors import ConfigurationError, DataValidationFailed, VivaError
-from target_viva_insights.export import Export, ExportSettings, csv_fields
+from target_viva_insights.export import Export, ExportSettings
 from target_viva_insights.mapping import metadata_document
 from target_viva_insights.package import complete_package
 from target_viva_insights.reader import VivaMessageReader
@@ -27,15 +26,6 @@ from target_viva_insights.report import Severity, ValidationReport
 from target_viva_insights.settings import TARGET_SETTINGS
 from target_viva_insights.sink import SkippedStreamSink, VivaSink
 
-PREFLIGHT_REPORT_ONLY = th.Property(
-    "preflight_report_only",
-    th.BooleanType,
-    default=False,
-    description=(
-        "With dry_run only: write the package even when the local validation finds errors, to inspect "
-        "a stream that is not Viva-ready yet. The errors are still reported; nothing is ever uploaded."
-    ),
-)
 LOGGED_FINDINGS = 20
 # The SDK checks the age of buffered records after every record; every this many is plenty.
 RECORD_AGE_CHECK_EVERY = 1000
@@ -54,7 +44,7 @@ class TargetVivaInsights(Target):
 
     name = "target-viva-insights"
     package_name = "target-viva-insights"
-    config_jsonschema = th.PropertiesList(*TARGET_SETTINGS.wrapped.values(), PREFLIGHT_REPORT_ONLY).to_dict()
+    config_jsonschema = TARGET_SETTINGS.to_dict()
     default_sink_class = VivaSink
     message_reader_class = VivaMessageReader
 
@@ -223,7 +213,7 @@ class TargetVivaInsights(Target):
             package,
             self.export.rows,
             len(columns),
-            ", ".join(field.header for field in csv_fields(columns)),
+            ", ".join(column.field for column in columns),
         )
         if self.config.get("dry_run"):
             self.logger.info("dry_run: the package is not uploaded.")
