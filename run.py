@@ -54,6 +54,10 @@ def ensure_environment() -> None:
             str(ROOT / "target-viva-insights"),
             "-e",
             f"{ROOT / 'tap-hrsource'}[postgres]",
+            "--group",
+            f"{ROOT / 'target-viva-insights' / 'pyproject.toml'}:dev",
+            "--group",
+            f"{ROOT / 'tap-hrsource' / 'pyproject.toml'}:dev",
             "-r",
             str(ROOT / "requirements-dev.txt"),
         ],
@@ -77,7 +81,7 @@ def run_tests(extra: list[str]) -> int:
     # Two workers (the CI machine has two cores); a test module runs on one worker, so the Meltano
     # tests, which share one plugin install, never run at the same time.
     parallel = ["-n", "2", "--dist", "loadfile"]
-    command = [str(PYTHON), "-m", "pytest", str(ROOT / "tests"), *parallel, *extra]
+    command = [str(PYTHON), "-m", "pytest", *parallel, *extra]  # pytest.ini names the test folders
     return subprocess.run(command, cwd=ROOT, env=venv_environment()).returncode
 
 

@@ -95,7 +95,8 @@ def test_the_pipeline_uploads_the_package_and_stores_state_after_completion(proj
 def test_bad_data_fails_the_run_before_any_upload_and_commits_no_state(
     project_env, emulator, tmp_path
 ) -> None:
-    rows = list(csv.DictReader(SAMPLE.open(encoding="utf-8")))[:300]
+    with SAMPLE.open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))[:300]
     rows[41]["PersonId"] = "not an address"
     bad = tmp_path / "bad.csv"
     with bad.open("w", newline="", encoding="utf-8") as handle:
@@ -117,7 +118,6 @@ def test_bad_data_fails_the_run_before_any_upload_and_commits_no_state(
     out = Path(project_env["TARGET_VIVA_INSIGHTS_OUTPUT_DIR"])
     assert list(out.glob("*.zip")) == []
     (report,) = out.glob("*-validation.csv")
-    findings = [
-        row for row in csv.DictReader(report.open(encoding="utf-8")) if row["rule"] == "invalid-email"
-    ]
+    with report.open(encoding="utf-8") as handle:
+        findings = [row for row in csv.DictReader(handle) if row["rule"] == "invalid-email"]
     assert [(row["column"], row["value"]) for row in findings] == [("PersonId", "not an address")]

@@ -1,4 +1,5 @@
-"""Fixtures of the API tests: test certificates, small packages, and the emulator as a real process.
+"""Fixtures of the target's tests: the target in process, test certificates, small packages, and the
+emulator as a real process.
 
 The emulator runs per test module (and per xdist worker) on a free port; `emulator` resets its faults
 and abandons unfinished ingestions before every test, so tests stay independent.
@@ -7,11 +8,13 @@ and abandons unfinished ingestions before every test, so tests stay independent.
 from __future__ import annotations
 
 import datetime
+import io
 import json
 import logging
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography import x509
@@ -20,6 +23,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 from target_viva_insights.emulator.process import EmulatorHandle, running_emulator
+from target_viva_insights.target import TargetVivaInsights
+from viva_testing import Outcome
 
 TENANT_ID = "6f1c2a7e-0000-4000-8000-00000000a001"
 CLIENT_ID = "0b4d9c3e-0000-4000-8000-00000000c001"
@@ -163,3 +168,21 @@ def pfx_password() -> str:
 @pytest.fixture
 def output_dir(tmp_path: Path) -> Path:
     return tmp_path / "output"
+
+
+@pytest.fixture
+def run_target(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    """Run the target in this process on Singer text; dry run into a fresh output_dir."""
+
+    def run(lines: str, **settings: Any) -> Outcome:
+        output_dir = tmp_path / f"out-{len(list(tmp_path.iterdir()))}"
+        config = {"dry_run": True, "output_dir": str(output_dir), **settings}
+        capsys.readouterr()
+        error: BaseException | None = None
+        try:
+            TargetVivaInsights(config=config, validate_config=True).listen(io.StringIO(lines))
+        except Exception as exc:  # the outcome is asserted by each test
+            error = exc
+        return Outcome(output_dir, error, capsys.readouterr().out)
+
+    return run

@@ -7,7 +7,7 @@ import datetime
 import io
 
 import pytest
-from conftest import hr_schema, singer_lines, small_org
+from viva_testing import hr_schema, singer_lines, small_org
 
 TRICKY_PROPERTIES = {
     "Nickname": {"type": ["string", "null"]},

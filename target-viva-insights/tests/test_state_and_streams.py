@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from conftest import hr_schema, run_target_process, singer_lines, small_org
 from target_viva_insights.target import StreamSelectionError
+from viva_testing import hr_schema, run_target_process, singer_lines, small_org
 
 STATE = {"bookmarks": {"employees": {"replication_key_value": "2025-01-01"}}}
 

@@ -1,9 +1,9 @@
-"""Helpers for the target's tests: Singer input built from small HR tables, runs in and out of process."""
+"""Helpers shared by the target's tests: Singer input built from small HR tables, the outcome of a run,
+the target as a real process. Fixtures live in conftest.py."""
 
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 import subprocess
 import sys
@@ -11,9 +11,6 @@ import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
-
-import pytest
-from target_viva_insights.target import TargetVivaInsights
 
 STREAM = "employees"
 
@@ -95,24 +92,6 @@ class Outcome:
         (package,) = self.packages
         with zipfile.ZipFile(package) as archive:
             return json.loads(archive.read("metadata.json"))
-
-
-@pytest.fixture
-def run_target(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
-    """Run the target in this process on Singer text; dry run into a fresh output_dir."""
-
-    def run(lines: str, **settings: Any) -> Outcome:
-        output_dir = tmp_path / f"out-{len(list(tmp_path.iterdir()))}"
-        config = {"dry_run": True, "output_dir": str(output_dir), **settings}
-        capsys.readouterr()
-        error: BaseException | None = None
-        try:
-            TargetVivaInsights(config=config, validate_config=True).listen(io.StringIO(lines))
-        except Exception as exc:  # the outcome is asserted by each test
-            error = exc
-        return Outcome(output_dir, error, capsys.readouterr().out)
-
-    return run
 
 
 def run_target_process(

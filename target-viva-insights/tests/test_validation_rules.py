@@ -11,9 +11,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import hr_schema, singer_lines, small_org
 from target_viva_insights.mapping import MappingError
 from target_viva_insights.target import PreflightFailedError
+from viva_testing import hr_schema, singer_lines, small_org
 
 Records = list[dict[str, Any]]
 

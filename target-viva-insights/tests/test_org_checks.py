@@ -6,8 +6,8 @@ import csv
 import io
 import random
 
-from conftest import hr_schema, singer_lines, small_org
 from target_viva_insights.target import PreflightFailedError
+from viva_testing import hr_schema, singer_lines, small_org
 
 
 def monthly_org(people: int, months: int) -> list[dict]:

@@ -7,8 +7,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import hr_schema, singer_lines, small_org
 from target_viva_insights.validation import validate_package
+from viva_testing import hr_schema, singer_lines, small_org
 
 
 @pytest.fixture
