@@ -138,7 +138,7 @@ def command_status(arguments: argparse.Namespace, settings: dict[str, Any]) -> i
         ingestion = api.ingestion(arguments.ingestion_id)
         if arguments.wait:
             ingestion = api.await_ingestion(
-                ingestion, str(api.settings["await_status"]), _output_dir(settings)
+                ingestion, api.settings["await_status"], _output_dir(settings)
             )
     _print_json(ingestion)
     return 0

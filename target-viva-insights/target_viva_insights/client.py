@@ -7,7 +7,6 @@ is kept for the rest of the run.
 
 from __future__ import annotations
 
-import enum
 import logging
 import random
 import ssl
@@ -36,7 +35,8 @@ from target_viva_insights.errors import (
     ServiceError,
     network_error,
 )
-from target_viva_insights.settings import AWAIT_STATUSES, CONNECTION_SETTINGS
+from target_viva_insights.ingestion import AwaitStatus, Phase, is_known_status, phase_of
+from target_viva_insights.settings import CONNECTION_SETTINGS
 
 USER_AGENT = "target-viva-insights"
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -46,15 +46,6 @@ BACKOFF_MAX_SECONDS = 60.0
 PROGRESS_STEP_PERCENT = 10
 ERROR_LINES_LOGGED = 10
 _CHUNK = 1024 * 1024
-
-COMPLETED = "Completed"
-VALIDATION_FAILED = "ValidationFailed"
-# Statuses seen in Microsoft's docs and READMEs; anything else is logged and treated as in progress.
-IN_PROGRESS_STATUSES = frozenset({"NotStarted", "ExtractionComplete", "ExtractionCompleted"})
-# Not documented for HR; plausible names of "validated, still processing" (the survey UI shows one).
-VALIDATED_STATUSES = frozenset(
-    {"Validated", "ValidationSucceeded", "ValidationComplete", "ValidationCompleted"}
-)
 
 ERROR_FILE_SUFFIXES = {
     "text/csv": ".csv",
@@ -66,33 +57,6 @@ ERROR_FILE_SUFFIXES = {
 RAW_CONTENT_TYPES = {".csv": "text/csv", ".json": "application/json"}
 
 
-class Phase(enum.Enum):
-    IN_PROGRESS = "in progress"
-    VALIDATED = "validated"
-    COMPLETED = "completed"
-    VALIDATION_FAILED = "validation failed"
-    FAILED = "failed"
-
-
-def classify_status(status: str) -> Phase:
-    if status == COMPLETED:
-        return Phase.COMPLETED
-    if status == VALIDATION_FAILED:
-        return Phase.VALIDATION_FAILED
-    if "fail" in status.lower():
-        return Phase.FAILED
-    if status in VALIDATED_STATUSES:
-        return Phase.VALIDATED
-    return Phase.IN_PROGRESS
-
-
-def await_reached(phase: Phase, await_status: str) -> bool:
-    """Whether following the ingestion can stop at `phase` for the `await_status` setting."""
-    if await_status == "none" or phase in (Phase.COMPLETED, Phase.VALIDATION_FAILED, Phase.FAILED):
-        return True
-    return await_status == "validation" and phase is Phase.VALIDATED
-
-
 def settings_with_defaults(config: Mapping[str, Any]) -> dict[str, Any]:
     """The connection settings with the schema's defaults filled in for absent or null values."""
     properties = CONNECTION_SETTINGS.to_dict()["properties"]
@@ -101,8 +65,11 @@ def settings_with_defaults(config: Mapping[str, Any]) -> dict[str, Any]:
     for required in ("tenant_id", "client_id"):
         if not merged.get(required):
             raise ConfigurationError(f"The setting {required} is required.")
-    if merged["await_status"] not in AWAIT_STATUSES:
-        raise ConfigurationError(f"await_status must be one of {', '.join(AWAIT_STATUSES)}.")
+    try:
+        merged["await_status"] = AwaitStatus(merged["await_status"])
+    except ValueError:
+        choices = ", ".join(status.value for status in AwaitStatus)
+        raise ConfigurationError(f"await_status must be one of {choices}.") from None
     for url_setting in ("authority_host", "api_base_url"):
         if not str(merged[url_setting]).lower().startswith("https://"):
             # Tokens and HR data never travel over plain HTTP.
@@ -519,7 +486,7 @@ class IngressApi:
         return document
 
     def await_ingestion(
-        self, ingestion: dict[str, Any], await_status: str, output_dir: Path
+        self, ingestion: dict[str, Any], await_status: AwaitStatus, output_dir: Path
     ) -> dict[str, Any]:
         """Poll until `await_status` is reached; ValidationFailed downloads the error file and raises."""
         ingestion_id = str(field(ingestion, "Id"))
@@ -528,7 +495,7 @@ class IngressApi:
         interval = float(self.settings["poll_interval_seconds"])
         status = str(field(ingestion, "Status"))
         self._log_status(ingestion_id, status, started)
-        while not await_reached(classify_status(status), await_status):
+        while not await_status.reached(phase_of(status)):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise IngestionTimeout(
@@ -554,8 +521,7 @@ class IngressApi:
 
     def _log_status(self, ingestion_id: str, status: str, started: float) -> None:
         elapsed = time.monotonic() - started
-        known = status in IN_PROGRESS_STATUSES or status in VALIDATED_STATUSES or status == COMPLETED
-        if known or classify_status(status) is not Phase.IN_PROGRESS:
+        if is_known_status(status) or phase_of(status) is not Phase.IN_PROGRESS:
             self.logger.info("Ingestion %s: %s (after %.0f s)", ingestion_id, status, elapsed)
         else:
             self.logger.warning(
@@ -568,7 +534,7 @@ class IngressApi:
     def _outcome(self, ingestion: dict[str, Any], output_dir: Path) -> dict[str, Any]:
         ingestion_id = str(field(ingestion, "Id"))
         status = str(field(ingestion, "Status"))
-        phase = classify_status(status)
+        phase = phase_of(status)
         if phase is Phase.VALIDATION_FAILED:
             error_file = self.download_errors(ingestion_id, output_dir)
             raise DataValidationFailed(
@@ -622,11 +588,11 @@ def deliver_package(
         api.scale_unit()
         api.ping()
         ingestion = api.upload(package)
-        final = api.await_ingestion(ingestion, str(api.settings["await_status"]), output_dir)
+        final = api.await_ingestion(ingestion, api.settings["await_status"], output_dir)
     logger.info(
         "Ingestion %s: %s (await_status %s reached)",
         field(final, "Id"),
         field(final, "Status"),
-        api.settings["await_status"],
+        api.settings["await_status"].value,
     )
     return final

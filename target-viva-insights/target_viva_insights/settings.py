@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from singer_sdk import typing as th
 
+from target_viva_insights.ingestion import AwaitStatus
 from target_viva_insights.rules import TYPE_TOKENS
 
 DEFAULT_API_BASE_URL = "https://api.orginsights.viva.office.com/v1.0"
 DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com"
 # The resource app id that Microsoft's own upload tools request a token for.
 DEFAULT_SCOPE = "9d827643-d003-4cca-9dc8-71213a8f1644/.default"
-
-AWAIT_STATUSES = ("none", "validation", "completion")
 
 CONNECTION_SETTINGS = th.PropertiesList(
     th.Property("tenant_id", th.StringType, description="Microsoft Entra tenant (directory) id."),
@@ -71,8 +70,8 @@ CONNECTION_SETTINGS = th.PropertiesList(
     th.Property(
         "await_status",
         th.StringType,
-        default="completion",
-        allowed_values=list(AWAIT_STATUSES),
+        default=AwaitStatus.COMPLETION.value,
+        allowed_values=[status.value for status in AwaitStatus],
         description=(
             "How far to follow the ingestion after the upload: `none` (return after the upload), "
             "`validation` (until Viva validated the data) or `completion` (until it is processed)."

@@ -19,14 +19,15 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from target_viva_insights.ingestion import IngestionStatus
 from target_viva_insights.report import Issue, Severity, ValidationReport
 from target_viva_insights.validation import validate_package
 
-NOT_STARTED = "NotStarted"
-EXTRACTION_COMPLETE = "ExtractionComplete"
-COMPLETED = "Completed"
-VALIDATION_FAILED = "ValidationFailed"
-ABANDONED = "Abandoned"
+NOT_STARTED = IngestionStatus.NOT_STARTED.value
+EXTRACTION_COMPLETE = IngestionStatus.EXTRACTION_COMPLETE.value
+COMPLETED = IngestionStatus.COMPLETED.value
+VALIDATION_FAILED = IngestionStatus.VALIDATION_FAILED.value
+ABANDONED = IngestionStatus.ABANDONED.value
 TERMINAL = frozenset({COMPLETED, VALIDATION_FAILED, ABANDONED})
 
 logger = logging.getLogger(__name__)
