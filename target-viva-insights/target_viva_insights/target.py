@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import datetime
 import gc
 import json
@@ -11,12 +12,13 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import click
 import pyarrow as pa
-from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.sinks import Sink
 from singer_sdk.target_base import Target
 
+from target_viva_insights import config_check
 from target_viva_insights.errors import ConfigurationError, DataValidationFailed, VivaError
 from target_viva_insights.export import Export, ExportSettings
 from target_viva_insights.mapping import metadata_document
@@ -56,7 +58,6 @@ class TargetVivaInsights(Target):
         # Everything imported so far lives as long as the process: keep it out of the cyclic GC's
         # passes, which otherwise rescan it while a run allocates millions of short-lived records.
         gc.freeze()
-        self._check_setting_combinations()
         # One sink writes one data.csv: draining in parallel threads would buy nothing.
         self.max_parallelism = 1
         self._pending_state: dict | None = None
@@ -76,10 +77,22 @@ class TargetVivaInsights(Target):
             cls.logger.error("%s", error)
             sys.exit(error.exit_code)
 
-    def _check_setting_combinations(self) -> None:
-        if self.config.get("preflight_report_only") and not self.config.get("dry_run"):
-            msg = "preflight_report_only needs dry_run: true (data with errors is never uploaded)"
-            raise ConfigValidationError(msg, errors=[msg])
+    @classmethod
+    def cb_config(cls, ctx: click.Context, param: click.Option, value: tuple[str, ...]) -> Any:
+        """The SDK reads --config itself: a missing or non-JSON file ends naming the file, exit code 2."""
+        try:
+            config_check.check_config_files(value)
+        except ConfigurationError as error:
+            cls.logger.error("%s", error)
+            ctx.exit(error.exit_code)
+        return super().cb_config(ctx, param, value)
+
+    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+        """Every setting checked before the first record (config_check); then the SDK fills defaults."""
+        schema = copy.deepcopy(self.config_jsonschema)
+        self.append_builtin_config(schema)
+        config_check.check_settings(self.config, schema)
+        return super()._validate_config(raise_errors=raise_errors)
 
     @property
     def export(self) -> Export:
