@@ -43,7 +43,7 @@ class Bound(enum.Enum):
     POSITIVE = "greater than 0"
     NON_NEGATIVE = "0 or more"
 
-    def admits(self, number: float) -> bool:
+    def admits(self, number: float | decimal.Decimal) -> bool:
         return number > 0 if self is Bound.POSITIVE else number >= 0
 
 
@@ -195,7 +195,7 @@ def _describe_schema_error(error: jsonschema.ValidationError) -> str:
     if error.validator == "type":
         expected = error.validator_value
         kinds = expected if isinstance(expected, list) else [expected]
-        return f"must be {' or '.join(_TYPE_WORDS.get(kind, kind) for kind in kinds if kind != 'null')}"
+        return f"must be {' or '.join(_TYPE_WORDS.get(kind, str(kind)) for kind in kinds if kind != 'null')}"
     return f"breaks the rule '{error.validator}' of its schema"
 
 
