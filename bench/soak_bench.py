@@ -9,10 +9,11 @@ process, and runs `.venv/bin/target-viva-insights` on the stream with the target
 only the connection to the emulator (tenant, client, secret, authority, API URL, CA bundle) and an
 output_dir are set, so the run uploads and follows the ingestion until it is Completed (default
 await_status, poll interval and timeouts). While the target runs, its resident set size (VmRSS) and
-how far it has read its input (the offset of its stdin) are sampled; the report gives the RSS when
-25, 50, 75 and 99 % of the input was read, the RSS while packaging, uploading and awaiting, the peak (`ru_maxrss` from `os.wait4`) and the ingestion's
-final status as the emulator holds it. Memory is flat when the RSS at 100 % of the input is close to the
-RSS at 25 %: nothing grows with the number of records. Not a test: nothing here asserts a figure.
+how far it has read its input (the offset of its stdin) are sampled. The report gives the RSS when 25,
+50, 75 and 99 % of the input was read, the RSS while packaging, uploading and awaiting, the peak
+(`ru_maxrss` from `os.wait4`) and the ingestion's final status as the emulator holds it. Memory is flat
+when the RSS at 99 % of the input is close to the RSS at 25 %: nothing grows with the number of records.
+Not a test: nothing here asserts a figure.
 """
 
 from __future__ import annotations
