@@ -174,7 +174,7 @@ def _validate_or_raise(package: Path, settings: Mapping[str, Any]) -> None:
     for line in report.summary_lines():
         logger.info(line)
     for issue in report.errors[:10]:
-        logger.error("%s", issue.describe())
+        logger.error("%s", issue.describe_without_value())  # values only in the report file
     if not report.ok:
         path = report.write_csv(_output_dir(settings) / f"validation-{package.stem}.csv")
         raise DataValidationFailed(f"{package} breaks Viva's rules; report: {path}", error_file=path)

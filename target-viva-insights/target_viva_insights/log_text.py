@@ -7,22 +7,24 @@ escaped, the way Python writes them in a string literal, so the name stays recog
 
 from __future__ import annotations
 
+import logging
+
 # Longer names are cut: a log line names a place, it does not carry a payload.
 MAX_SHOWN = 200
 
 
-def printable(text: object, limit: int = MAX_SHOWN) -> str:
+def printable(text: object, limit: int | None = MAX_SHOWN) -> str:
     """`text` with control, format and line/paragraph-separator characters escaped (\\n, \\x1b, \\u2028).
 
     Args:
         text: A name from the input (converted with `str`).
-        limit: At most this many characters are kept; a cut name ends with an ellipsis.
+        limit: At most this many characters are kept (None: all); a cut name ends with an ellipsis.
 
     Returns:
         The text, safe to put into one log line.
     """
     value = str(text)
-    if len(value) > limit:
+    if limit is not None and len(value) > limit:
         value = value[:limit] + "..."
     if value.isprintable():
         return value
@@ -35,3 +37,18 @@ def _escaped(char: str) -> str:
     if shown == char:  # repr leaves some non-printable characters (e.g. U+00AD) as they are
         return f"\\u{ord(char):04x}"
     return shown
+
+
+class OneLineLogRecord(logging.LogRecord):
+    """A log record whose message is one line, whatever text its arguments bring.
+
+    Tracebacks are formatted apart from the message (`exc_info`) and keep their lines.
+    """
+
+    def getMessage(self) -> str:  # noqa: N802 - logging's name
+        return printable(super().getMessage(), limit=None)
+
+
+def keep_log_messages_on_one_line() -> None:
+    """Every log record of this process gets a one-line message, whichever logger or handler writes it."""
+    logging.setLogRecordFactory(OneLineLogRecord)

@@ -25,6 +25,7 @@ from target_viva_insights.validation import DATA_FILE, METADATA_FILE
 
 # Level 1: a third of level 6's time for ~30% more bytes (HR files are tens of MB at most).
 COMPRESS_LEVEL = 1
+PACKAGE_FILE_MODE = 0o600
 
 
 class DataCsvWriter:
@@ -75,5 +76,6 @@ def complete_package(data_zip: Path, metadata: dict[str, Any], zip_path: Path) -
     zip_path.parent.mkdir(parents=True, exist_ok=True)
     partial = zip_path.with_name(zip_path.name + ".partial")
     shutil.move(data_zip, partial)  # the work dir may be on another file system
+    partial.chmod(PACKAGE_FILE_MODE)  # HR data: the owner's alone, whatever the umask
     partial.replace(zip_path)
     return zip_path
