@@ -157,3 +157,28 @@ def test_zip_members_of_the_package_keep_data_as_sent(run_target) -> None:
     (package,) = outcome.packages
     with zipfile.ZipFile(package) as archive:
         assert sorted(archive.namelist()) == ["data.csv", "metadata.json"]
+
+
+def test_org_chart_findings_name_rows_not_people(tmp_path: Path) -> None:
+    """A reporting loop, a second top, a duplicate row: the log names rows; addresses stay in the report."""
+    records = small_org()
+    records[3]["ManagerId"] = "di@contoso.com"  # cy -> di
+    records[4]["ManagerId"] = "cy@contoso.com"  # di -> cy: a loop
+    records[5]["ManagerId"] = None  # ed: a second top
+    records.append(dict(records[1]))  # ana twice on the same date
+    out = tmp_path / "out"
+    result = run_target_process(
+        {"dry_run": True, "output_dir": str(out)}, singer_lines(hr_schema(), records), tmp_path
+    )
+    assert result.returncode == 3, result.stderr
+    assert "@contoso.com" not in result.stderr
+    (report,) = out.glob("viva-insights-*-validation.csv")
+    with report.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    rules = {row["rule"] for row in rows}
+    assert {"reporting-loop", "manager-missing", "duplicate-person-date"} <= rules
+    for row in rows:
+        assert "@" not in row["message"], row  # values only in the value column
+    loop = [row for row in rows if row["rule"] == "reporting-loop"]
+    assert {row["value"] for row in loop} == {"di@contoso.com", "cy@contoso.com"}
+    assert "row 5 -> row 6 -> row 5" in loop[0]["message"] or "row 6 -> row 5 -> row 6" in loop[0]["message"]
