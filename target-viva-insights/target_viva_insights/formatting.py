@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 
 from target_viva_insights.dates import iso_to_viva_dates
 from target_viva_insights.mapping import Column, SourceType
-from target_viva_insights.report import Issue, Severity
+from target_viva_insights.report import MAX_ISSUES_PER_RULE, Issue, Severity
 from target_viva_insights.rules import ValueKind
 
 ARROW_TYPES: dict[SourceType, pa.DataType] = {
@@ -37,6 +37,7 @@ ARROW_TYPES: dict[SourceType, pa.DataType] = {
 SCHEMA_RULE = "schema-type"
 NON_ISO_DATE_RULE = "non-iso-date"
 NUL_RULE = "nul-character"
+UNDECLARED_FIELD_RULE = "undeclared-field"
 # ISO 8601 date or date-time, as the stream schema's `format: date` / `date-time` promise.
 ISO_DATE_TEXT = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[Tt ].*)?$"
 
@@ -48,12 +49,15 @@ def format_batch(
     date_order: str,
     first_row: int,
     check_types: bool = True,
+    excluded: Sequence[str] = (),
 ) -> tuple[pa.Table, list[Issue]]:
     """The batch as a table of strings (one per column, named by Viva field) and any type findings.
 
     `first_row` is the data.csv line number of the first record, so findings name real rows.
     """
-    arrays, issues = _typed_arrays(records, columns, first_row=first_row, check_types=check_types)
+    issues = _undeclared_fields(records, columns, excluded, first_row)
+    arrays, type_issues = _typed_arrays(records, columns, first_row=first_row, check_types=check_types)
+    issues += type_issues
     for array, column in zip(arrays, columns, strict=True):
         if column.source_type in (SourceType.DATE, SourceType.DATE_TIME):
             issues.extend(_non_iso_dates(array, column, first_row))
@@ -218,6 +222,28 @@ def _plain_number(value: float) -> str:
     if "e" in text or "E" in text:
         text = format(decimal.Decimal(text), "f")
     return text[:-2] if text.endswith(".0") else text
+
+
+def _undeclared_fields(
+    records: Sequence[dict[str, Any]], columns: Sequence[Column], excluded: Sequence[str], first_row: int
+) -> list[Issue]:
+    """A field the stream schema does not declare would be dropped without a word: it is a finding."""
+    declared = {column.source for column in columns}.union(excluded)
+    strays = [index for index, record in enumerate(records) if not record.keys() <= declared]
+    issues = []
+    for index in strays[:MAX_ISSUES_PER_RULE]:
+        for name in sorted(records[index].keys() - declared):
+            issues.append(
+                Issue(
+                    Severity.ERROR,
+                    UNDECLARED_FIELD_RULE,
+                    "field not declared by the stream schema (it would be dropped); declare it in the "
+                    "tap's schema or list it in exclude_columns",
+                    row=first_row + index,
+                    column=name,
+                )
+            )
+    return issues
 
 
 def _non_iso_dates(array: pa.Array, column: Column, first_row: int) -> list[Issue]:

@@ -115,11 +115,12 @@ class DataValidator:
                 self._error("missing-required-field", f"the required field {required} is not in the data")
 
     def _check_unique(self, names: list[str], rule: str, label: str) -> None:
+        # Viva matches names without regard to case: Dept and dept would be one column there.
         seen: set[str] = set()
         for name in names:
-            if name in seen:
-                self._error(rule, f"{label} appears more than once", column=name, value=name)
-            seen.add(name)
+            if name.casefold() in seen:
+                self._error(rule, f"{label} appears more than once (names differ in case only)", column=name)
+            seen.add(name.casefold())
 
     def _check_reserved_type(self, field: CsvField) -> None:
         expected = rules.RESERVED_FIELDS.get(field.name)
