@@ -72,7 +72,7 @@ def org_charts(draw: st.DrawFn) -> list[dict[str, Any]]:
                 "Layer": index,
                 "Nickname": draw(st.none() | free_text),
                 "Badge": draw(st.none() | st.integers(min_value=-INT64, max_value=INT64 - 1)),
-                "HourlyRate": draw(st.none() | finite_floats),
+                "HourlyRate": draw(st.none() | finite_floats | st.integers(-INT64, INT64 - 1)),
                 "HireDate": None if hire is None else hire.isoformat(),
             }
         )
@@ -110,7 +110,10 @@ def test_valid_records_round_trip_exactly(records: list[dict[str, Any]], date_or
         assert row["Nickname"] == (record["Nickname"] or "")
         assert row["Badge"] == ("" if record["Badge"] is None else str(record["Badge"]))
         rate = record["HourlyRate"]
-        assert (row["HourlyRate"] == "") if rate is None else (float(row["HourlyRate"]) == rate)
+        if isinstance(rate, int):
+            assert row["HourlyRate"] == str(rate)  # every digit, even beyond a float's 53 bits
+        else:
+            assert (row["HourlyRate"] == "") if rate is None else (float(row["HourlyRate"]) == rate)
         assert "e" not in row["HourlyRate"].lower()  # plain notation
         assert row["EffectiveDate"] == viva_date(record["EffectiveDate"], date_order)
         assert row["HireDate"] == viva_date(record["HireDate"], date_order)
@@ -124,11 +127,19 @@ INVALID_VALUES: dict[str, st.SearchStrategy[Any]] = {
     "Nickname": st.builds(lambda a, b: f"{a}\n{b}", free_text, free_text),
     "Badge": free_text | st.floats().filter(lambda number: not float(number).is_integer()) | st.booleans(),
     "HourlyRate": non_blank_text | st.booleans(),
-    "EffectiveDate": st.sampled_from(["2025-02-30", "2025-13-01", "yesterday", "2025/01/01", "0000-01-01"]),
+    "EffectiveDate": st.sampled_from(["2025-02-30", "2025-13-01", "yesterday", "2025/01/01", "0000-01-01"])
+    | st.dates().map(lambda day: f"{day:%m/%d/%Y}"),  # not ISO: never read month-first
+    "Layer": st.integers(min_value=2**63) | st.integers(max_value=-(2**63) - 1) | st.booleans(),
+    "HireDate": st.dates().map(lambda day: f"{day:%d.%m.%Y}"),
+    # A field the schema does not declare: the key is the drawn value.
+    "undeclared": st.from_regex(r"\A[A-Za-z][A-Za-z0-9_]{0,15}\Z").filter(
+        lambda name: name not in SCHEMA["properties"]
+    ),
+    "Organization ": st.builds(lambda a, b: f"{a}\x00{b}", free_text, free_text),  # NUL, any column
 }
 
 
-@PROPERTY_SETTINGS
+@settings(PROPERTY_SETTINGS, max_examples=80)
 @given(
     column=st.sampled_from(sorted(INVALID_VALUES)),
     row=st.integers(min_value=0, max_value=5),
@@ -136,7 +147,11 @@ INVALID_VALUES: dict[str, st.SearchStrategy[Any]] = {
 )
 def test_an_invalid_value_never_ships(column: str, row: int, data: st.DataObject) -> None:
     records = [{**record, "Nickname": None, "Badge": None, "HourlyRate": None} for record in small_org()]
-    records[row][column] = data.draw(INVALID_VALUES[column], label=column)
+    drawn = data.draw(INVALID_VALUES[column], label=column)
+    if column == "undeclared":
+        records[row][drawn] = "x"
+    else:
+        records[row][column.strip()] = drawn
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder)
         error, stdout = run(singer_lines(SCHEMA, records, state=STATE), out)
