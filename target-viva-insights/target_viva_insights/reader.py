@@ -21,7 +21,7 @@ from singer_sdk.exceptions import MissingKeyPropertiesError, RecordsWithoutSchem
 from singer_sdk.singerlib.encoding.base import GenericSingerReader
 from singer_sdk.singerlib.exceptions import InvalidInputLine
 
-from target_viva_insights.errors import DataValidationFailed
+from target_viva_insights.errors import DataValidationFailed, VivaError
 from target_viva_insights.log_text import printable
 
 _LOCAL_SCHEMES = ("", "file")
@@ -85,6 +85,14 @@ class VivaMessageReader(GenericSingerReader[str]):
         except UnicodeDecodeError:
             self.line_number = self._current
             raise self.not_a_message("is not UTF-8 text") from None
+        except VivaError:
+            raise  # settings and stream selection: their own message and exit code
+        except Exception as error:
+            problem = self._malformed_current_line()
+            if problem is None:
+                raise  # a well-formed line: not an input problem, the traceback is wanted
+            self.line_number = self._current
+            raise self.not_a_message(problem) from error
 
     def _lean_loop(
         self, lines: Iterable[bytes | str], callbacks: dict[str, Callable[[dict], None]]
@@ -119,7 +127,18 @@ class VivaMessageReader(GenericSingerReader[str]):
         lines: Iterable[bytes | str] = raw if raw is not None else source
         for line in lines:
             self._current += 1
+            self._last_line = line  # looked at again only when handling the line failed
             yield line
+
+    def _malformed_current_line(self) -> str | None:
+        """What is wrong with the structure of the line being handled, or None if nothing is."""
+        try:
+            message = self.decoder.decode(self._last_line)
+        except (msgspec.DecodeError, UnicodeDecodeError, AttributeError):
+            return None
+        if not isinstance(message, dict):
+            return None
+        return message_structure_problem(message)
 
     def _batch_checked_first(self, handle: Callable[[dict], None]) -> Callable[[dict], None]:
         def checked(message: dict) -> None:
@@ -145,6 +164,36 @@ class VivaMessageReader(GenericSingerReader[str]):
 
     def not_a_message(self, problem: str) -> InvalidInputLine:
         return MalformedLineError(f"Input line {self.line_number} {problem}; its content is not logged.")
+
+
+# What each Singer message needs to be handled (the Singer specification), by message type.
+REQUIRED_KEYS: dict[str, tuple[tuple[str, type, str], ...]] = {
+    "RECORD": (("stream", str, "a stream name"), ("record", dict, "an object")),
+    "SCHEMA": (("stream", str, "a stream name"), ("schema", dict, "a JSON Schema object")),
+    "STATE": (("value", dict, "an object"),),
+    "BATCH": (
+        ("stream", str, "a stream name"),
+        ("encoding", dict, "an object"),
+        ("manifest", list, "a list"),
+    ),
+    "ACTIVATE_VERSION": (("stream", str, "a stream name"), ("version", int, "a number")),
+}
+
+
+def message_structure_problem(message: dict) -> str | None:
+    """Which key a Singer message lacks or holds in the wrong shape (named, never shown), or None."""
+    message_type = message.get("type")
+    for key, kind, described in REQUIRED_KEYS.get(str(message_type), ()):
+        if not isinstance(message.get(key), kind):
+            return f"is a Singer {message_type} message whose '{key}' is missing or not {described}"
+    if message_type == "SCHEMA":
+        schema = message["schema"]
+        if not isinstance(schema.get("properties"), dict):
+            return "is a SCHEMA message whose schema has no 'properties' object"
+        keys = message.get("key_properties", [])
+        if not isinstance(keys, list) or not all(isinstance(key, str) for key in keys):
+            return "is a SCHEMA message whose 'key_properties' is not a list of names"
+    return None
 
 
 def _manifest_entry_problem(url: Any) -> str | None:

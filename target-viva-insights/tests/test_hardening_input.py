@@ -175,3 +175,26 @@ def test_not_json_names_its_line_with_exit_code_3(tmp_path: Path) -> None:
     result, out = run_bytes(tmp_path, with_state(singer_lines(hr_schema(), small_org()) + "{not json\n"))
     stderr = assert_refused(result, out, "Input line 8 is not valid JSON")
     assert "contoso.com" not in stderr
+
+
+SCHEMA_LINE = json.dumps({"type": "SCHEMA", "stream": STREAM, "schema": hr_schema(), "key_properties": []})
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        ({"type": "RECORD", "record": {"PersonId": "private@contoso.com"}}, "'stream' is missing"),
+        ({"type": "RECORD", "stream": STREAM, "record": "private@contoso.com"}, "'record' is missing or not"),
+        ({"type": "SCHEMA", "stream": STREAM}, "'schema' is missing"),
+        ({"type": "SCHEMA", "stream": STREAM, "schema": {"type": "object"}}, "no 'properties'"),
+        ({"type": "STATE"}, "'value' is missing"),
+        ({"type": "BATCH", "stream": STREAM}, "'encoding' is missing"),
+        ({"type": "ACTIVATE_VERSION", "stream": STREAM}, "'version' is missing"),
+    ],
+)
+def test_a_malformed_message_names_its_line_never_its_content(
+    tmp_path: Path, message: dict[str, Any], expected: str
+) -> None:
+    result, out = run_bytes(tmp_path, with_state(SCHEMA_LINE + "\n" + json.dumps(message) + "\n"))
+    stderr = assert_refused(result, out, "Input line 2", expected)
+    assert "private@contoso.com" not in stderr
