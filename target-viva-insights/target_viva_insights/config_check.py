@@ -303,3 +303,11 @@ def _ca_bundle_problems(configured: str) -> list[SettingProblem]:
         reason = getattr(error, "reason", None) or type(error).__name__
         return [SettingProblem("ca_bundle", f"{shown} holds no usable PEM certificate ({reason})")]
     return []
+
+
+def file_system_failure(error: OSError) -> ConfigurationError:
+    """A file we could not write during the run (disk full, folder gone or read-only), by its place."""
+    return ConfigurationError(
+        f"Cannot write {printable(error.filename)}: {error.strerror or type(error).__name__}. "
+        "Check output_dir and the temporary folder (TMPDIR); no state was emitted."
+    )

@@ -78,6 +78,12 @@ class TargetVivaInsights(Target):
         except VivaError as error:
             cls.logger.error("%s", error)
             sys.exit(error.exit_code)
+        except OSError as error:
+            if error.filename is None:  # not a file: a network error the client should have named
+                raise
+            # A full disk, a folder removed or made read-only during the run: the place and the reason.
+            cls.logger.error("%s", config_check.file_system_failure(error))
+            sys.exit(ConfigurationError.exit_code)
 
     @classmethod
     def cb_config(cls, ctx: click.Context, param: click.Option, value: tuple[str, ...]) -> Any:

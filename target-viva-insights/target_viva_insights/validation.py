@@ -468,10 +468,20 @@ def _validate_data_csv(
             Issue(
                 Severity.ERROR,
                 "unreadable-csv",
-                f"{DATA_FILE} cannot be read after row {next_row - 1}: {exc}",
+                f"{DATA_FILE} cannot be read after row {next_row - 1}: {_without_row_text(exc)}",
             )
         )
     return validator.finish()
+
+
+def _without_row_text(error: Exception) -> str:
+    """Arrow ends a CSV parse error with the offending row's text: personal data, kept out of messages."""
+    text = str(error)
+    if text.startswith("CSV parse error:"):
+        head, _, _ = text.partition(": ")  # "CSV parse error"
+        detail = text[len(head) + 2 :]
+        return f"{head}: {detail.split(': ', 1)[0]}"
+    return text
 
 
 def _read_header(data: Any) -> list[str]:

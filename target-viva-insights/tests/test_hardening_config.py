@@ -234,3 +234,19 @@ def test_config_file_written_by_meltano_shape_is_accepted(tmp_path: Path) -> Non
     config = json.loads(json.dumps({"dry_run": True, "validate_records": True, "exclude_columns": []}))
     result = run_real(tmp_path, config, singer_lines(hr_schema(), small_org()))
     assert result.returncode == 0, result.stderr
+
+
+def test_a_file_that_cannot_be_written_during_the_run_is_named(tmp_path: Path) -> None:
+    """The report's name is taken by a folder (as a disk gone read-only would refuse it): no traceback."""
+    import datetime
+
+    out = tmp_path / "out"
+    now = datetime.datetime.now(datetime.timezone.utc)
+    for second in range(120):
+        stamp = (now + datetime.timedelta(seconds=second)).strftime("%Y%m%dT%H%M%SZ")
+        (out / f"viva-insights-{stamp}-validation.csv").mkdir(parents=True)
+    result = run_real(
+        tmp_path, {"dry_run": True, "output_dir": str(out)}, singer_lines(hr_schema(), small_org())
+    )
+    line = assert_refused(result, "Cannot write", "-validation.csv", "no state was emitted")
+    assert "Is a directory" in line

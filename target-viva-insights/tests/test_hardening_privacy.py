@@ -182,3 +182,32 @@ def test_org_chart_findings_name_rows_not_people(tmp_path: Path) -> None:
     loop = [row for row in rows if row["rule"] == "reporting-loop"]
     assert {row["value"] for row in loop} == {"di@contoso.com", "cy@contoso.com"}
     assert "row 5 -> row 6 -> row 5" in loop[0]["message"] or "row 6 -> row 5 -> row 6" in loop[0]["message"]
+
+
+def test_an_unreadable_row_is_reported_without_its_text(tmp_path: Path) -> None:
+    """Arrow's CSV errors quote the row; the finding keeps only the problem."""
+    package = write_package(
+        tmp_path / "ragged.zip",
+        [
+            "ceo@contoso.com,,Executive,01/01/2026",
+            "zoe-ragged-row@contoso.com,ceo@contoso.com,Sales,01/01/2026,extra",
+        ],
+    )
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "target_viva_insights.cli",
+            "validate",
+            str(package),
+            "--output-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 3, result.stderr
+    assert "zoe-ragged-row" not in result.stderr + result.stdout
+    assert "Expected 4 columns, got 5" in result.stderr
