@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from target_viva_insights.errors import ConfigurationError, DataValidationFailed, VivaError
+from target_viva_insights.log_text import keep_log_messages_on_one_line
 from target_viva_insights.settings import CONNECTION_SETTINGS
 
 ENV_PREFIXES = ("TARGET_VIVA_INSIGHTS_", "VIVA_INSIGHTS_")  # the second wins
@@ -293,6 +294,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = build_parser().parse_args(argv)
     if arguments.command != "emulator":
         configure_logging(arguments)
+        keep_log_messages_on_one_line()  # column names from a package never forge a log line
     try:
         settings = resolve_settings(arguments) if arguments.command != "emulator" else {}
         return int(arguments.handler(arguments, settings))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import stat
 import subprocess
@@ -14,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import write_package
+from conftest import METADATA, write_package
 from target_viva_insights.log_text import printable
 from target_viva_insights.report import Issue, Severity, ValidationReport, spreadsheet_safe
 from viva_testing import hr_schema, run_target_process, singer_lines, small_org
@@ -211,3 +212,30 @@ def test_an_unreadable_row_is_reported_without_its_text(tmp_path: Path) -> None:
     assert result.returncode == 3, result.stderr
     assert "zoe-ragged-row" not in result.stderr + result.stdout
     assert "Expected 4 columns, got 5" in result.stderr
+
+
+def test_validate_command_escapes_a_forged_header(tmp_path: Path) -> None:
+    package = tmp_path / "forged.zip"
+    header = '"Org\nERROR forged line",PersonId,ManagerId,Organization,EffectiveDate'
+    with zipfile.ZipFile(package, "w") as archive:
+        archive.writestr("data.csv", header + "\nx,ceo@contoso.com,,Executive,01/01/2026\n")
+        mapping = {**METADATA["Mapping"], "Org\nERROR forged line": {"name": "Org", "type": "StringType"}}
+        archive.writestr("metadata.json", json.dumps({**METADATA, "Mapping": mapping}))
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "target_viva_insights.cli",
+            "validate",
+            str(package),
+            "--output-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 3, result.stderr
+    assert "Org\\nERROR forged line" in result.stderr  # named, escaped
+    assert not any(line.startswith("ERROR forged line") for line in result.stderr.splitlines())
