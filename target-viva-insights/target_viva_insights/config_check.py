@@ -246,7 +246,8 @@ def output_dir_problems(config: Mapping[str, Any]) -> list[SettingProblem]:
     if path.exists() and not path.is_dir():
         return [SettingProblem("output_dir", f"{shown} is a file, not a folder")]
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        # A folder we create holds HR data: its owner's alone (an existing folder keeps its mode).
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=path):
             pass
     except OSError as error:

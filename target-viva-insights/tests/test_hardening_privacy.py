@@ -239,3 +239,9 @@ def test_validate_command_escapes_a_forged_header(tmp_path: Path) -> None:
     assert result.returncode == 3, result.stderr
     assert "Org\\nERROR forged line" in result.stderr  # named, escaped
     assert not any(line.startswith("ERROR forged line") for line in result.stderr.splitlines())
+
+
+def test_an_output_dir_we_create_is_private(run_target, open_umask) -> None:
+    outcome = run_target(singer_lines(hr_schema(), small_org()))
+    assert outcome.error is None, outcome.error
+    assert mode(outcome.output_dir) == 0o700
