@@ -40,6 +40,8 @@ NUL_RULE = "nul-character"
 UNDECLARED_FIELD_RULE = "undeclared-field"
 # ISO 8601 date or date-time, as the stream schema's `format: date` / `date-time` promise.
 ISO_DATE_TEXT = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[Tt ].*)?$"
+# Source types whose text comes from the tap as it is (a date that is not ISO is a finding already).
+TEXT_SOURCES = frozenset({SourceType.STRING, SourceType.JSON})
 
 
 def format_batch(
@@ -63,7 +65,8 @@ def format_batch(
             issues.extend(_non_iso_dates(array, column, first_row))
     texts = [_as_text(array, column, date_order) for array, column in zip(arrays, columns, strict=True)]
     for text, column in zip(texts, columns, strict=True):
-        issues.extend(_nul_characters(text, column, first_row))
+        if column.source_type in TEXT_SOURCES:  # numbers, booleans and ISO dates hold no NUL
+            issues.extend(_nul_characters(text, column, first_row))
     return pa.table(texts, names=[column.field for column in columns]), issues
 
 
@@ -228,8 +231,10 @@ def _undeclared_fields(
     records: Sequence[dict[str, Any]], columns: Sequence[Column], excluded: Sequence[str], first_row: int
 ) -> list[Issue]:
     """A field the stream schema does not declare would be dropped without a word: it is a finding."""
-    declared = {column.source for column in columns}.union(excluded)
-    strays = [index for index, record in enumerate(records) if not record.keys() <= declared]
+    declared = frozenset({column.source for column in columns}.union(excluded))
+    if all(map(declared.issuperset, records)):  # the usual batch, checked without a Python loop
+        return []
+    strays = [index for index, record in enumerate(records) if not declared.issuperset(record)]
     issues = []
     for index in strays[:MAX_ISSUES_PER_RULE]:
         for name in sorted(records[index].keys() - declared):
