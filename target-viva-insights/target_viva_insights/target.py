@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 import pyarrow as pa
+from singer_sdk.exceptions import MappingError as SdkMappingError
 from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.sinks import Sink
 from singer_sdk.target_base import Target
@@ -78,6 +79,10 @@ class TargetVivaInsights(Target):
         except VivaError as error:
             cls.logger.error("%s", error)
             sys.exit(error.exit_code)
+        except SdkMappingError as error:
+            # stream_maps or flattening that cannot apply to the stream: the SDK's message names it.
+            cls.logger.error("stream_maps / flattening settings: %s", error)
+            sys.exit(ConfigurationError.exit_code)
         except OSError as error:
             if error.filename is None:  # not a file: a network error the client should have named
                 raise

@@ -250,3 +250,9 @@ def test_a_file_that_cannot_be_written_during_the_run_is_named(tmp_path: Path) -
     )
     line = assert_refused(result, "Cannot write", "-validation.csv", "no state was emitted")
     assert "Is a directory" in line
+
+
+def test_a_stream_map_that_cannot_apply_is_a_configuration_error(tmp_path: Path) -> None:
+    config = {"dry_run": True, "stream_maps": {"employees": {"Extra": "1 +* (("}}}
+    result = run_real(tmp_path, config, singer_lines(hr_schema(), small_org()))
+    assert_refused(result, "stream_maps", "Failed to parse expression")
