@@ -168,9 +168,11 @@ def command_ping(arguments: argparse.Namespace, settings: dict[str, Any]) -> int
 
 
 def _validate_or_raise(package: Path, settings: Mapping[str, Any]) -> None:
+    from target_viva_insights.rules import DateOrder
     from target_viva_insights.validation import validate_package
 
-    report = validate_package(package, settings.get("date_order"))
+    date_order = DateOrder(settings["date_order"]) if settings.get("date_order") else None
+    report = validate_package(package, date_order)
     for line in report.summary_lines():
         logger.info(line)
     for issue in report.errors[:10]:

@@ -10,17 +10,19 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import pyarrow as pa
-import pyarrow.csv as pacsv
 
 from target_viva_insights import mapping
-from target_viva_insights.formatting import SCHEMA_RULE, format_batch
+from target_viva_insights.catalogue import Rule
+from target_viva_insights.formatting import format_batch
 from target_viva_insights.mapping import Column, MappingError
-from target_viva_insights.package import DataCsvWriter, open_data_csv
+from target_viva_insights.package import CsvField, DataCsvWriter, open_data_csv, read_text_batches
 from target_viva_insights.report import ValidationReport
-from target_viva_insights.validation import CsvField, DataValidator, validate_data_csv
+from target_viva_insights.rules import DEFAULT_DATE_ORDER, DateOrder
+from target_viva_insights.settings import DEFAULT_IMPORT_MODE, ImportMode
+from target_viva_insights.validation import DataValidator, validate_data_csv
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,8 +30,8 @@ class ExportSettings:
     column_mapping: Mapping[str, str]
     field_types: Mapping[str, str]
     exclude_columns: Sequence[str]
-    date_order: str
-    import_mode: str
+    date_order: DateOrder
+    import_mode: ImportMode
     check_types: bool
 
     @classmethod
@@ -38,14 +40,10 @@ class ExportSettings:
             column_mapping=dict(config.get("column_mapping") or {}),
             field_types=dict(config.get("field_types") or {}),
             exclude_columns=list(config.get("exclude_columns") or []),
-            date_order=config.get("date_order") or "MDY",
-            import_mode=config.get("import_mode") or "full",
+            date_order=DateOrder(config.get("date_order") or DEFAULT_DATE_ORDER.value),
+            import_mode=ImportMode(config.get("import_mode") or DEFAULT_IMPORT_MODE.value),
             check_types=bool(config.get("validate_records", True)),
         )
-
-    @property
-    def is_bootstrap(self) -> bool:
-        return self.import_mode == "full"
 
 
 @dataclasses.dataclass
@@ -64,7 +62,6 @@ class Export:
     def __init__(self, workdir: Path, settings: ExportSettings) -> None:
         self.workdir = workdir
         self.settings = settings
-        self.stream_name: str | None = None
         self._parts: list[_Part] = []
 
     @property
@@ -108,7 +105,7 @@ class Export:
             DataValidator(
                 csv_fields(columns),
                 date_order=self.settings.date_order,
-                is_bootstrap=self.settings.is_bootstrap,
+                import_mode=self.settings.import_mode,
             ),
         )
         self._parts.append(part)
@@ -131,7 +128,8 @@ class Export:
         merged = DataCsvWriter(self.workdir / "data.zip", headers)
         for part in self._parts:
             with open_data_csv(part.writer.path) as data:
-                for batch in _read_text_batches(data, [c.field for c in part.columns]):
+                part_headers = [column.field for column in part.columns]
+                for batch in read_text_batches(data, part_headers, skip_header=True, empty_as_null=True):
                     present = {name: batch.column(name) for name in batch.schema.names}
                     arrays = [present.get(name, pa.nulls(batch.num_rows, pa.string())) for name in headers]
                     merged.append(pa.table(arrays, names=headers))
@@ -142,12 +140,12 @@ class Export:
                 data,
                 csv_fields(columns),
                 date_order=self.settings.date_order,
-                is_bootstrap=self.settings.is_bootstrap,
+                import_mode=self.settings.import_mode,
             )
         offset = 0
         for part in self._parts:  # type findings were made while formatting, before the merge
             for issue in part.validator.report.issues:
-                if issue.rule == SCHEMA_RULE and issue.row is not None:
+                if issue.rule is Rule.SCHEMA_TYPE and issue.row is not None:
                     report.add(dataclasses.replace(issue, row=issue.row + offset))
             offset += part.writer.rows
         return merged.path, columns, report
@@ -159,15 +157,3 @@ def _union_of_columns(column_lists: list[list[Column]]) -> list[Column]:
         for column in columns:
             latest[column.field] = column
     return list(latest.values())
-
-
-def _read_text_batches(data: IO[bytes], headers: list[str]) -> pacsv.CSVStreamingReader:
-    return pacsv.open_csv(
-        data,
-        read_options=pacsv.ReadOptions(column_names=headers, skip_rows=1, block_size=8 << 20),
-        convert_options=pacsv.ConvertOptions(
-            column_types={name: pa.string() for name in headers},
-            strings_can_be_null=True,
-            quoted_strings_can_be_null=False,
-        ),
-    )

@@ -19,10 +19,11 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from target_viva_insights.catalogue import Rule
 from target_viva_insights.dates import iso_to_viva_dates
 from target_viva_insights.mapping import Column, SourceType
-from target_viva_insights.report import Issue, Severity
-from target_viva_insights.rules import ValueKind
+from target_viva_insights.report import Issue
+from target_viva_insights.rules import DateOrder, ValueKind
 
 ARROW_TYPES: dict[SourceType, pa.DataType] = {
     SourceType.STRING: pa.string(),
@@ -33,14 +34,12 @@ ARROW_TYPES: dict[SourceType, pa.DataType] = {
     SourceType.DATE_TIME: pa.string(),
 }
 
-SCHEMA_RULE = "schema-type"
-
 
 def format_batch(
     records: Sequence[dict[str, Any]],
     columns: Sequence[Column],
     *,
-    date_order: str,
+    date_order: DateOrder,
     first_row: int,
     check_types: bool = True,
 ) -> tuple[pa.Table, list[Issue]]:
@@ -121,8 +120,7 @@ def _type_issues(values: list[Any], bad_rows: list[int], column: Column, first_r
     expected = column.source_type.value
     return [
         Issue(
-            Severity.ERROR,
-            SCHEMA_RULE,
+            Rule.SCHEMA_TYPE,
             f"value is not of type {expected} as the stream schema declares for '{column.source}'",
             row=first_row + index,
             column=column.field,
@@ -164,7 +162,7 @@ def _plain_number(value: float) -> str:
     return text[:-2] if text.endswith(".0") else text
 
 
-def _as_text(array: pa.Array, column: Column, date_order: str) -> pa.Array:
+def _as_text(array: pa.Array, column: Column, date_order: DateOrder) -> pa.Array:
     """One typed column as the text Viva reads."""
     if pa.types.is_boolean(array.type):
         return pc.if_else(array, "TRUE", "FALSE")

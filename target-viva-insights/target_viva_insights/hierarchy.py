@@ -16,7 +16,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from target_viva_insights import rules
-from target_viva_insights.report import MAX_ISSUES_PER_RULE, Issue, Severity, ValidationReport
+from target_viva_insights.catalogue import Rule
+from target_viva_insights.report import MAX_ISSUES_PER_RULE, Issue, ValidationReport
 
 MISSING_DAY = np.iinfo(np.int32).min
 NO_MANAGER = -1
@@ -207,8 +208,7 @@ class Hierarchy:
             email, date = self.codes.email(int(rows.person[current])), _date_text(int(rows.day[current]))
             samples.append(
                 Issue(
-                    Severity.ERROR,
-                    "duplicate-person-date",
+                    Rule.DUPLICATE_PERSON_DATE,
                     f"a second row for {rules.PERSON_ID} {email} and {rules.EFFECTIVE_DATE} {date} "
                     f"(first on row {rows.line(first)})",
                     row=rows.line(current),
@@ -219,8 +219,7 @@ class Hierarchy:
             if self.has_manager and rows.manager[current] != rows.manager[first]:
                 conflicts.append(
                     Issue(
-                        Severity.ERROR,
-                        "several-managers",
+                        Rule.SEVERAL_MANAGERS,
                         f"{email} has more than one {rules.MANAGER_ID} on {rules.EFFECTIVE_DATE} {date} "
                         f"(row {rows.line(first)} says otherwise)",
                         row=rows.line(current),
@@ -242,8 +241,7 @@ class Hierarchy:
         positions = np.nonzero(unknown)[0]
         samples = [
             Issue(
-                Severity.ERROR,
-                "manager-not-a-person",
+                Rule.MANAGER_NOT_A_PERSON,
                 f"the manager has no row of their own ({rules.PERSON_ID}); every manager must be in the file",
                 row=rows.line(index),
                 column=rules.MANAGER_ID,
@@ -313,8 +311,7 @@ class Hierarchy:
             reported.add(int(person))
             issues.append(
                 Issue(
-                    Severity.ERROR,
-                    "manager-missing",
+                    Rule.MANAGER_MISSING,
                     f"{self.codes.email(int(person))} has no {rules.MANAGER_ID} as of {date}; only the top "
                     f"of the hierarchy ({self.codes.email(int(top))}) may have none",
                     row=int(row_of[person]),
@@ -343,8 +340,7 @@ class Hierarchy:
             chain = " -> ".join(self.codes.email(member) for member in [*cycle, cycle[0]])
             issues.extend(
                 Issue(
-                    Severity.ERROR,
-                    "reporting-loop",
+                    Rule.REPORTING_LOOP,
                     f"reporting loop as of {date}: {chain}",
                     row=int(row_of[member]),
                     column=rules.MANAGER_ID,
@@ -361,8 +357,7 @@ class Hierarchy:
         if len(coverage.months) < rules.RECOMMENDED_MONTHLY_SNAPSHOTS:
             report.add(
                 Issue(
-                    Severity.WARNING,
-                    "few-monthly-snapshots",
+                    Rule.FEW_MONTHLY_SNAPSHOTS,
                     f"the data covers {len(coverage.months)} month(s); Viva recommends "
                     f"{rules.RECOMMENDED_MONTHLY_SNAPSHOTS} monthly snapshots per person for a first import",
                     column=rules.EFFECTIVE_DATE,
@@ -376,8 +371,7 @@ class Hierarchy:
         gappy = np.nonzero(missing > 0)[0]
         samples = [
             Issue(
-                Severity.WARNING,
-                "missing-monthly-snapshot",
+                Rule.MISSING_MONTHLY_SNAPSHOT,
                 f"{int(missing[index])} month(s) without a row between this person's first and last "
                 "monthly snapshot",
                 column=rules.PERSON_ID,
@@ -389,9 +383,6 @@ class Hierarchy:
 
     def _email_or_blank(self, code: int) -> str:
         return self.codes.email(code) if code >= 0 else ""
-
-
-_ROW_FIELDS = ("person", "manager", "day", "row")
 
 
 def _date_blocks(day: np.ndarray) -> list[tuple[int, int]] | None:

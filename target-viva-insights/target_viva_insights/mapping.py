@@ -9,7 +9,7 @@ from typing import Any
 
 from target_viva_insights import rules
 from target_viva_insights.errors import ConfigurationError
-from target_viva_insights.rules import ValueKind
+from target_viva_insights.rules import DateOrder, ValueKind
 
 
 class SourceType(enum.Enum):
@@ -79,11 +79,11 @@ def viva_field_name(source: str, column_mapping: Mapping[str, str]) -> str:
     return rules.RESERVED_BY_NORMALIZED_NAME.get(rules.normalized_name(source), source)
 
 
-def default_token(field: str, source_type: SourceType, date_order: str) -> str:
+def default_token(field: str, source_type: SourceType, date_order: DateOrder) -> str:
     if field in (rules.PERSON_ID, rules.MANAGER_ID):
         return rules.EMAIL_TYPE
     if source_type in (SourceType.DATE, SourceType.DATE_TIME):
-        return rules.DATE_ORDER_TOKENS[date_order]
+        return date_order.type_token
     if source_type is SourceType.INTEGER:
         return rules.INTEGER_TYPE
     if source_type is SourceType.NUMBER:
@@ -97,7 +97,7 @@ def build_columns(
     column_mapping: Mapping[str, str] | None = None,
     field_types: Mapping[str, str] | None = None,
     exclude_columns: Iterable[str] = (),
-    date_order: str = "MDY",
+    date_order: DateOrder = rules.DEFAULT_DATE_ORDER,
 ) -> list[Column]:
     """The data.csv columns for a stream schema, in schema order, after the user's settings."""
     column_mapping = column_mapping or {}
@@ -131,12 +131,3 @@ def _reject_duplicate_fields(columns: list[Column]) -> None:
             "Viva allows one source column per field, but several map to the same field: "
             f"{described}. Rename with column_mapping or drop with exclude_columns."
         )
-
-
-def metadata_document(columns: Iterable[Column], import_mode: str) -> dict[str, Any]:
-    """metadata.json: the key order follows the documented layout (DatasetType, IsBootstrap, Mapping)."""
-    return {
-        "DatasetType": "HR",
-        "IsBootstrap": "true" if import_mode == "full" else "false",
-        "Mapping": {column.field: {"name": column.field, "type": column.token} for column in columns},
-    }
