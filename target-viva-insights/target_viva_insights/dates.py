@@ -1,8 +1,9 @@
 """Dates as Viva reads them, vectorized: ISO text in, MM/DD/YYYY (or DD/MM/YYYY) out, and back to days.
 
 The common case is text in one fixed shape: it is rearranged with string slices and checked by one
-cast to date32, which refuses impossible days. Arrow's strftime costs ~0.6 µs a cell (20x a cast), so
-it runs only on the rare batch that holds an impossible or unusually written date.
+cast to date32, which refuses impossible days. Arrow's strftime costs far more per cell than a cast
+(bench/README.md, "Design measurements"), so it runs only on the rare batch that holds an impossible
+or unusually written date.
 """
 
 from __future__ import annotations

@@ -27,6 +27,8 @@ from target_viva_insights.validation import DataValidator, validate_data_csv
 
 @dataclasses.dataclass(frozen=True)
 class ExportSettings:
+    """The settings that shape data.csv and metadata.json (the target's settings of the same names)."""
+
     column_mapping: Mapping[str, str]
     field_types: Mapping[str, str]
     exclude_columns: Sequence[str]
@@ -36,6 +38,18 @@ class ExportSettings:
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> ExportSettings:
+        """The export settings of a target configuration, defaults filled in.
+
+        Args:
+            config: the target's settings (`column_mapping`, `field_types`, `exclude_columns`,
+                `date_order`, `import_mode`, `validate_records`); absent ones take their defaults.
+
+        Returns:
+            The settings, with `date_order` and `import_mode` as enums.
+
+        Raises:
+            ValueError: `date_order` or `import_mode` is not one of its tokens.
+        """
         return cls(
             column_mapping=dict(config.get("column_mapping") or {}),
             field_types=dict(config.get("field_types") or {}),
@@ -54,11 +68,26 @@ class _Part:
 
 
 def csv_fields(columns: Sequence[Column]) -> list[CsvField]:
-    """The header is the Viva field name, so metadata.json maps each column onto itself."""
+    """The package's view of `columns`.
+
+    Args:
+        columns: data.csv's columns, in file order.
+
+    Returns:
+        One CsvField per column; the header is the Viva field name, so metadata.json maps each column
+        onto itself.
+    """
     return [CsvField(column.field, column.field, column.token) for column in columns]
 
 
 class Export:
+    """One run's data.csv: batches of records in, formatted, checked and written as they come.
+
+    Args:
+        workdir: a private directory for the zip parts (the caller creates and removes it).
+        settings: how columns are named and typed and how data.csv is written and judged.
+    """
+
     def __init__(self, workdir: Path, settings: ExportSettings) -> None:
         self.workdir = workdir
         self.settings = settings
@@ -66,9 +95,21 @@ class Export:
 
     @property
     def rows(self) -> int:
+        """Records written so far, over all parts."""
         return sum(part.writer.rows for part in self._parts)
 
     def columns_for(self, schema: Mapping[str, Any]) -> list[Column]:
+        """data.csv's columns for a stream schema, after the settings.
+
+        Args:
+            schema: the stream's JSON Schema (from its SCHEMA message).
+
+        Returns:
+            The columns, in schema order.
+
+        Raises:
+            MappingError: the settings name columns the schema lacks, or two columns map to one field.
+        """
         return mapping.build_columns(
             schema,
             column_mapping=self.settings.column_mapping,
@@ -78,8 +119,15 @@ class Export:
         )
 
     def append(self, columns: list[Column], records: list[dict[str, Any]]) -> None:
-        """Format, check and write one batch. Empties `records` once converted: the dicts are the
-        largest objects of a batch, and freeing them before the checks lowers the peak memory."""
+        """Format, check and write one batch.
+
+        Args:
+            columns: the columns of the stream schema the records follow (from `columns_for`); when
+                they differ from the previous batch's, the rows go into a new part.
+            records: the batch's records as the tap sent them. Emptied once converted: the dicts are
+                the largest objects of a batch, and freeing them before the checks lowers the peak
+                memory.
+        """
         part = self._part_for(columns)
         first_row = part.writer.rows + 2  # data.csv line of the first record: the header is line 1
         table, issues = format_batch(
@@ -112,7 +160,15 @@ class Export:
         return part
 
     def finish(self) -> tuple[Path, list[Column], ValidationReport]:
-        """Close data.csv and judge it whole: (zip holding data.csv, its columns, the validation report)."""
+        """Close data.csv and judge it whole.
+
+        Returns:
+            The zip holding data.csv (metadata.json still to be added), its columns, and the
+            validation report of every row.
+
+        Raises:
+            MappingError: neither records nor a schema arrived.
+        """
         for part in self._parts:
             part.writer.close()
         if not self._parts:

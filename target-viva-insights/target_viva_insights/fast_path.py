@@ -68,10 +68,14 @@ class UnparsedRecordsSink(BatchSink):
 
 
 class DirectRecordSink(UnparsedRecordsSink):
-    """A sink that `DirectRecordTarget` hands records to directly (`take_record`)."""
+    """A sink that `DirectRecordTarget` hands records to directly (`take_record`).
+
+    Records taken directly are tallied (the SDK's read counts and record counter metric) once per
+    batch, when it starts draining; until then `current_size` adds them to the SDK's own count.
+    """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self._uncounted = 0  # records taken on the direct path, not yet in the record counter metric
+        self._untallied = 0  # records taken directly, not yet in the SDK's tallies and metric
         super().__init__(*args, **kwargs)
 
     def setup(self) -> None:
@@ -79,29 +83,37 @@ class DirectRecordSink(UnparsedRecordsSink):
         self._key_set = frozenset(self._key_properties)
         self._batch_limit = self.max_size
 
+    @property
+    def current_size(self) -> int:
+        return self._batch_records_read + self._untallied
+
     def take_record(self, record: dict) -> bool:
         """What the SDK does with a record of an unmapped stream, minus what a batch does better.
 
         Left out per record: the copy for stream maps (there are none), `_sdc` metadata (off), JSON
-        Schema validation and date parsing (vectorized per batch), and the record counter metric
-        (counted per batch). Kept: the batch context, the key-property check and the read tally.
+        Schema validation and date parsing (vectorized per batch), and the read tally and record
+        counter metric (counted per batch). Kept: the batch context and the key-property check.
         Returns whether the batch is full.
         """
         if not record.keys() >= self._key_set:
             msg = f"Record is missing one or more key_properties: {list(self._key_properties)}"
             raise MissingKeyPropertiesError(msg)
-        if self._pending_batch is None:
-            self._get_context(record)["records"] = []
-        self._pending_batch["records"].append(record)  # type: ignore[index]
-        self.tally_record_read()
-        self._uncounted += 1
-        return self._batch_records_read >= self._batch_limit
+        batch = self._pending_batch
+        if batch is None:
+            batch = self._get_context(record)
+            batch["records"] = []
+        records = batch["records"]
+        records.append(record)
+        self._untallied += 1
+        return len(records) >= self._batch_limit
 
-    def count_taken_records(self) -> None:
-        """Add the records taken directly since the last batch to the SDK's record counter metric."""
-        if self._uncounted:
-            self.record_counter_metric.increment(self._uncounted)
-            self._uncounted = 0
+    def start_drain(self) -> dict:
+        """Tally the records taken directly, then let the SDK start the drain."""
+        if self._untallied:
+            self.tally_record_read(self._untallied)
+            self.record_counter_metric.increment(self._untallied)
+            self._untallied = 0
+        return super().start_drain()
 
     def _after_process_record(self, context: dict) -> None:
         """The SDK logs the batch context here at DEBUG level: it holds the records, personal data."""
@@ -114,7 +126,7 @@ class DirectRecordTarget(Target):
     """Hands RECORD messages of unmapped streams straight to their `DirectRecordSink`."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self._direct_sinks: dict[str, DirectRecordSink | None] = {}
+        self._direct_sinks: dict[Any, DirectRecordSink | None] = {}  # by the messages' stream value
         self._records_since_age_check = 0
         super().__init__(*args, **kwargs)
 
@@ -128,8 +140,12 @@ class DirectRecordTarget(Target):
         JSON Schema checks and date handling happen vectorized per batch in the sink. Anything unusual
         (stream maps, flattening, `_sdc` metadata, a malformed message) takes the SDK's own path.
         """
+        stream_name = message_dict.get("stream")
+        try:
+            sink = self._direct_sinks[stream_name]
+        except KeyError:
+            sink = self._direct_sink(stream_name)
         record = message_dict.get("record")
-        sink = self._direct_sink(message_dict.get("stream"))
         if sink is None or not isinstance(record, dict):
             super()._process_record_message(message_dict)
             return
@@ -154,7 +170,7 @@ class DirectRecordTarget(Target):
             and isinstance(sink, DirectRecordSink)
             and not sink.include_sdc_metadata_properties
         )
-        self._direct_sinks[stream_name] = sink if direct else None  # type: ignore[assignment]
+        self._direct_sinks[stream_name] = sink if direct and isinstance(sink, DirectRecordSink) else None
         return self._direct_sinks[stream_name]
 
 
@@ -214,16 +230,24 @@ class LeanMessageReader(GenericSingerReader[str]):
         self, file_input: IO[str] | None, callbacks: dict[str, Callable[[dict], None]]
     ) -> Counter[str]:
         stats: Counter[str] = Counter()
+        records = 0  # RECORD messages, counted apart: they are nearly all the lines
+        on_record = callbacks.get("RECORD")
         decode = self.decoder.decode
-        for line in file_input or self.default_input:
-            self.line_number += 1
+        number = self.line_number
+        for number, line in enumerate(file_input or self.default_input, self.line_number + 1):
             try:
                 message = decode(line)
             except msgspec.DecodeError as exc:
+                self.line_number = number
                 raise self.not_a_message(f"is not valid JSON ({exc})") from None
             if type(message) is not dict:
+                self.line_number = number
                 raise self.not_a_message("is not a Singer message (a JSON object)")
             message_type = message.get("type")
+            if message_type == "RECORD" and on_record is not None:
+                on_record(message)
+                records += 1
+                continue
             callback = callbacks.get(message_type) if isinstance(message_type, str) else None
             if callback is not None:
                 callback(message)
@@ -232,6 +256,9 @@ class LeanMessageReader(GenericSingerReader[str]):
             else:
                 self._process_unknown_message(message)
             stats[str(message_type)] += 1
+        self.line_number = number
+        if records:
+            stats["RECORD"] += records
         return stats
 
     @abc.abstractmethod

@@ -67,7 +67,7 @@ def _typed_arrays(
     typed = [column for column in columns if column.source_type in ARROW_TYPES]
     row_type = pa.struct([pa.field(column.source, ARROW_TYPES[column.source_type]) for column in typed])
     try:
-        # One struct array from the dicts: a third faster than Table.from_pylist (bench/).
+        # One struct array from the dicts: faster than Table.from_pylist (bench/README.md).
         rows = pa.array(records, type=row_type)
         fast = {column.source: rows.field(index) for index, column in enumerate(typed)}
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):

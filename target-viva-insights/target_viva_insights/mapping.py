@@ -1,4 +1,5 @@
-"""From a stream's JSON Schema to data.csv columns and the metadata.json mapping."""
+"""From a stream's JSON Schema to data.csv columns (the metadata.json mapping is built from them in
+`package.py`)."""
 
 from __future__ import annotations
 
@@ -99,7 +100,25 @@ def build_columns(
     exclude_columns: Iterable[str] = (),
     date_order: DateOrder = rules.DEFAULT_DATE_ORDER,
 ) -> list[Column]:
-    """The data.csv columns for a stream schema, in schema order, after the user's settings."""
+    """The data.csv columns for a stream schema, in schema order, after the user's settings.
+
+    Args:
+        schema: the stream's JSON Schema; each property becomes a column unless excluded.
+        column_mapping: source column -> Viva field name; unmapped columns whose names match a reserved
+            Viva name (ignoring case, `_`, `-` and spaces) take that name, the others keep theirs.
+        field_types: Viva field name -> metadata.json type token, instead of the token the schema
+            type gives.
+        exclude_columns: source columns to leave out.
+        date_order: the order of the dates written, which decides the date fields' type token.
+
+    Returns:
+        One Column per kept property, with its source name, Viva field name, type token and the type
+        the schema declares.
+
+    Raises:
+        MappingError: `column_mapping` or `exclude_columns` names a column the schema does not have,
+            or two source columns map to the same Viva field.
+    """
     column_mapping = column_mapping or {}
     field_types = field_types or {}
     excluded = set(exclude_columns)

@@ -2,7 +2,7 @@
 
 Writing: data.csv is written batch by batch as the deflated member of a zip in the private work
 directory, so no uncompressed copy of the HR data is written and the package needs no second pass over
-the data (a background compressing thread was tried: no faster, GIL hand-offs eat the gain).
+the data (a background compressing thread was tried and gained nothing: bench/README.md).
 metadata.json is added once the data has passed validation, and only then does the zip move to its final
 name.
 
@@ -37,7 +37,8 @@ METADATA_FILE = "metadata.json"
 DATASET_TYPE = "HR"
 # metadata.json's IsBootstrap: a full import replaces Viva's organizational data.
 IS_BOOTSTRAP = {ImportMode.FULL: "true", ImportMode.INCREMENTAL: "false"}
-# Level 1: a third of level 6's time for ~30% more bytes (HR files are tens of MB at most).
+# Level 1: much faster than the default level for somewhat larger files (bench/README.md); HR files
+# are tens of MB at most.
 COMPRESS_LEVEL = 1
 READ_BLOCK_BYTES = 8 << 20
 
@@ -63,7 +64,12 @@ class CsvField:
 
 
 class DataCsvWriter:
-    """Appends text tables to data.csv in a zip: UTF-8 without BOM, RFC 4180 quoting, one header line."""
+    """Appends text tables to data.csv in a zip: UTF-8 without BOM, RFC 4180 quoting, one header line.
+
+    Args:
+        zip_path: the zip to create (in a private directory: it holds HR data).
+        headers: data.csv's header, written at once.
+    """
 
     def __init__(self, zip_path: Path, headers: Sequence[str]) -> None:
         self.path = zip_path
@@ -77,10 +83,12 @@ class DataCsvWriter:
         self._member.write(_header_line(self.headers))
 
     def append(self, table: pa.Table) -> None:
+        """Write the rows of `table` (text columns in header order; null is written as an empty field)."""
         pacsv.write_csv(table, self._member, write_options=self._options)
         self.rows += table.num_rows
 
     def close(self) -> None:
+        """Finish data.csv and the zip; `path` then holds a zip with data.csv only."""
         self._member.close()
         self._archive.close()
 
@@ -93,7 +101,16 @@ def _header_line(headers: Sequence[str]) -> bytes:
 
 
 def metadata_document(fields: Iterable[CsvField], import_mode: ImportMode) -> dict[str, Any]:
-    """metadata.json: the key order follows the documented layout (DatasetType, IsBootstrap, Mapping)."""
+    """metadata.json of a package; the key order follows the documented layout.
+
+    Args:
+        fields: data.csv's columns, in file order, with the Viva field each maps to and its type token.
+        import_mode: FULL replaces Viva's organizational data (IsBootstrap "true"), INCREMENTAL adds to
+            it ("false").
+
+    Returns:
+        The document: DatasetType, IsBootstrap, Mapping (header -> name and type).
+    """
     return {
         "DatasetType": DATASET_TYPE,
         "IsBootstrap": IS_BOOTSTRAP[import_mode],
@@ -102,11 +119,21 @@ def metadata_document(fields: Iterable[CsvField], import_mode: ImportMode) -> di
 
 
 def metadata_bytes(metadata: dict[str, Any]) -> bytes:
+    """metadata.json's content: indented UTF-8 JSON without BOM, non-ASCII names kept as they are."""
     return json.dumps(metadata, indent=2, ensure_ascii=False).encode("utf-8") + b"\n"
 
 
 def complete_package(data_zip: Path, metadata: dict[str, Any], zip_path: Path) -> Path:
-    """Add metadata.json to the zip holding data.csv and move it to `zip_path`, complete or not at all."""
+    """Add metadata.json to the zip holding data.csv and move it to `zip_path`, complete or not at all.
+
+    Args:
+        data_zip: the zip DataCsvWriter wrote (moved away, so it no longer exists afterwards).
+        metadata: the document from `metadata_document`.
+        zip_path: the package's final name; its folder is created when missing.
+
+    Returns:
+        `zip_path`, which appears only once the package is whole.
+    """
     with zipfile.ZipFile(data_zip, "a", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr(METADATA_FILE, metadata_bytes(metadata))
     zip_path.parent.mkdir(parents=True, exist_ok=True)
@@ -137,6 +164,12 @@ class OpenPackage:
 def open_package(zip_path: Path) -> Iterator[OpenPackage]:
     """Check the zip's members and metadata.json, and open data.csv for reading.
 
+    Args:
+        zip_path: the package.
+
+    Returns:
+        A context manager giving the package's fields, import mode and open data.csv; closes the zip.
+
     Raises:
         PackageError: the zip does not hold exactly data.csv and metadata.json, or either is empty, or
             metadata.json is not a valid HR mapping.
@@ -151,7 +184,14 @@ def open_package(zip_path: Path) -> Iterator[OpenPackage]:
 
 @contextlib.contextmanager
 def open_data_csv(zip_path: Path) -> Iterator[IO[bytes]]:
-    """The data.csv member of a zip written by DataCsvWriter, for reading back; closes the zip too."""
+    """The data.csv member of a zip written by DataCsvWriter, for reading back; closes the zip too.
+
+    Args:
+        zip_path: a zip holding data.csv.
+
+    Returns:
+        A context manager giving data.csv as a binary file, positioned at its header line.
+    """
     with zipfile.ZipFile(zip_path) as archive, archive.open(DATA_FILE) as data:
         yield data
 
@@ -199,6 +239,12 @@ def _fields_from_metadata(metadata: dict[str, Any]) -> tuple[list[CsvField], Imp
 def date_order_of(fields: Iterable[CsvField]) -> DateOrder:
     """The date order of the mapping's date types; the default when it maps no dates.
 
+    Args:
+        fields: the columns as metadata.json maps them.
+
+    Returns:
+        MDY for DateTime_MMDDYYYY fields, DMY for DateTime_DDMMYYYY fields.
+
     Raises:
         PackageError: the mapping mixes MM/DD/YYYY and DD/MM/YYYY types.
     """
@@ -210,6 +256,12 @@ def date_order_of(fields: Iterable[CsvField]) -> DateOrder:
 
 def read_header(data: IO[bytes]) -> list[str]:
     """The first line of data.csv as column names; leaves `data` positioned at the first row.
+
+    Args:
+        data: data.csv, at its start. A UTF-8 byte order mark is skipped.
+
+    Returns:
+        The column names, unquoted as CSV.
 
     Raises:
         PackageError: the header line is not UTF-8.

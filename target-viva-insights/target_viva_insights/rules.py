@@ -1,9 +1,9 @@
 """Viva Insights organizational-data rules: the one place that states them.
 
 The target's pre-flight (`validation.py`), the metadata builder (`mapping.py`) and the emulator all
-read these facts from here. Sources: Microsoft Learn "Prepare organizational data", "Import
-organizational data (first import)" and "Rules and validation errors"; see
-`shared/reference/viva-ingress-api.md` sections 5 to 7.
+read these facts from here. Sources: the Microsoft Learn pages "Prepare organizational data",
+"Import organizational data (first import)" and "File rules and validation errors"; docs/viva-rules.md
+gives each rule with its source, and `catalogue.py` lists the rules the validation reports.
 """
 
 from __future__ import annotations

@@ -45,7 +45,7 @@ class TargetVivaInsights(DirectRecordTarget, HeldStateTarget, TerminationHook):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # Arrow's default allocator (mimalloc) keeps freed batches mapped; malloc hands them back,
-        # which keeps the peak RSS flat across batches (about 25 MB less, measured with bench/).
+        # which keeps the peak RSS flat across batches (bench/README.md).
         pa.set_memory_pool(pa.system_memory_pool())
         # Everything imported so far lives as long as the process: keep it out of the cyclic GC's
         # passes, which otherwise rescan it while a run allocates millions of short-lived records.

@@ -54,7 +54,14 @@ INVALID_VALUE_RULES = {
 
 
 class DataValidator:
-    """Checks header and mapping at once, each batch of rows as it comes, the whole org at the end."""
+    """Checks header and mapping at once, each batch of rows as it comes, the whole org at the end.
+
+    Args:
+        fields: data.csv's columns as metadata.json maps them, in file order.
+        date_order: how the dates are written.
+        import_mode: FULL requires all four required fields, INCREMENTAL only PersonId and EffectiveDate.
+        source: the name the report gives the file.
+    """
 
     def __init__(
         self,
@@ -140,11 +147,15 @@ class DataValidator:
     # -- rows ------------------------------------------------------------------------------------------
 
     def add_batch(self, table: pa.Table, first_row: int) -> None:
-        """Check one batch of text columns (named by header, in header order); `first_row` is its CSV line.
+        """Check one batch of rows.
 
         Checks that apply to many columns run once over all of them (a chunked array, one chunk per
-        column): a compute call costs ~10-30 µs whatever its size, and a batch would otherwise make
-        hundreds. Details per column are worked out only when such a check finds something.
+        column): a compute call has a fixed cost whatever its size (bench/README.md), and a batch would
+        otherwise make hundreds. Details per column are worked out only when such a check finds something.
+
+        Args:
+            table: text columns named by header, in header order (null or empty for a blank cell).
+            first_row: the data.csv line of the table's first row (the header is line 1).
         """
         if table.num_rows == 0:
             return
@@ -253,6 +264,11 @@ class DataValidator:
     # -- the end ---------------------------------------------------------------------------------------
 
     def finish(self) -> ValidationReport:
+        """Judge what needs every row (duplicates, managers, loops, snapshots) and close the report.
+
+        Returns:
+            Every finding of the header, the rows and the organization.
+        """
         for header in list(self._distinct_pending):
             self._merge_distinct(header)
         if self._hierarchy is not None:
@@ -319,7 +335,7 @@ class DataValidator:
 
 
 def _may_hold_line_break(values: pa.Array) -> bool:
-    """A byte search of the column's character data: ~100x cheaper than a regex per value.
+    """A byte search of the column's character data: far cheaper than a regex per value (bench/README.md).
 
     The data buffer of a sliced array holds bytes of other rows too; a hit there only costs the
     exact per-value check."""
@@ -387,6 +403,15 @@ def validate_data_csv(
     data: IO[bytes], fields: list[CsvField], *, date_order: DateOrder, import_mode: ImportMode
 ) -> ValidationReport:
     """Validate an open data.csv (header line first) whose columns `fields` describe.
+
+    Args:
+        data: data.csv, at its start.
+        fields: its columns as metadata.json maps them, in file order.
+        date_order: how its dates are written.
+        import_mode: FULL requires all four required fields, INCREMENTAL only PersonId and EffectiveDate.
+
+    Returns:
+        The findings; a file that cannot be parsed past some row is an `unreadable-csv` error.
 
     Raises:
         PackageError: the header is not UTF-8 or does not match `fields`.

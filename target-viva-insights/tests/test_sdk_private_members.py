@@ -97,9 +97,15 @@ def test_private_attributes_the_direct_path_reads() -> None:
         assert sink._pending_batch is None, "Sink._pending_batch no longer starts as None"
         assert sink._key_properties == ["PersonId"], "Sink._key_properties no longer holds the key properties"
         assert sink.take_record({"PersonId": "ana@contoso.com"}) is False
-        assert sink._batch_records_read == 1, "Sink._batch_records_read no longer counts the batch's records"
         assert sink._pending_batch is not None, "BatchSink._get_context no longer sets Sink._pending_batch"
         assert sink._pending_batch["records"] == [{"PersonId": "ana@contoso.com"}]
+        assert sink.current_size == 1
+        context = sink.start_drain()  # the direct path's tally reaches the SDK's counters here
+        assert context["records"] == [{"PersonId": "ana@contoso.com"}]
+        assert sink._batch_records_read == 1, "Sink._batch_records_read no longer counts the batch's records"
+        assert sink._pending_batch is None, "Sink.start_drain no longer takes the pending batch"
+        sink.mark_drained()
+        assert sink.current_size == 0
         (stream_map,) = target.mapper.stream_maps["hr"]
         assert type(stream_map) is SameRecordTransform, (
             "an unmapped stream is no longer a SameRecordTransform"
