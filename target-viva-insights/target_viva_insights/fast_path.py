@@ -20,8 +20,9 @@ member, when an SDK release removes one or changes its signature. Why each exist
 - `UnparsedRecordsSink._validate_and_parse` (overrides `Sink._validate_and_parse`): records stay as
   the tap sent them; type checks and date handling run per batch in `formatting.py`.
 - `DirectRecordSink.take_record`: the SDK's per-record work for an unmapped stream, minus what a batch
-  does better. It uses `Sink._pending_batch`, `BatchSink._get_context`, `Sink._batch_records_read` and
-  `Sink._key_properties`.
+  does better. It uses `Sink._pending_batch`, `BatchSink._get_context` and `Sink._key_properties`; the
+  records it takes are tallied once per batch, so `current_size` adds them to the private
+  `Sink._batch_records_read` until `start_drain` hands them to the SDK's tallies.
 - `DirectRecordSink._after_process_record` (overrides the SDK's): the SDK logs the batch context at
   DEBUG level there, and the context holds the records, which are personal data.
 - `LeanMessageReader` (subclasses `GenericSingerReader`, overrides `process_lines`, calls the private
