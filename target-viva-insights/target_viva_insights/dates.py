@@ -24,21 +24,29 @@ NULL_TEXT = pa.scalar(None, pa.string())
 ISO_SLICES = {"year": (0, 4), "month": (5, 7), "day": (8, 10)}
 
 
-def iso_to_viva_dates(text: pa.Array, date_order: DateOrder) -> pa.Array:
+def iso_to_viva_dates(text: pa.Array, date_order: DateOrder) -> tuple[pa.Array, pa.Array]:
     """ISO dates and date-times become Viva's date text (the calendar date as written); others stay.
 
     Values left unchanged are judged by the date rule of the validation, which names them.
+
+    Args:
+        text: ISO 8601 dates or date-times (others are left as they are).
+        date_order: the order of day and month in the text written.
+
+    Returns:
+        The text for data.csv, and the day of each converted value (date32; null where the value was
+        left unchanged or is null), which the validation then need not parse again.
     """
     try:
         # The usual column of plain dates: one cast checks every value (format and calendar).
-        pc.cast(text, pa.date32())
-        return _join_parts(text, ISO_SLICES, date_order.parts, "/")
+        days = pc.cast(text, pa.date32())
+        return _join_parts(text, ISO_SLICES, date_order.parts, "/"), days
     except pa.ArrowInvalid:
         pass
     is_iso = pc.fill_null(pc.match_substring_regex(text, ISO_DATE_OR_DATETIME), False)
     iso_day = pc.if_else(is_iso, pc.utf8_slice_codeunits(text, 0, 10), NULL_TEXT)
-    real = pc.is_valid(real_days(iso_day))
-    return pc.if_else(real, _join_parts(iso_day, ISO_SLICES, date_order.parts, "/"), text)
+    days = real_days(iso_day)
+    return pc.if_else(pc.is_valid(days), _join_parts(iso_day, ISO_SLICES, date_order.parts, "/"), text), days
 
 
 def viva_date_days(values: pa.Array, date_order: DateOrder) -> pa.Array:

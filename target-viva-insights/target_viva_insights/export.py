@@ -130,7 +130,7 @@ class Export:
         """
         part = self._part_for(columns)
         first_row = part.writer.rows + 2  # data.csv line of the first record: the header is line 1
-        table, issues = format_batch(
+        batch = format_batch(
             records,
             columns,
             date_order=self.settings.date_order,
@@ -138,10 +138,10 @@ class Export:
             check_types=self.settings.check_types,
         )
         records.clear()
-        for issue in issues:
+        for issue in batch.issues:
             part.validator.report.add(issue)
-        part.validator.add_batch(table, first_row)
-        part.writer.append(table)
+        part.validator.add_batch(batch.table, first_row, known_days=batch.days)
+        part.writer.append(batch.table)
 
     def _part_for(self, columns: list[Column]) -> _Part:
         if self._parts and self._parts[-1].columns == columns:

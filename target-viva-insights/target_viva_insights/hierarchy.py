@@ -113,13 +113,15 @@ class Hierarchy:
         """`person`/`manager`: addresses (null when blank); `days`: date32 (null when invalid).
 
         Batches are coded a few at a time: each lookup hashes every address seen so far, so fewer,
-        larger lookups cost far less (a few MB of addresses wait in the meantime).
+        larger lookups cost far less (a few MB of addresses wait in the meantime). They wait until
+        there are at least as many rows as known addresses: hashing then costs at most about one step
+        per row, however large the organization, instead of growing with its square.
         """
         if self._first_line is None:
             self._first_line = first_row
         self._pending.append((person, manager, days))
         self._pending_rows += len(person)
-        if self._pending_rows >= CODE_EVERY_ROWS:
+        if self._pending_rows >= max(CODE_EVERY_ROWS, len(self.codes.values)):
             self._code_pending()
 
     def _code_pending(self) -> None:

@@ -9,7 +9,7 @@ All per-cell checks are pyarrow.compute expressions over whole columns.
 from __future__ import annotations
 
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -146,7 +146,9 @@ class DataValidator:
 
     # -- rows ------------------------------------------------------------------------------------------
 
-    def add_batch(self, table: pa.Table, first_row: int) -> None:
+    def add_batch(
+        self, table: pa.Table, first_row: int, known_days: Mapping[str, pa.Array] | None = None
+    ) -> None:
         """Check one batch of rows.
 
         Checks that apply to many columns run once over all of them (a chunked array, one chunk per
@@ -156,6 +158,9 @@ class DataValidator:
         Args:
             table: text columns named by header, in header order (null or empty for a blank cell).
             first_row: the data.csv line of the table's first row (the header is line 1).
+            known_days: date fields whose days are already known, by field name (date32, as the
+                formatting converted them from ISO dates); a field whose every value is known is not
+                parsed again.
         """
         if table.num_rows == 0:
             return
@@ -164,7 +169,7 @@ class DataValidator:
         blanks = _split(_blank(pa.chunked_array(columns, type=pa.string())), table.num_rows)
         self._check_text(columns, first_row)
         self._check_required(columns, blanks, first_row)
-        days = self._check_kinds(columns, blanks, first_row)
+        days = self._check_kinds(columns, blanks, first_row, known_days or {})
         for field, values, blank in zip(self.fields, columns, blanks, strict=True):
             self._track_values(field, values, blank)
         if self._hierarchy is not None:
@@ -209,7 +214,11 @@ class DataValidator:
             self._report_rows(Rule.BLANK_REQUIRED, message, field, columns[index], blanks[index], first_row)
 
     def _check_kinds(
-        self, columns: list[pa.Array], blanks: list[pa.Array], first_row: int
+        self,
+        columns: list[pa.Array],
+        blanks: list[pa.Array],
+        first_row: int,
+        known_days: Mapping[str, pa.Array],
     ) -> dict[str, pa.Array]:
         """Report values that are not of their field's kind; returns the parsed days of date fields."""
         days: dict[str, pa.Array] = {}
@@ -222,6 +231,10 @@ class DataValidator:
                 self._report_invalid(index, pc.fill_null(valid, False), message, columns, blanks, first_row)
         for index, field in enumerate(self.fields):
             if field.kind is ValueKind.DATE:
+                known = known_days.get(field.name)
+                if known is not None and known.null_count == 0:
+                    days[field.name] = known  # every value was written from a real date
+                    continue
                 days[field.name] = viva_date_days(columns[index], self.date_order)
                 message = f"not a valid date; expected {self.date_order.display}"
                 valid = pc.is_valid(days[field.name])
