@@ -6,7 +6,8 @@ Usage: python bench/target_bench.py [--sizes 200000 1000000] [--repeat 1] [--pro
 For each N: generate (or reuse) an HR stream of N records, then run both targets alternately on
 it, with stdout discarded, and measure each child's wall time and peak RSS. The machine is shared
 and noisy, so the report states ratios measured in the same run; absolute figures vary run to run.
-Goals (from the issue): ours >= 10x the peer's records/s and ours <= 150 MB peak RSS.
+Goals (from the issue): ours >= 10x the peer's records/s (15x at 1,000,000) and ours <= 150 MB
+peak RSS.
 Nothing here is a test: there are deliberately no timing assertions.
 """
 
@@ -40,7 +41,9 @@ PEER_SPEC = "meltanolabs-target-csv==0.5.0"
 PEER_VENV = WORK / "peer-venv"
 PEER_TARGET = PEER_VENV / "bin" / "target-csv"
 OURS, PEER = "target-viva-insights", "target-csv 0.5.0"
+# The issue's goals: ours >= 10x the peer's records/s, and >= 15x from 1,000,000 records on.
 SPEED_GOAL = 10.0
+SPEED_GOAL_FROM_1M = 15.0
 RSS_GOAL_MB = 150.0
 
 
@@ -181,7 +184,7 @@ def report(runs: list[Run], repeat: int) -> str:
         "| N | target | seconds | records/s | CPU seconds | peak RSS MB | status |",
         "|---:|---|---:|---:|---:|---:|---|",
     ]
-    ratios = ["", "| N | ours/peer records/s (goal >= 10x) | ours/peer by CPU time "
+    ratios = ["", "| N | ours/peer records/s | ours/peer by CPU time "
               "| our peak RSS vs 150 MB goal | peer/our RSS |", "|---:|---:|---:|---:|---:|"]  # fmt: skip
     for size in sorted({run.size for run in runs}):
         figures = {}
@@ -197,7 +200,8 @@ def report(runs: list[Run], repeat: int) -> str:
         our_rate, our_cpu, our_rss, our_ok = figures[OURS]
         if peer_ok and our_ok:
             speed = our_rate / peer_rate
-            speed_verdict = "met" if speed >= SPEED_GOAL else "MISSED"
+            goal = SPEED_GOAL_FROM_1M if size >= 1_000_000 else SPEED_GOAL
+            speed_verdict = f"met (goal {goal:.0f}x)" if speed >= goal else f"MISSED (goal {goal:.0f}x)"
             cpu_ratio = f"{peer_cpu / our_cpu:.1f}x" if our_cpu else "n/a"
             rss_verdict = "met" if our_rss <= RSS_GOAL_MB else "MISSED"
             ratios.append(

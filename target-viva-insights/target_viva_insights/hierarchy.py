@@ -17,11 +17,15 @@ import pyarrow.compute as pc
 
 from target_viva_insights import rules
 from target_viva_insights.catalogue import Rule
+from target_viva_insights.memory import release_freed_memory
 from target_viva_insights.report import MAX_ISSUES_PER_RULE, Issue, ValidationReport
 
 MISSING_DAY = np.iinfo(np.int32).min
 NO_MANAGER = -1
 CODE_EVERY_ROWS = 20_000
+# The most rows that wait to be coded: their addresses are held twice while they are coded.
+CODE_AT_MOST_ROWS = 50_000
+RELEASE_EVERY_CHUNKS = 4
 ABSENT = -2
 # Reporting chains longer than this are followed one step at a time (rare; org charts are shallow).
 DOUBLING_ROUNDS = 6
@@ -51,8 +55,8 @@ class EmailCodes:
     def __init__(self) -> None:
         self.values = pa.array([], type=pa.string())
 
-    def encode(self, emails: pa.Array) -> np.ndarray:
-        """Codes for `emails`; -1 where the address is missing."""
+    def encode(self, emails: pa.Array | pa.ChunkedArray) -> np.ndarray:
+        """Codes for `emails` (chunked: no copy of the addresses); -1 where the address is missing."""
         codes = pc.index_in(emails, value_set=self.values)
         unseen = pc.and_(pc.is_null(codes), pc.is_valid(emails))
         if pc.any(unseen).as_py():
@@ -114,29 +118,28 @@ class Hierarchy:
 
         Batches are coded a few at a time: each lookup hashes every address seen so far, so fewer,
         larger lookups cost far less (a few MB of addresses wait in the meantime). They wait until
-        there are at least as many rows as known addresses: hashing then costs at most about one step
-        per row, however large the organization, instead of growing with its square.
+        there are as many rows as known addresses (within CODE_EVERY_ROWS..CODE_AT_MOST_ROWS): hashing
+        then costs about one step per row instead of growing with the organization's size.
         """
         if self._first_line is None:
             self._first_line = first_row
         self._pending.append((person, manager, days))
         self._pending_rows += len(person)
-        if self._pending_rows >= max(CODE_EVERY_ROWS, len(self.codes.values)):
+        if self._pending_rows >= min(max(CODE_EVERY_ROWS, len(self.codes.values)), CODE_AT_MOST_ROWS):
             self._code_pending()
 
     def _code_pending(self) -> None:
         if not self._pending:
             return
-        person = pa.concat_arrays([batch[0] for batch in self._pending])
-        managers = [batch[1] for batch in self._pending]
-        manager = None if managers[0] is None else pa.concat_arrays(managers)
-        days = pa.concat_arrays([batch[2] for batch in self._pending])
+        pending, size = self._pending, self._pending_rows
         self._pending, self._pending_rows = [], 0
-        size = len(person)
-        if manager is None:
+        days = pa.concat_arrays([batch[2] for batch in pending])
+        if pending[0][1] is None:
+            person = pa.chunked_array([batch[0] for batch in pending], type=pa.string())
             person_codes, manager_codes = self.codes.encode(person), np.full(size, NO_MANAGER, np.int32)
         else:  # one lookup for both columns: each lookup hashes every address seen so far
-            both = self.codes.encode(pa.concat_arrays([person, manager]))
+            both_columns = [batch[0] for batch in pending] + [batch[1] for batch in pending]
+            both = self.codes.encode(pa.chunked_array(both_columns, type=pa.string()))
             person_codes, manager_codes = both[:size], both[size:]
         day_numbers = pc.fill_null(pc.cast(days, pa.int32()), MISSING_DAY)
         rows = _Rows(
@@ -175,12 +178,21 @@ class Hierarchy:
         return self._rows
 
     def _merged_chunks(self) -> _Rows:
-        """One array per field, filled chunk by chunk so that each chunk is freed as it is copied."""
+        """One array per field, filled chunk by chunk so that each chunk is freed as it is copied.
+
+        The freed chunks' memory goes back to the system every few chunks: otherwise the heap keeps
+        it, and the run's peak RSS counts every row twice.
+        """
+        release_freed_memory()  # what coding the last rows needed
         total = sum(chunk.person.size for chunk in self._chunks)
         merged = _Rows(*(np.empty(total, dtype=np.int32) for _ in range(3)))  # type: ignore[arg-type]
         start = 0
+        copied = 0
         while self._chunks:
             chunk = self._chunks.pop(0)
+            copied += 1
+            if copied % RELEASE_EVERY_CHUNKS == 0:
+                release_freed_memory()
             end = start + chunk.person.size
             merged.person[start:end], merged.manager[start:end], merged.day[start:end] = (
                 chunk.person,
