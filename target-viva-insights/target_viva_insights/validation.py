@@ -174,15 +174,20 @@ class DataValidator:
             self._track_values(field, values, blank)
         if self._hierarchy is not None:
             self._hierarchy.add(
-                _nulled(self._column(columns, rules.PERSON_ID)),
-                _nulled(self._column(columns, rules.MANAGER_ID)),
+                self._addresses(columns, blanks, rules.PERSON_ID),
+                self._addresses(columns, blanks, rules.MANAGER_ID),
                 days.get(rules.EFFECTIVE_DATE, pa.nulls(table.num_rows, pa.date32())),
                 first_row,
             )
 
-    def _column(self, columns: list[pa.Array], name: str) -> pa.Array | None:
+    def _addresses(self, columns: list[pa.Array], blanks: list[pa.Array], name: str) -> pa.Array | None:
+        """The PersonId or ManagerId column with blank cells as nulls, so they code as 'no address'."""
         field = self._by_name.get(name)
-        return None if field is None else columns[self.fields.index(field)]
+        if field is None:
+            return None
+        index = self.fields.index(field)
+        values, blank = columns[index], blanks[index]
+        return values if blank.true_count == 0 else pc.if_else(blank, NULL_TEXT, values)
 
     def _check_text(self, columns: list[pa.Array], first_row: int) -> None:
         """No line breaks and at most 128 KB in any value."""
@@ -255,12 +260,18 @@ class DataValidator:
         self._report_rows(INVALID_VALUE_RULES[field.kind], message, field, columns[index], invalid, first_row)
 
     def _track_values(self, field: CsvField, values: pa.Array, blank: pa.Array) -> None:
-        """Remember enough to tell single-valued columns and columns with one value per person."""
-        low_high = pc.min_max(pc.if_else(blank, NULL_TEXT, values))
+        """Remember enough to tell single-valued columns and columns with one value per person.
+
+        A column that is not judged for distinct values is settled once two of its values differ.
+        """
+        known = self._value_range[field.header]
+        if known is not None and known[0] != known[1] and field.header not in self._distinct:
+            return
+        non_blank = values if blank.true_count == 0 else pc.if_else(blank, NULL_TEXT, values)
+        low_high = pc.min_max(non_blank)
         low, high = low_high["min"].as_py(), low_high["max"].as_py()
         if low is None:
             return
-        known = self._value_range[field.header]
         self._value_range[field.header] = (
             (low, high) if known is None else (min(known[0], low), max(known[1], high))
         )
@@ -373,13 +384,6 @@ def _blank(values: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
     """Null, empty or nothing but whitespace."""
     empty_or_space = pc.or_(pc.equal(pc.binary_length(values), 0), pc.utf8_is_space(values))
     return pc.fill_null(empty_or_space, True)
-
-
-def _nulled(values: pa.Array | None) -> pa.Array | None:
-    """Blank cells as nulls, so they code as 'no address'."""
-    if values is None:
-        return None
-    return pc.if_else(_blank(values), pa.scalar(None, pa.string()), values)
 
 
 def _shown(text: str | None) -> str | None:
