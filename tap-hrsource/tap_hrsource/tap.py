@@ -9,7 +9,7 @@ from typing import Any
 from singer_sdk import Stream, Tap
 
 from tap_hrsource.errors import HRSourceError
-from tap_hrsource.output import BufferedMsgSpecWriter
+from tap_hrsource.fast_path import BufferedMsgSpecWriter
 from tap_hrsource.settings import TAP_SETTINGS, parse_stream_settings
 from tap_hrsource.streams import HRFileStream
 
