@@ -6,15 +6,17 @@ transaction that is rolled back, and the view is reflected like a table.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from tap_hrsource.errors import DataValueError, HRSourceError, KeyPropertyError
+from tap_hrsource.errors import DataValueError, HRSourceError, KeyPropertyError, SettingsError
 from tap_hrsource.inference import (
     BOOLEAN,
     INTEGER,
@@ -81,11 +83,66 @@ def reflect_columns(connection: Connection, settings: StreamSettings) -> list[sa
     return columns
 
 
+def masked_url(url: sa.URL) -> str:
+    """The URL as it may be shown in a message: the password replaced by ***."""
+    return url.render_as_string(hide_password=True)
+
+
+def is_sqlite_file(url: sa.URL) -> bool:
+    """A SQLite URL naming a file path (not :memory: and not a file: URI with its own options)."""
+    database = url.database or ""
+    return (
+        url.get_backend_name() == "sqlite"
+        and database not in {"", ":memory:"}
+        and (not database.startswith("file:"))
+    )
+
+
+def database_engine(settings: StreamSettings) -> Engine:
+    """The engine for `sqlalchemy_url`, refusing a URL that cannot work before connecting.
+
+    A SQLite file that does not exist is refused: SQLAlchemy would create an empty database and the
+    run would report a missing table instead of a wrong path.
+    """
+    try:
+        url = sa.make_url(settings.sqlalchemy_url or "")
+    except sa.exc.ArgumentError:
+        raise SettingsError(
+            f"Stream {settings.name!r}: sqlalchemy_url is not a database URL "
+            "(e.g. postgresql+psycopg2://user:password@host/db or sqlite:///path/to/hr.db)."
+        ) from None
+    where = f"Stream {settings.name!r} ({masked_url(url)})"
+    if is_sqlite_file(url) and not Path(url.database or "").expanduser().is_file():
+        raise SettingsError(f"{where}: the SQLite database {url.database} does not exist.")
+    try:
+        return sa.create_engine(url)
+    except (ImportError, sa.exc.NoSuchModuleError) as error:
+        raise SettingsError(
+            f"{where}: the database driver is not installed ({error}); for PostgreSQL install "
+            "tap-hrsource[postgres]."
+        ) from None
+
+
+@contextlib.contextmanager
+def database_errors(where: str) -> Iterator[None]:
+    """Turn a database failure into one line naming the stream and the URL (password masked)."""
+    try:
+        yield
+    except sa.exc.NoSuchTableError as error:
+        raise HRSourceError(f"{where}: no table or view named {str(error)!r}.") from None
+    except sa.exc.DBAPIError as error:
+        reason = str(error.orig).strip().splitlines()[0] if error.orig else type(error).__name__
+        raise HRSourceError(f"{where}: the database refused or failed: {reason}") from None
+    except sa.exc.SQLAlchemyError as error:
+        first_line = str(error).strip().splitlines()[0]
+        raise HRSourceError(f"{where}: {type(error).__name__}: {first_line}") from None
+
+
 def check_date_formats_apply(settings: StreamSettings) -> None:
     """On SQL streams date_formats parse only the columns column_types declares date or date-time."""
     declared_dates = [name for name, kind in settings.column_types.items() if kind in {"date", "date-time"}]
     if settings.date_formats and not declared_dates:
-        raise HRSourceError(
+        raise SettingsError(
             f"Stream {settings.name!r}: on an SQL stream, date_formats parse the text columns that "
             "column_types declares 'date' or 'date-time'; declare them (e.g. column_types: "
             '{"HireDate": "date"}) or remove date_formats.'
@@ -96,8 +153,9 @@ class HRSQLStream(HRStream):
     """One table or query; incremental when `replication_key` is set."""
 
     def __init__(self, tap: Any, settings: StreamSettings) -> None:
-        self.engine: Engine = sa.create_engine(settings.sqlalchemy_url or "")
-        with self.engine.connect() as connection:
+        self.engine: Engine = database_engine(settings)
+        self.where = f"Stream {settings.name!r} ({masked_url(self.engine.url)})"
+        with database_errors(self.where), self.engine.connect() as connection:
             self.columns = reflect_columns(connection, settings)
         self.database_types = {column.name: column_type(column.type) for column in self.columns}
         self.column_types = self.database_types | {
@@ -191,7 +249,7 @@ class HRSQLStream(HRStream):
         names = list(self.column_types)
         converters = self.converters()
         keys = [names.index(key) for key in self.settings.key_properties]
-        with self.engine.connect() as connection:
+        with database_errors(self.where), self.engine.connect() as connection:
             self.check_keys(connection)
             result = connection.execution_options(stream_results=True, yield_per=ROWS_PER_FETCH).execute(
                 self.select(context)

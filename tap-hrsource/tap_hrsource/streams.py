@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from tap_hrsource.keys import KeyChecker, KeyRows
 from tap_hrsource.settings import StreamSettings
 from tap_hrsource.snapshots import expand_monthly_snapshots
 
+LOGGER = logging.getLogger("tap-hrsource")
 FILE_BOOKMARK = "file_modified_at"
 SNAPSHOT_BOOKMARK = "snapshot_end_date"
 
@@ -73,6 +75,10 @@ class HRFileStream(HRStream):
         keys = KeyChecker(settings.name, settings.key_properties)
         for path in self.files:
             for batch in read_text_batches(path, settings):
+                if batch.columns.num_rows == 0:
+                    LOGGER.warning(
+                        "%s: a header and no rows; the stream has its columns and no records.", path
+                    )
                 inference.add(batch.columns)
                 keys.add(batch.columns, str(path), batch.first_row)
         return inference.types(), keys

@@ -61,3 +61,32 @@ def load_rows(url: str, table: str, columns: dict[str, sa.types.TypeEngine], row
         metadata.create_all(connection)
         connection.execute(target.insert(), rows)
     engine.dispose()
+
+
+@dataclass
+class CommandResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def last_line(self) -> str:
+        lines = self.stderr.strip().splitlines()
+        return lines[-1] if lines else ""
+
+
+def run_command(config: dict | Path, tmp_path: Path) -> CommandResult:
+    """Run the installed `tap-hrsource` command (a real subprocess) with a config file."""
+    import subprocess
+    import sys
+
+    if isinstance(config, dict):
+        config_file = tmp_path / "config.json"
+        config_file.write_text(json.dumps(config), encoding="utf-8")
+    else:
+        config_file = config
+    command = Path(sys.executable).parent / "tap-hrsource"
+    result = subprocess.run(
+        [str(command), "--config", str(config_file)], capture_output=True, text=True, check=False, timeout=120
+    )
+    return CommandResult(result.returncode, result.stdout, result.stderr)
