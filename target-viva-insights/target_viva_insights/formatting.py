@@ -10,6 +10,7 @@ Viva rules in `validation.py` judge the same text that would reach Viva.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import decimal
 import json
@@ -20,10 +21,11 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from target_viva_insights.catalogue import Rule
 from target_viva_insights.dates import iso_to_viva_dates
 from target_viva_insights.mapping import Column, SourceType
-from target_viva_insights.report import MAX_ISSUES_PER_RULE, Issue, Severity
-from target_viva_insights.rules import ValueKind
+from target_viva_insights.report import MAX_ISSUES_PER_RULE, Issue
+from target_viva_insights.rules import DateOrder, ValueKind
 
 ARROW_TYPES: dict[SourceType, pa.DataType] = {
     SourceType.STRING: pa.string(),
@@ -34,40 +36,57 @@ ARROW_TYPES: dict[SourceType, pa.DataType] = {
     SourceType.DATE_TIME: pa.string(),
 }
 
-SCHEMA_RULE = "schema-type"
-NON_ISO_DATE_RULE = "non-iso-date"
-NUL_RULE = "nul-character"
-UNDECLARED_FIELD_RULE = "undeclared-field"
 # ISO 8601 date or date-time, as the stream schema's `format: date` / `date-time` promise.
 ISO_DATE_TEXT = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[Tt ].*)?$"
 # Source types whose text comes from the tap as it is (a date that is not ISO is a finding already).
 TEXT_SOURCES = frozenset({SourceType.STRING, SourceType.JSON})
 
 
+@dataclasses.dataclass(frozen=True)
+class FormattedBatch:
+    """A batch as data.csv's text, with what the formatting learned on the way."""
+
+    table: pa.Table  # one string column per data.csv column, named by Viva field
+    issues: list[Issue]  # values that do not fit the type the stream schema declares, or are refused
+    days: dict[str, pa.Array]  # date fields: the day each converted value names (date32), by field
+
+
 def format_batch(
     records: Sequence[dict[str, Any]],
     columns: Sequence[Column],
     *,
-    date_order: str,
+    date_order: DateOrder,
     first_row: int,
     check_types: bool = True,
     excluded: Sequence[str] = (),
-) -> tuple[pa.Table, list[Issue]]:
+) -> FormattedBatch:
     """The batch as a table of strings (one per column, named by Viva field) and any type findings.
 
-    `first_row` is the data.csv line number of the first record, so findings name real rows.
+    Args:
+        records: the records as the tap sent them.
+        columns: data.csv's columns, in file order.
+        date_order: the order of day and month in the dates written.
+        first_row: the data.csv line number of the first record, so findings name real rows.
+        check_types: report values that do not fit the type the stream schema declares.
+
+    Returns:
+        The text table, the type findings, and the days of the date values converted from ISO text.
     """
     issues = _undeclared_fields(records, columns, excluded, first_row)
     arrays, type_issues = _typed_arrays(records, columns, first_row=first_row, check_types=check_types)
     issues += type_issues
+    texts = []
+    days = {}
     for array, column in zip(arrays, columns, strict=True):
         if column.source_type in (SourceType.DATE, SourceType.DATE_TIME):
             issues.extend(_non_iso_dates(array, column, first_row))
-    texts = [_as_text(array, column, date_order) for array, column in zip(arrays, columns, strict=True)]
-    for text, column in zip(texts, columns, strict=True):
+        text = _as_text(array)
+        if column.kind is ValueKind.DATE:
+            text, days[column.field] = iso_to_viva_dates(text, date_order)
         if column.source_type in TEXT_SOURCES:  # numbers, booleans and ISO dates hold no NUL
             issues.extend(_nul_characters(text, column, first_row))
-    return pa.table(texts, names=[column.field for column in columns]), issues
+        texts.append(text)
+    return FormattedBatch(pa.table(texts, names=[column.field for column in columns]), issues, days)
 
 
 def _typed_arrays(
@@ -87,7 +106,7 @@ def _typed_arrays(
     typed = [column for column in columns if column.source_type in ARROW_TYPES and not _is_numeric(column)]
     row_type = pa.struct([pa.field(column.source, ARROW_TYPES[column.source_type]) for column in typed])
     try:
-        # One struct array from the dicts: a third faster than Table.from_pylist (bench/).
+        # One struct array from the dicts: faster than Table.from_pylist (bench/README.md).
         rows = pa.array(records, type=row_type)
         fast = {column.source: rows.field(index) for index, column in enumerate(typed)}
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
@@ -177,8 +196,7 @@ def _numbers(values: list[Any], source_type: SourceType) -> pa.Array | None:
 def _type_issues(values: list[Any], bad_rows: list[int], column: Column, first_row: int) -> list[Issue]:
     return [
         Issue(
-            Severity.ERROR,
-            SCHEMA_RULE,
+            Rule.SCHEMA_TYPE,
             _type_problem(values[index], column),
             row=first_row + index,
             column=column.field,
@@ -240,8 +258,7 @@ def _undeclared_fields(
         for name in sorted(records[index].keys() - declared):
             issues.append(
                 Issue(
-                    Severity.ERROR,
-                    UNDECLARED_FIELD_RULE,
+                    Rule.UNDECLARED_FIELD,
                     "field not declared by the stream schema (it would be dropped); declare it in the "
                     "tap's schema or list it in exclude_columns",
                     row=first_row + index,
@@ -269,8 +286,7 @@ def _non_iso_dates(array: pa.Array, column: Column, first_row: int) -> list[Issu
     bad = pc.fill_null(pc.and_(pc.invert(iso), pc.invert(blank)), False)
     return [
         Issue(
-            Severity.ERROR,
-            NON_ISO_DATE_RULE,
+            Rule.NON_ISO_DATE,
             f"not an ISO 8601 date (YYYY-MM-DD) although the stream schema declares '{column.source}' "
             f"as format {column.source_type.value}; day and month cannot be told apart",
             row=first_row + index,
@@ -288,8 +304,7 @@ def _nul_characters(text: pa.Array, column: Column, first_row: int) -> list[Issu
         return []
     return [
         Issue(
-            Severity.ERROR,
-            NUL_RULE,
+            Rule.NUL_CHARACTER,
             "value holds a NUL character (U+0000)",
             row=first_row + index,
             column=column.field,
@@ -299,17 +314,15 @@ def _nul_characters(text: pa.Array, column: Column, first_row: int) -> list[Issu
     ]
 
 
-def _as_text(array: pa.Array, column: Column, date_order: str) -> pa.Array:
-    """One typed column as the text Viva reads."""
+def _as_text(array: pa.Array) -> pa.Array:
+    """One typed column as the text Viva reads (dates still as the tap wrote them)."""
     if pa.types.is_boolean(array.type):
         return pc.if_else(array, "TRUE", "FALSE")
     if pa.types.is_floating(array.type):
         text = pc.cast(array, pa.string())
         return _rewrite_exponents(array, text)
     if not pa.types.is_string(array.type):
-        array = pc.cast(array, pa.string())
-    if column.kind is ValueKind.DATE:
-        return iso_to_viva_dates(array, date_order)
+        return pc.cast(array, pa.string())
     return array
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from conftest import METADATA, write_package
 from target_viva_insights.log_text import printable
-from target_viva_insights.report import Issue, Severity, ValidationReport, spreadsheet_safe
+from target_viva_insights.report import Issue, Rule, ValidationReport, spreadsheet_safe
 from viva_testing import hr_schema, run_target_process, singer_lines, small_org
 
 
@@ -81,7 +81,7 @@ def test_report_neutralises_formulas_but_data_csv_keeps_them(run_target) -> None
 
 
 def test_issue_descriptions_for_logs_hold_no_value() -> None:
-    issue = Issue(Severity.ERROR, "invalid-email", "not a valid email address", 3, "PersonId", "alice@x")
+    issue = Issue(Rule.INVALID_EMAIL, "not a valid email address", 3, "PersonId", "alice@x")
     assert "alice@x" not in issue.describe_without_value()
 
 
