@@ -55,6 +55,11 @@ def _convert(name: str, raw: str, kind: str) -> Any:
 
 
 def add_setting_flags(parser: argparse.ArgumentParser) -> None:
+    """Add a `--<setting>` flag for every connection setting of the target, and `--output-dir`.
+
+    Args:
+        parser: The parser (or parent parser) of the commands that talk to the service.
+    """
     group = parser.add_argument_group("connection settings (also VIVA_INSIGHTS_<NAME> or --config)")
     for name, spec in _setting_specs().items():
         flag = "--" + name.replace("_", "-")
@@ -83,7 +88,19 @@ def add_setting_flags(parser: argparse.ArgumentParser) -> None:
 def resolve_settings(
     arguments: argparse.Namespace, environ: Mapping[str, str] = os.environ
 ) -> dict[str, Any]:
-    """Merge config file, environment and flags; the client fills the schema defaults."""
+    """Merge config file, environment and flags (later wins); the client fills the schema defaults.
+
+    Args:
+        arguments: The parsed command line (`--config` and the setting flags).
+        environ: The environment (`TARGET_VIVA_INSIGHTS_<SETTING>`, then `VIVA_INSIGHTS_<SETTING>`).
+
+    Returns:
+        The settings given, without defaults.
+
+    Raises:
+        ConfigurationError: The config file cannot be read or is not a JSON object, or an environment
+            value has the wrong type; the message names the file or the variable.
+    """
     settings: dict[str, Any] = {}
     if arguments.config:
         try:
@@ -282,6 +299,11 @@ def command_emulator(arguments: argparse.Namespace, settings: dict[str, Any]) ->
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The `viva-insights` parser: one subcommand per command function above.
+
+    Returns:
+        The parser; each subcommand sets `handler` to its command function.
+    """
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", help="JSON file of settings (the target's config file works)")
     common.add_argument("-v", "--verbose", action="store_true", help="debug logging (never shows secrets)")
@@ -346,6 +368,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def configure_logging(arguments: argparse.Namespace) -> None:
+    """Log to stderr: INFO, DEBUG with `-v`, WARNING with `-q`."""
     level = logging.DEBUG if arguments.verbose else logging.WARNING if arguments.quiet else logging.INFO
     logging.basicConfig(
         stream=sys.stderr, level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -353,6 +376,15 @@ def configure_logging(arguments: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one `viva-insights` command.
+
+    Args:
+        argv: The arguments after the program name (default: `sys.argv[1:]`).
+
+    Returns:
+        The exit code: 0, or the `exit_code` of the `VivaError` that ended the command (errors.py), 130
+        after Ctrl-C.
+    """
     arguments = build_parser().parse_args(argv)
     if arguments.command != "emulator":
         configure_logging(arguments)

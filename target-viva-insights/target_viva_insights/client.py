@@ -170,6 +170,7 @@ class IngressApi:
 
     @property
     def connector_path(self) -> str:
+        """The HR connector's path (the upload goes to `<connector_path>/ingestions/fileIngestion`)."""
         return f"/scopes/{self.tenant_id}/ingress/connectors/HR"
 
     def _status_paths(self, ingestion_id: str) -> list[str]:
