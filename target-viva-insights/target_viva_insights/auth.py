@@ -198,11 +198,12 @@ class TokenProvider:
         except (MsalServiceError, RuntimeError) as error:
             raise self._unavailable("OpenID configuration", error) from error
         except ValueError as error:
-            # MSAL raises ValueError when the tenant's OpenID configuration is refused (4xx): an unknown
-            # tenant, unless the refusal is a 429 (throttling).
-            if self._sessions.identity_status in _OUTAGE_STATUSES:
-                raise self._unavailable("OpenID configuration", error) from error
-            raise AuthenticationFailed(f"Authority {authority} was refused: {error}") from error
+            # MSAL raises ValueError when the tenant's OpenID configuration is refused (4xx: an unknown
+            # tenant, unless it is a 429) or is not JSON (a proxy's page: the service is not reachable).
+            status = self._sessions.identity_status
+            if status is not None and 400 <= status < 500 and status not in _OUTAGE_STATUSES:
+                raise AuthenticationFailed(f"Authority {authority} was refused: {error}") from error
+            raise self._unavailable("OpenID configuration", error) from error
 
     def _unavailable(self, what: str, error: Exception | None = None) -> ServiceError:
         status = self._sessions.identity_status
