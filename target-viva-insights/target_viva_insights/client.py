@@ -18,7 +18,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -112,6 +112,8 @@ class _Outcome(enum.Enum):
     """What one POST of the package left behind, as far as the client can tell."""
 
     ACCEPTED = "accepted"
+    # 401: refused before processing; sent again at once with a fresh token, once.
+    UNAUTHORIZED = "unauthorized (401)"
     # Proven: refused before processing (429, 503), never connected, or the body was not sent whole.
     NOT_TAKEN = "not taken"
     PREVIOUS_PENDING = "previous ingestion pending"
@@ -206,60 +208,44 @@ class IngressApi:
             headers["x-nova-scaleunit"] = self.scale_unit()
         return headers
 
-    def _send(
-        self,
-        method: str,
-        path: str,
-        *,
-        with_scale_unit: bool = True,
-        body: Callable[[], UploadBody] | None = None,
-        stream: bool = False,
-    ) -> requests.Response:
-        """One request (the session retries GETs); a 401 fetches a fresh token and tries once more.
-
-        A 401 is an answer before any processing, so even an upload may be sent again after it.
-        """
+    def _get(self, path: str, *, with_scale_unit: bool = True, stream: bool = False) -> requests.Response:
+        """One GET (the session retries it); a 401 fetches a fresh token and tries once more."""
         for attempt in (1, 2):
             headers = self._headers(with_scale_unit=with_scale_unit)
-            data = None
-            if body is not None:
-                upload_body = body()
-                data = upload_body.data
-                headers.update(upload_body.headers)
-            session = self._sessions.reads if method == "GET" else self._sessions.uploads
             try:
-                response = session.request(
-                    method,
-                    self._base_url + path,
-                    headers=headers,
-                    data=data,
-                    timeout=self._timeout,
-                    stream=stream,
+                response = self._sessions.reads.get(
+                    self._base_url + path, headers=headers, timeout=self._timeout, stream=stream
                 )
             except requests.RequestException as error:
-                raise network_error(f"{method} {path.split('?')[0]} failed", error) from error
+                raise network_error(f"GET {path.split('?')[0]} failed", error) from error
             if response.status_code == 401 and attempt == 1:
-                self.logger.info("The API refused the access token (401); fetching a new one")
-                self._tokens.invalidate()
+                self._token_refused()
                 continue
             break
         if response.status_code == 401:
             raise TokenNotAccepted(f"The API refused a fresh access token (401): {short_body(response)}")
+        self._refuse_if_forbidden(response)
+        return response
+
+    def _token_refused(self) -> None:
+        self.logger.info("The API refused the access token (401); fetching a new one")
+        self._tokens.invalidate()
+
+    def _refuse_if_forbidden(self, response: requests.Response) -> None:
         if response.status_code == 403:
             raise PermissionDenied(PERMISSION_ADVICE.format(client_id=self.settings.client_id))
-        return response
 
     def _get_first_answering(
         self, purpose: str, paths: list[str], *, stream: bool = False
     ) -> requests.Response:
         """GET the first of `paths` that is not 404/405, and keep using it for `purpose` afterwards."""
         if purpose in self._chosen_paths:
-            return self._check(self._send("GET", paths[self._chosen_paths[purpose]], stream=stream))
+            return self._check(self._get(paths[self._chosen_paths[purpose]], stream=stream))
         last = None
         for index, path in enumerate(paths):
             if last is not None:
                 last.close()
-            last = self._send("GET", path, stream=stream)
+            last = self._get(path, stream=stream)
             if last.ok:
                 self._chosen_paths[purpose] = index
                 self.logger.debug("Using %s for %s", path.split("?")[0], purpose)
@@ -291,7 +277,7 @@ class IngressApi:
         """
         if self._scale_unit is None:
             path = f"/tenants/{self.tenant_id}/scopes/{self.tenant_id}/scaleUnit"
-            response = self._check(self._send("GET", path, with_scale_unit=False))
+            response = self._check(self._get(path, with_scale_unit=False))
             value = response.text.strip().replace('"', "")
             if not value or len(value) > 100 or any(char.isspace() for char in value):
                 raise ServiceError(
@@ -353,7 +339,7 @@ class IngressApi:
         """
         if not self._listing_available:
             return None
-        response = self._send("GET", f"{self.connector_path}/ingestions")
+        response = self._get(f"{self.connector_path}/ingestions")
         if response.status_code in (400, 404, 405):
             self._no_listing()
             return None
@@ -401,12 +387,19 @@ class IngressApi:
         unsure = False
         failures = 0
         self.logger.info("Uploading %s (%s bytes)", package.name, f"{package.stat().st_size:,}")
+        token_refused = False
         while True:
             since = self._sessions.service_clock
             attempt = self._post_once(package)
             if attempt.outcome is _Outcome.ACCEPTED:
                 assert attempt.ingestion is not None
                 return attempt.ingestion
+            if attempt.outcome is _Outcome.UNAUTHORIZED:
+                if token_refused:
+                    raise TokenNotAccepted(f"The API refused a fresh access token (401): {attempt.reason}")
+                token_refused = True
+                self._token_refused()
+                continue  # at once, with a fresh token
             if attempt.outcome is _Outcome.PREVIOUS_PENDING:
                 if unsure:
                     return self._earlier_attempt_arrived(known_ids, first_unsure_since)
@@ -432,32 +425,40 @@ class IngressApi:
             time.sleep(delay)
 
     def _post_once(self, package: Path) -> _Attempt:
-        """One POST of the package (two when the first meets a 401), classified by what it proves."""
-        bodies: list[UploadBody] = []
+        """One POST of the package, classified by what its outcome proves.
 
-        def body() -> UploadBody:
-            bodies.append(UploadBody(package, self.logger))
-            return bodies[-1]
-
+        The token and the scale unit are obtained first: when that fails, nothing was sent and the
+        error ends the upload.
+        """
+        headers = self._headers()
+        body = UploadBody(package, self.logger)
         path = f"{self.connector_path}/ingestions/fileIngestion"
         try:
-            response = self._send("POST", path, body=body)
-        except NetworkError as error:
-            cause = error.__cause__
-            if isinstance(cause, requests.RequestException) and never_connected(cause):
-                return _Attempt(_Outcome.NOT_TAKEN, str(error))
-            if bodies and not bodies[-1].whole_body_read:
-                sent = f"{bodies[-1].bytes_read:,} of {bodies[-1].length:,} bytes"
-                return _Attempt(_Outcome.NOT_TAKEN, f"{error} (after {sent} only)")
-            if isinstance(cause, requests.Timeout):
+            response = self._sessions.uploads.post(
+                self._base_url + path,
+                headers={**headers, **body.headers},
+                data=body.data,
+                timeout=self._timeout,
+            )
+        except requests.RequestException as error:
+            reason = str(network_error(f"POST {path}", error))
+            if never_connected(error):
+                return _Attempt(_Outcome.NOT_TAKEN, reason)
+            if not body.whole_body_read:
+                return _Attempt(
+                    _Outcome.NOT_TAKEN, f"{reason} (after {body.bytes_read:,} of {body.length:,} bytes)"
+                )
+            if isinstance(error, requests.Timeout):
                 return _Attempt(_Outcome.MAY_STILL_ARRIVE, f"no answer within {self._timeout:g} s")
-            return _Attempt(_Outcome.MAY_HAVE_ARRIVED, str(error))
+            return _Attempt(_Outcome.MAY_HAVE_ARRIVED, reason)
         finally:
-            for upload_body in bodies:
-                upload_body.close()
+            body.close()
         reason = f"HTTP {response.status_code}"
         if response.ok:
             return _Attempt(_Outcome.ACCEPTED, reason, response, self._accepted(response))
+        if response.status_code == 401:
+            return _Attempt(_Outcome.UNAUTHORIZED, f"{reason}: {short_body(response)}", response)
+        self._refuse_if_forbidden(response)
         if _is_previous_ingestion_pending(response):
             return _Attempt(_Outcome.PREVIOUS_PENDING, reason, response)
         if response.status_code in (429, 503):
