@@ -244,3 +244,16 @@ def test_the_error_file_is_written_0600_even_over_a_wider_file(emulator, package
     assert target.stat().st_mode & 0o777 == 0o600
     assert "not-an-email" in target.read_text()
     assert "not-an-email" not in result.stderr, "Viva's error lines hold HR values: not logged"
+
+
+def test_status_wait_follows_the_ingestion_to_the_await_status_setting(emulator, packages):
+    env = settings_env(emulator, await_status="none")
+    uploaded = run_cli("upload", str(packages["good"]), env=env)
+    ingestion_id = json.loads(uploaded.stdout)["Id"]
+
+    followed = run_cli("status", ingestion_id, "--wait", "--await-status", "completion", env=env)
+
+    assert uploaded.returncode == 0, uploaded.stderr
+    assert json.loads(uploaded.stdout)["Status"] == "NotStarted"
+    assert followed.returncode == 0, followed.stderr
+    assert json.loads(followed.stdout)["Status"] == "Completed"
