@@ -782,6 +782,30 @@ def deliver_package(
     return final
 
 
+def settle_ingestion(
+    config: Mapping[str, Any], ingestion_id: str, output_dir: Path, logger: logging.Logger
+) -> dict[str, Any]:
+    """Ask once for an ingestion an earlier run left pending, and judge it as `deliver_package` would.
+
+    Args:
+        config: The target's config or the command's settings.
+        ingestion_id: The pending ingestion's GUID.
+        output_dir: Where Viva's error file goes when it ended ValidationFailed.
+        logger: Where progress is logged.
+
+    Returns:
+        Its current document when it did not fail: `phase_of(document["Status"])` tells Completed from
+        still in progress (or validated).
+
+    Raises:
+        DataValidationFailed: It ended ValidationFailed; its error file is downloaded (`error_file`).
+        IngestionFailed: It ended in another failure status (for example abandoned).
+        VivaError: The service could not be asked (`ConfigurationError` for an id that is not a GUID).
+    """
+    with IngressApi(config, logger) as api:
+        return api.outcome(api.ingestion(ingestion_id), output_dir)
+
+
 def _name_the_ingestion(error: VivaError, ingestion_id: str) -> None:
     """Mark `error` with the accepted ingestion; its message says so when it does not already."""
     error.ingestion_id = ingestion_id

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from target_viva_insights.client import deliver_package
+from target_viva_insights.client import deliver_package, settle_ingestion
 from target_viva_insights.emulator.process import EmulatorHandle
 from target_viva_insights.errors import (
     DataValidationFailed,
@@ -20,6 +20,7 @@ from target_viva_insights.errors import (
     PermissionDenied,
     ServiceError,
 )
+from target_viva_insights.ingestion import Phase, phase_of
 
 
 def _ids(emulator: EmulatorHandle) -> set[str]:
@@ -197,3 +198,37 @@ def test_error_file_is_private_whatever_the_umask(emulator, packages, output_dir
     assert isinstance(error, DataValidationFailed), error
     assert isinstance(error.error_file, Path)
     assert error.error_file.stat().st_mode & 0o777 == 0o600
+
+
+def _settled_when_final(emulator, ingestion_id, output_dir, logger) -> dict:
+    """settle_ingestion, asked again while the ingestion is in progress (as later runs would)."""
+    deadline = time.monotonic() + 30
+    while True:
+        document = settle_ingestion(emulator.config(), ingestion_id, output_dir, logger)
+        if phase_of(document["Status"]).is_final or time.monotonic() > deadline:
+            return document
+        time.sleep(0.2)
+
+
+def test_a_pending_ingestion_is_settled_by_a_later_call(emulator, packages, output_dir, test_logger):
+    accepted = deliver_package(
+        emulator.config(await_status="none"), packages["good"], output_dir, test_logger
+    )
+
+    settled = _settled_when_final(emulator, accepted["Id"], output_dir, test_logger)
+
+    assert settled["Id"] == accepted["Id"]
+    assert phase_of(settled["Status"]) is Phase.COMPLETED
+
+
+def test_a_pending_ingestion_that_failed_validation_is_settled_with_its_error_file(
+    emulator, packages, output_dir, test_logger
+):
+    rejected = deliver_package(emulator.config(await_status="none"), packages["bad"], output_dir, test_logger)
+
+    with pytest.raises(DataValidationFailed) as raised:
+        _settled_when_final(emulator, rejected["Id"], output_dir, test_logger)
+
+    assert raised.value.ingestion_id == rejected["Id"]
+    assert raised.value.error_file is not None
+    assert "not-an-email" in raised.value.error_file.read_text()
