@@ -697,18 +697,18 @@ class IngressApi:
             The path written.
 
         Raises:
-            ConfigurationError: `ingestion_id` is not a GUID (nothing is sent).
+            ConfigurationError: `ingestion_id` is not a GUID (nothing is sent), or the file cannot be
+                written (the message names it).
             ServiceError: No documented error path answered, or the service failed.
+            NetworkError: The download broke off (no partial file is left).
         """
         checked_ingestion_id(ingestion_id)
         response = self._get_first_answering("errors", self._error_paths(ingestion_id), stream=True)
         content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
         if target is None:
-            output_dir.mkdir(parents=True, exist_ok=True)
             target = output_dir / f"errors-{ingestion_id}{ERROR_FILE_SUFFIXES.get(content_type, '.txt')}"
-        with response, _private_file(target) as handle:
-            for chunk in response.iter_content(_CHUNK):
-                handle.write(chunk)
+        with response:
+            _save_stream(response, target)
         # Its lines hold HR values: the log names the file and its size only.
         lines = f"{_line_count(target):,}"
         self.logger.error("Viva's error file for ingestion %s: %s (%s lines)", ingestion_id, target, lines)
@@ -730,6 +730,22 @@ def _newest_new_ingestion(
     else:
         return None
     return max(new, key=lambda item: str(field(item, "StartDate") or "")) if new else None
+
+
+def _save_stream(response: requests.Response, target: Path) -> None:
+    """Write the response body to `target` (mode 0600); a broken download leaves no partial file."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        handle = _private_file(target)
+    except OSError as error:
+        raise ConfigurationError(f"Cannot write the error file {target}: {error.strerror}") from error
+    try:
+        with handle:
+            for chunk in response.iter_content(_CHUNK):
+                handle.write(chunk)
+    except requests.RequestException as error:
+        target.unlink(missing_ok=True)
+        raise network_error(f"Downloading the error file to {target}", error) from error
 
 
 def _private_file(path: Path) -> Any:

@@ -257,3 +257,15 @@ def test_status_wait_follows_the_ingestion_to_the_await_status_setting(emulator,
     assert json.loads(uploaded.stdout)["Status"] == "NotStarted"
     assert followed.returncode == 0, followed.stderr
     assert json.loads(followed.stdout)["Status"] == "Completed"
+
+
+def test_an_error_file_target_that_cannot_be_written_exits_2_naming_it(emulator, packages, tmp_path):
+    env = settings_env(emulator)
+    run_cli("upload", str(packages["bad"]), "--skip-validation", "--output-dir", str(tmp_path), env=env)
+    ingestion = emulator.state()["ingestions"][-1]
+
+    result = run_cli("errors", ingestion["Id"], "-o", str(tmp_path), env=env)
+
+    assert result.returncode == 2
+    assert f"Cannot write the error file {tmp_path}" in result.stderr
+    assert "Traceback" not in result.stderr
