@@ -347,8 +347,8 @@ class IngressApi:
         try:
             payload = response.json()
         except ValueError:
-            self._no_listing()
-            return None
+            # A sign-in page instead of the JSON: a refused token, not an absent listing.
+            raise ServiceError(f"The ingestion listing answered no JSON: {short_body(response)}") from None
         items = field(payload, "value") if isinstance(payload, dict) else payload
         return [item for item in items or [] if isinstance(item, dict)]
 

@@ -232,3 +232,21 @@ def test_a_pending_ingestion_that_failed_validation_is_settled_with_its_error_fi
     assert raised.value.ingestion_id == rejected["Id"]
     assert raised.value.error_file is not None
     assert "not-an-email" in raised.value.error_file.read_text()
+
+
+def test_a_sign_in_page_instead_of_the_listing_does_not_hide_an_accepted_upload(
+    emulator, packages, output_dir, test_logger
+):
+    # The listing answers a sign-in page before the upload, whose answer is then lost.
+    emulator.set_faults(
+        rules=[
+            {"action": "sign_in_page", "endpoint": "list", "count": 1},
+            {"action": "drop_after_accept", "endpoint": "upload", "count": 1},
+        ]
+    )
+
+    final, new = _deliver(emulator, packages, output_dir, test_logger)
+
+    assert isinstance(final, dict), final
+    assert new == {final["Id"]}
+    assert final["Status"] == "Completed"
