@@ -250,3 +250,27 @@ def test_a_sign_in_page_instead_of_the_listing_does_not_hide_an_accepted_upload(
     assert isinstance(final, dict), final
     assert new == {final["Id"]}
     assert final["Status"] == "Completed"
+
+
+def test_an_upload_given_up_before_the_whole_file_was_sent_is_sent_again_without_a_listing(
+    emulator, packages, output_dir, test_logger, caplog
+):
+    # The service reads nothing for 3 s; the client's writes block and time out with part of the 7 MB
+    # file still unsent: proof that it did not arrive, even without a listing.
+    emulator.set_faults(
+        rules=[
+            {"action": "error", "endpoint": "list", "status": 404, "count": 100},
+            {"action": "slow", "endpoint": "upload", "delay": 3},
+        ]
+    )
+    caplog.set_level(logging.WARNING, logger=test_logger.name)
+
+    final, new = _deliver(
+        emulator, packages, output_dir, test_logger, package="large", request_timeout_seconds=1
+    )
+
+    assert isinstance(final, dict), final
+    assert new == {final["Id"]}
+    assert final["Status"] == "Completed"
+    assert "Upload attempt 1 failed" in caplog.text
+    assert " bytes)" in caplog.text, "the attempt was judged by the bytes sent"
