@@ -376,11 +376,13 @@ class IngressApi:
             lost).
 
         Raises:
+            ConfigurationError: The package cannot be read (exit 2).
             PreviousIngestionPending: Another ingestion of the tenant is running (exit 8).
             NetworkError: The upload's outcome is unknown, or it kept failing to connect (exit 6).
             ServiceError: The service kept failing, or refused the request (exit 6).
             AuthenticationFailed, PermissionDenied: The token or the app was refused.
         """
+        _check_readable(package)
         wait_deadline = time.monotonic() + self.settings.previous_ingestion_wait_minutes * 60
         known_ids = self._ingestion_ids()
         first_unsure_since: datetime | None = None
@@ -730,6 +732,14 @@ def _newest_new_ingestion(
     else:
         return None
     return max(new, key=lambda item: str(field(item, "StartDate") or "")) if new else None
+
+
+def _check_readable(package: Path) -> None:
+    try:
+        with package.open("rb"):
+            pass
+    except OSError as error:
+        raise ConfigurationError(f"Cannot read the package {package}: {error.strerror}") from error
 
 
 def _save_stream(response: requests.Response, target: Path) -> None:
