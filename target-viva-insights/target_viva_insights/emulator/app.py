@@ -61,7 +61,6 @@ URLS = Map(
         Rule("/_emulator/ingestions/<ingestion_id>/abandon", endpoint="control_abandon", methods=["POST"]),
     ]
 )
-AUTH_ENDPOINTS = frozenset({"discovery", "token"})
 # The documented 400 when an ingestion is already running for the tenant.
 PREVIOUS_INGESTION_MESSAGE = "Previous ingestion is not complete."
 

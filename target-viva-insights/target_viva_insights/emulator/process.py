@@ -13,6 +13,8 @@ from typing import Any
 
 import requests
 
+from target_viva_insights.emulator.options import EmulatorOptions
+
 STARTUP_TIMEOUT_SECONDS = 60
 
 
@@ -78,64 +80,45 @@ class EmulatorHandle:
         _stop(self.process)
 
 
-def emulator_command(
-    data_dir: Path,
-    *,
-    tenant_id: str,
-    client_id: str,
-    client_secret: str | None = None,
-    certificate: Path | None = None,
-    port: int = 0,
-    extra_args: Sequence[str] = (),
-) -> list[str]:
-    command = [
-        sys.executable,
-        "-m",
-        "target_viva_insights.cli",
-        "emulator",
-        "--port",
-        str(port),
-        "--data-dir",
-        str(data_dir),
-        "--tenant-id",
-        tenant_id,
-        "--client-id",
-        client_id,
-    ]
-    if client_secret is not None:
-        command += ["--client-secret", client_secret]
-    if certificate is not None:
-        command += ["--certificate", str(certificate)]
-    return [*command, *extra_args]
+def emulator_command(options: EmulatorOptions, extra_args: Sequence[str] = ()) -> list[str]:
+    """The command that runs `viva-insights emulator` with `options` in this Python.
+
+    Args:
+        options: The emulator's options; those left at their default are left out of the command.
+        extra_args: More `viva-insights emulator` arguments, appended as given.
+
+    Returns:
+        The argument list for `subprocess.Popen`.
+    """
+    module = [sys.executable, "-m", "target_viva_insights.cli", "emulator"]
+    return [*module, *options.command_line(), *extra_args]
 
 
 @contextmanager
 def running_emulator(
-    data_dir: Path,
-    *,
-    tenant_id: str,
-    client_id: str,
-    client_secret: str | None = None,
-    certificate: Path | None = None,
-    extra_args: Sequence[str] = (),
+    data_dir: Path, *, extra_args: Sequence[str] = (), **options: Any
 ) -> Iterator[EmulatorHandle]:
     """Launch `viva-insights emulator --port 0` in `data_dir`, wait for its URLs, stop it on exit.
 
     Its stdout goes to DATA_DIR/emulator.out (the `name: value` lines) and its log to
     DATA_DIR/emulator.log.
+
+    Args:
+        data_dir: The emulator's folder (CA file, kept uploads, error files, org data).
+        extra_args: More `viva-insights emulator` arguments, appended as given.
+        **options: Any other `EmulatorOptions` field, e.g. `tenant_id`, `client_secret`,
+            `step_seconds=0.3`, `refuse_tokens=["StringType"]`.
+
+    Yields:
+        The handle of the running emulator.
     """
     data_dir.mkdir(parents=True, exist_ok=True)
+    settings = EmulatorOptions(data_dir=data_dir, **options)
     out_file, log_file = data_dir / "emulator.out", data_dir / "emulator.log"
-    command = emulator_command(
-        data_dir,
-        tenant_id=tenant_id,
-        client_id=client_id,
-        client_secret=client_secret,
-        certificate=certificate,
-        extra_args=extra_args,
-    )
     with out_file.open("wb") as out, log_file.open("wb") as log:
-        process = subprocess.Popen(command, stdout=out, stderr=log, stdin=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            emulator_command(settings, extra_args), stdout=out, stderr=log, stdin=subprocess.DEVNULL
+        )
     try:
         values = _wait_until_ready(process, out_file, log_file)
         handle = EmulatorHandle(
@@ -145,10 +128,10 @@ def running_emulator(
             api_base_url=values["api_base_url"],
             ca_bundle=Path(values["ca_bundle"]),
             control_url=values["control_url"],
-            tenant_id=tenant_id,
-            client_id=client_id,
+            tenant_id=values["tenant_id"],
+            client_id=values["client_id"],
             scale_unit=values["scale_unit"],
-            client_secret=client_secret,
+            client_secret=settings.client_secret,
             log_file=log_file,
         )
         yield handle
