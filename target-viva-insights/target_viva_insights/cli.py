@@ -190,17 +190,30 @@ def command_emulator(arguments: argparse.Namespace, settings: dict[str, Any]) ->
     """Run the local emulator of the ingress API until interrupted (see CLI.md, "The emulator").
 
     Args:
-        arguments: The parsed command line: the `EmulatorOptions` flags and `--verbose`.
+        arguments: The parsed command line: the `EmulatorOptions` flags, `--verbose`, and
+            `--show-org-data` / `--export-org-data FILE`, which report what DATA_DIR holds for the
+            tenant instead of serving.
         settings: Unused (the emulator takes no connection settings).
 
     Returns:
         0 once the emulator was stopped.
     """
     from target_viva_insights.emulator.options import EmulatorOptions
+
+    options = EmulatorOptions.from_arguments(arguments)
+    if arguments.show_org_data or arguments.export_org_data:
+        from target_viva_insights.emulator.org_data import OrgDataError, held_summary
+
+        export = Path(arguments.export_org_data) if arguments.export_org_data else None
+        try:
+            _print_json(held_summary(options.data_dir, options.tenant_id, export))
+        except OrgDataError as error:
+            raise ConfigurationError(str(error)) from error
+        return 0
     from target_viva_insights.emulator.server import configure_logging, serve
 
     configure_logging(arguments.verbose)
-    serve(EmulatorOptions.from_arguments(arguments))
+    serve(options)
     return 0
 
 
@@ -251,6 +264,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     emulator = commands.add_parser("emulator", parents=[common], help="run the local emulator of the service")
     add_emulator_flags(emulator)
+    emulator.add_argument(
+        "--show-org-data",
+        action="store_true",
+        help="print what the emulated tenant holds (rows, people, columns, digest) from DIR, and exit",
+    )
+    emulator.add_argument(
+        "--export-org-data",
+        metavar="FILE.csv",
+        help="write the rows the emulated tenant holds to FILE.csv (0600), print the summary, and exit",
+    )
     emulator.set_defaults(handler=command_emulator)
     return parser
 

@@ -39,6 +39,23 @@ DEFAULT_TOKEN_LIFETIME_SECONDS = 3600
 DEFAULT_STEP_SECONDS = 1.5
 
 
+@dataclasses.dataclass(frozen=True)
+class Strictness:
+    """How far the emulated Viva departs from our pre-flight for one upload.
+
+    Attributes:
+        reject: Refuse every upload (stands for a rule only the service checks).
+        refuse_tokens: metadata.json type tokens the service treats as unknown.
+        refuse_rules: Rule ids whose findings the service refuses, warnings included.
+        ignore_rules: Rule ids whose findings the service does not make.
+    """
+
+    reject: bool = False
+    refuse_tokens: frozenset[str] = frozenset()
+    refuse_rules: frozenset[str] = frozenset()
+    ignore_rules: frozenset[str] = frozenset()
+
+
 @dataclasses.dataclass
 class FaultRule:
     action: str
@@ -131,6 +148,16 @@ class Faults:
             for name in BEHAVIOUR:
                 setattr(self, name, getattr(defaults, name))
         self.update(document)
+
+    def strictness(self) -> Strictness:
+        """How an upload made now is judged."""
+        with self._lock:
+            return Strictness(
+                reject=self.reject,
+                refuse_tokens=frozenset(self.refuse_tokens),
+                refuse_rules=frozenset(self.refuse_rules),
+                ignore_rules=frozenset(self.ignore_rules),
+            )
 
     def as_json(self) -> dict[str, Any]:
         with self._lock:

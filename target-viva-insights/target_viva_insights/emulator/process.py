@@ -54,9 +54,20 @@ class EmulatorHandle:
         settings.update(overrides)
         return settings
 
-    def _control(self, method: str, path: str, document: dict[str, Any] | None = None) -> dict[str, Any]:
+    def _control(
+        self,
+        method: str,
+        path: str,
+        document: dict[str, Any] | None = None,
+        params: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
         response = requests.request(
-            method, f"{self.control_url}/{path}", json=document, verify=str(self.ca_bundle), timeout=30
+            method,
+            f"{self.control_url}/{path}",
+            json=document,
+            params=params,
+            verify=str(self.ca_bundle),
+            timeout=120,
         )
         response.raise_for_status()
         return response.json()
@@ -69,9 +80,39 @@ class EmulatorHandle:
         """E.g. `set_faults(rules=[{"action": "error", "endpoint": "upload", "count": 1}], stuck=True)`."""
         return self._control("POST", "faults", document)
 
-    def reset(self) -> dict[str, Any]:
-        """Start-up behaviour again, unfinished ingestions abandoned."""
-        return self._control("POST", "reset")
+    def reset(self, *, org_data: bool = False) -> dict[str, Any]:
+        """Start-up behaviour again, unfinished ingestions abandoned.
+
+        Args:
+            org_data: Also forget every tenant's org data (kept by default, so tests can chain runs).
+
+        Returns:
+            The behaviour now in force (as `state()["faults"]`).
+        """
+        return self._control("POST", "reset", {"org_data": True} if org_data else None)
+
+    def org_data(
+        self, tenant_id: str | None = None, *, records: bool = True, row_digests: bool = True
+    ) -> dict[str, Any]:
+        """What the emulated tenant holds, as Viva would after the completed ingestions.
+
+        Args:
+            tenant_id: The tenant (default: the emulator's registered tenant).
+            records: Include the held rows.
+            row_digests: Include each row's digest by key.
+
+        Returns:
+            A plain dict: {"tenant_id", "rows", "people", "columns", "digest", "row_digests":
+            {"<PersonId>|<EffectiveDate as written>": "<sha256 hex>"}, "records": [{column: value}, ...]}.
+            A row digest is the SHA-256 of the row as compact JSON with sorted keys (columns without a
+            value left out); `digest` is the SHA-256 of every "key<TAB>row digest<LF>" line in key order.
+        """
+        params = {
+            "tenant": tenant_id or self.tenant_id,
+            "records": str(records).lower(),
+            "row_digests": str(row_digests).lower(),
+        }
+        return self._control("GET", "org-data", params=params)
 
     def abandon(self, ingestion_id: str) -> dict[str, Any]:
         return self._control("POST", f"ingestions/{ingestion_id}/abandon")
