@@ -26,6 +26,7 @@ TYPES = {
     "ManagerId": "EmailType",
     "Organization": "StringType",
     "EffectiveDate": "DateTime_MMDDYYYY",
+    "FunctionType": "StringType",
 }
 JANUARY = [
     ["ceo@contoso.com", "", "Executive", "01/01/2026"],
@@ -38,8 +39,9 @@ logger = logging.getLogger("tests.emulator.org_data")
 
 def package(path: Path, rows: list[list[str]], *, bootstrap: bool, header: list[str] = HEADER) -> Path:
     """A hand-built package; `header` may name columns differently, the Mapping gives the Viva name."""
+    names = HEADER if len(header) == len(HEADER) else header
     mapping = {
-        written: {"name": name, "type": TYPES[name]} for written, name in zip(header, HEADER, strict=True)
+        written: {"name": name, "type": TYPES[name]} for written, name in zip(header, names, strict=True)
     }
     lines = [",".join(header), *(",".join(row) for row in rows)]
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -136,6 +138,19 @@ def test_columns_are_held_under_their_viva_names(empty_tenant, tmp_path):
     header = ["Email", "Boss", "Org", "AsOf"]
     upload(empty_tenant, package(tmp_path / "named.zip", JANUARY, bootstrap=True, header=header), tmp_path)
     assert_holds(empty_tenant, JANUARY)
+
+
+def test_an_incremental_may_bring_a_new_column(empty_tenant, tmp_path):
+    upload(empty_tenant, package(tmp_path / "jan.zip", JANUARY, bootstrap=True), tmp_path)
+    header = [*HEADER, "FunctionType"]
+    february = [[*JANUARY[0][:3], "02/01/2026", "Management"], [*JANUARY[1][:3], "02/01/2026", "Sales"]]
+    upload(empty_tenant, package(tmp_path / "feb.zip", february, bootstrap=False, header=header), tmp_path)
+    held = empty_tenant.org_data()
+    assert held["columns"] == header
+    assert held["rows"] == len(JANUARY) + len(february)
+    assert held["people"] == len(JANUARY)
+    assert dict(zip(header, february[1], strict=True)) in held["records"]
+    assert record(JANUARY[1]) in held["records"]  # the January row has no FunctionType
 
 
 def test_a_failed_ingestion_leaves_the_org_data_as_it_was(empty_tenant, tmp_path):

@@ -9,7 +9,9 @@ their Viva names (the Mapping's "name"), values as written in data.csv.
 Held data lives in DATA_DIR/org-data/<tenant>.parquet (0600), so it survives a restart of the emulator.
 An ingestion's result is computed in the validation worker into a staged file, and only becomes what the
 tenant holds when the ingestion reaches Completed (`commit`); an abandoned or failed ingestion's staged
-file is dropped (`discard`).
+file is dropped (`discard`). Staging streams: a bootstrap goes from data.csv to Parquet batch by batch, an
+incremental holds only its own rows and their keys while the held rows stream past, so the emulator's
+memory does not grow with the tenant (reports load the held rows: they are for tests and people).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import logging
 import os
 import re
 import zipfile
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -37,7 +40,8 @@ PERSON_ID = "PersonId"
 EFFECTIVE_DATE = "EffectiveDate"
 DATA_FILE = "data.csv"
 METADATA_FILE = "metadata.json"
-_ORDER = "__order"
+KEY_SEPARATOR = "\x1f"  # unit separator: not in e-mail addresses or dates
+READ_BLOCK_BYTES = 1 << 20
 # Tenant ids become file names: a GUID or a domain name, nothing that could climb out of the folder.
 _SAFE_TENANT = re.compile(r"^[a-z0-9][a-z0-9.-]{0,253}$")
 
@@ -101,17 +105,20 @@ class OrgDataStore:
         Raises:
             OrgDataError: The package's rows cannot be read.
         """
-        incoming, is_bootstrap = read_package(package)
-        current = None if is_bootstrap else self.held(tenant_id)
-        result = upsert(current, incoming)
         staged = self._staged_file(ingestion_id)
-        _write_private_parquet(result, staged)
-        logger.info(
-            "Ingestion %s staged as %s: %d rows to hold",
-            ingestion_id,
-            "bootstrap" if is_bootstrap else "incremental",
-            result.num_rows,
-        )
+        held = self.held_file(tenant_id)
+        try:
+            with _package_rows(package) as (schema, batches, is_bootstrap):
+                if is_bootstrap or not held.exists():
+                    rows = _write_private_parquet(staged, schema, batches)
+                else:
+                    incoming = _last_per_key(pa.Table.from_batches(list(batches), schema))
+                    rows = _write_upserted(staged, pq.ParquetFile(held), incoming)
+        except (OSError, KeyError, TypeError, ValueError, zipfile.BadZipFile, pa.ArrowException) as error:
+            self.discard(ingestion_id)
+            raise OrgDataError(f"{package.name}: cannot read its rows: {error}") from error
+        kind = "bootstrap" if is_bootstrap else "incremental"
+        logger.info("Ingestion %s staged (%s): the tenant will hold %d rows", ingestion_id, kind, rows)
         return staged
 
     def commit(self, ingestion_id: str, tenant_id: str) -> None:
@@ -128,7 +135,7 @@ class OrgDataStore:
         """Every tenant holds nothing (and no staged result is left)."""
         for path in self.folder.glob("*.parquet"):
             path.unlink()
-        for path in self.folder.glob(".staged-*.parquet"):
+        for path in self.folder.glob(".staged-*"):
             path.unlink()
 
     # ---- reports -------------------------------------------------------------------------------
@@ -146,7 +153,7 @@ class OrgDataStore:
             are empty when not asked for.
         """
         table = self.held(tenant_id)
-        held_rows = [] if table is None else _records(table)
+        held_rows = [] if table is None else _records(_by_key(table))
         digests = {row_key(row.get(PERSON_ID), row.get(EFFECTIVE_DATE)): row_digest(row) for row in held_rows}
         people = 0 if table is None else pc.count_distinct(table[PERSON_ID]).as_py()
         return {
@@ -167,7 +174,7 @@ class OrgDataStore:
         writer = csv.writer(target, lineterminator="\n")
         writer.writerow(table.column_names)
         rows = 0
-        for batch in table.to_batches():
+        for batch in _by_key(table).to_batches():
             for row in batch.to_pylist():
                 writer.writerow(["" if value is None else value for value in row.values()])
                 rows += 1
@@ -204,52 +211,82 @@ def held_summary(data_dir: Path, tenant_id: str, export: Path | None = None) -> 
     return summary
 
 
-def read_package(package: Path) -> tuple[pa.Table, bool]:
-    """data.csv of a package as text columns under their Viva names, and whether it is a bootstrap.
-
-    Raises:
-        OrgDataError: Not a readable package, or no PersonId column.
-    """
-    try:
-        with zipfile.ZipFile(package) as archive:
-            metadata = json.loads(archive.read(METADATA_FILE).decode("utf-8-sig"))
-            names = {header: str(target["name"]) for header, target in metadata["Mapping"].items()}
-            with archive.open(DATA_FILE) as data:
-                table = _read_csv(data)
-    except (OSError, KeyError, TypeError, ValueError, zipfile.BadZipFile, pa.ArrowInvalid) as error:
-        raise OrgDataError(f"{package.name}: cannot read its rows: {error}") from error
-    table = table.rename_columns([names.get(header, header) for header in table.column_names])
-    if PERSON_ID not in table.column_names:
-        raise OrgDataError(f"{package.name}: no column is mapped to {PERSON_ID}")
-    return table, str(metadata.get("IsBootstrap")).lower() == "true"
-
-
-def _read_csv(data: IO[bytes]) -> pa.Table:
-    first = data.readline().decode("utf-8").removeprefix("\ufeff")
-    header = next(csv.reader(io.StringIO(first)), [])
-    return pacsv.read_csv(
-        data,
-        read_options=pacsv.ReadOptions(column_names=header),
-        convert_options=pacsv.ConvertOptions(
-            column_types=dict.fromkeys(header, pa.string()),
-            strings_can_be_null=False,
-            quoted_strings_can_be_null=False,
-        ),
-    )
+@contextlib.contextmanager
+def _package_rows(package: Path) -> Iterator[tuple[pa.Schema, Iterator[pa.RecordBatch], bool]]:
+    """data.csv of a package in batches of text columns under their Viva names, and whether the package is
+    a bootstrap (metadata.json "IsBootstrap")."""
+    with zipfile.ZipFile(package) as archive:
+        metadata = json.loads(archive.read(METADATA_FILE).decode("utf-8-sig"))
+        names = {header: str(target["name"]) for header, target in metadata["Mapping"].items()}
+        is_bootstrap = str(metadata.get("IsBootstrap")).lower() == "true"
+        with archive.open(DATA_FILE) as data:
+            first = data.readline().decode("utf-8").removeprefix("\ufeff")
+            header = next(csv.reader(io.StringIO(first)), [])
+            columns = [names.get(name, name) for name in header]
+            if PERSON_ID not in columns:
+                raise KeyError(f"no column is mapped to {PERSON_ID}")
+            schema = pa.schema([(name, pa.string()) for name in columns])
+            reader = pacsv.open_csv(
+                data,
+                read_options=pacsv.ReadOptions(column_names=header, block_size=READ_BLOCK_BYTES),
+                convert_options=pacsv.ConvertOptions(
+                    column_types=dict.fromkeys(header, pa.string()),
+                    strings_can_be_null=False,
+                    quoted_strings_can_be_null=False,
+                ),
+            )
+            yield (
+                schema,
+                (pa.RecordBatch.from_arrays(batch.columns, schema=schema) for batch in reader),
+                is_bootstrap,
+            )
 
 
-def upsert(held: pa.Table | None, incoming: pa.Table) -> pa.Table:
-    """`incoming` laid over `held`: the last row of each (PersonId, EffectiveDate) wins, sorted by key.
+def _keys(table: pa.Table | pa.RecordBatch) -> pa.Array | pa.ChunkedArray:
+    """Each row's (PersonId, EffectiveDate) as one text value (a missing EffectiveDate is empty)."""
+    person = pc.fill_null(table[PERSON_ID], "")
+    if EFFECTIVE_DATE in table.schema.names:
+        date = pc.fill_null(table[EFFECTIVE_DATE], "")
+    else:
+        date = pa.array([""] * table.num_rows, pa.string())
+    return pc.binary_join_element_wise(person, date, KEY_SEPARATOR)
 
-    Columns that only one side has are null on the other side's rows.
-    """
-    combined = incoming if held is None else pa.concat_tables([held, incoming], promote_options="default")
-    if EFFECTIVE_DATE not in combined.column_names:
-        combined = combined.append_column(EFFECTIVE_DATE, pa.nulls(combined.num_rows, pa.string()))
-    combined = combined.append_column(_ORDER, pa.array(range(combined.num_rows), pa.int64()))
-    last = combined.group_by([PERSON_ID, EFFECTIVE_DATE], use_threads=False).aggregate([(_ORDER, "max")])
-    kept = combined.take(last[f"{_ORDER}_max"]).drop_columns([_ORDER])
-    return kept.sort_by([(PERSON_ID, "ascending"), (EFFECTIVE_DATE, "ascending")])
+
+def _last_per_key(table: pa.Table) -> pa.Table:
+    """One row per key: the last one of the file, as Viva applies the file in order."""
+    order = pa.table({"key": _keys(table), "order": pa.array(range(table.num_rows), pa.int64())})
+    last = order.group_by("key", use_threads=False).aggregate([("order", "max")])["order_max"]
+    return table.take(pc.take(last, pc.sort_indices(last)))  # in file order
+
+
+def _write_upserted(staged: Path, held: pq.ParquetFile, incoming: pa.Table) -> int:
+    """The held rows whose key the incoming rows do not have, then the incoming rows, to `staged`."""
+    new_columns = [name for name in incoming.schema.names if name not in held.schema_arrow.names]
+    schema = pa.schema([*held.schema_arrow, *(pa.field(name, pa.string()) for name in new_columns)])
+    replaced = pa.chunked_array(_keys(incoming)).combine_chunks()
+
+    def rows() -> Iterator[pa.RecordBatch]:
+        for batch in held.iter_batches():
+            kept = batch.filter(pc.invert(pc.is_in(_keys(batch), value_set=replaced)))
+            yield _conform(kept, schema)
+        for batch in incoming.to_batches():
+            yield _conform(batch, schema)
+
+    return _write_private_parquet(staged, schema, rows())
+
+
+def _conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    """`batch` with the columns of `schema`, in its order; a column the batch lacks is null."""
+    arrays = [
+        batch.column(name) if name in batch.schema.names else pa.nulls(batch.num_rows, pa.string())
+        for name in schema.names
+    ]
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def _by_key(table: pa.Table) -> pa.Table:
+    """Rows ordered by PersonId, then EffectiveDate: a stable order for reports and exports."""
+    return table.take(pc.sort_indices(_keys(table)))
 
 
 def _records(table: pa.Table) -> list[dict[str, str]]:
@@ -267,11 +304,15 @@ def _safe_tenant(tenant_id: str) -> str:
     return name
 
 
-def _write_private_parquet(table: pa.Table, path: Path) -> None:
-    """Write `table` to `path` as a 0600 file, through a temporary file and a rename."""
+def _write_private_parquet(path: Path, schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> int:
+    """Write `batches` to `path` as a 0600 Parquet file, through a temporary file and a rename; the rows."""
     temporary = path.with_name(f"{path.name}.tmp")
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.fchmod(descriptor, 0o600)
-    with os.fdopen(descriptor, "wb") as handle:
-        pq.write_table(table, handle)
+    rows = 0
+    with os.fdopen(descriptor, "wb") as handle, pq.ParquetWriter(handle, schema) as writer:
+        for batch in batches:
+            writer.write_batch(batch)
+            rows += batch.num_rows
     temporary.replace(path)
+    return rows
