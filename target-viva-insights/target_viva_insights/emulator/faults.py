@@ -58,6 +58,8 @@ class Strictness:
 
 @dataclasses.dataclass
 class FaultRule:
+    """One injected fault: `action` on the next `count` requests of `endpoint` ("*": any but control)."""
+
     action: str
     endpoint: str = "*"
     count: int = 1
@@ -160,6 +162,7 @@ class Faults:
             )
 
     def as_json(self) -> dict[str, Any]:
+        """The behaviour as the control API shows it (rules used up left out)."""
         with self._lock:
             document = {name: getattr(self, name) for name in BEHAVIOUR if name != "rules"}
             rules = [dataclasses.asdict(rule) for rule in self.rules if rule.count > 0]

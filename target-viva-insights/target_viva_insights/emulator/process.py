@@ -19,7 +19,7 @@ STARTUP_TIMEOUT_SECONDS = 60
 
 
 class EmulatorStartError(RuntimeError):
-    pass
+    """The emulator process exited or did not print `ready` in time (its log's tail in the message)."""
 
 
 @dataclasses.dataclass
@@ -39,7 +39,14 @@ class EmulatorHandle:
     log_file: Path | None = None
 
     def config(self, **overrides: Any) -> dict[str, Any]:
-        """Target settings that point at this emulator (short polls), plus `overrides`."""
+        """Target settings that point at this emulator (short polls).
+
+        Args:
+            **overrides: Settings to add or replace, e.g. `output_dir`, `await_status`.
+
+        Returns:
+            A config dict for the target or `viva-insights --config`.
+        """
         settings: dict[str, Any] = {
             "tenant_id": self.tenant_id,
             "client_id": self.client_id,
@@ -77,7 +84,13 @@ class EmulatorHandle:
         return self._control("GET", "state")
 
     def set_faults(self, **document: Any) -> dict[str, Any]:
-        """E.g. `set_faults(rules=[{"action": "error", "endpoint": "upload", "count": 1}], stuck=True)`."""
+        """Change the emulator's behaviour; behaviours left out keep their value (see faults.py).
+
+        Example: `set_faults(rules=[{"action": "error", "endpoint": "upload"}], stuck=True)`.
+
+        Returns:
+            The behaviour now in force.
+        """
         return self._control("POST", "faults", document)
 
     def reset(self, *, org_data: bool = False) -> dict[str, Any]:
@@ -115,9 +128,11 @@ class EmulatorHandle:
         return self._control("GET", "org-data", params=params)
 
     def abandon(self, ingestion_id: str) -> dict[str, Any]:
+        """Abandon an unfinished ingestion, as an admin does in Import history; its JSON afterwards."""
         return self._control("POST", f"ingestions/{ingestion_id}/abandon")
 
     def stop(self) -> None:
+        """Terminate the emulator process (killed after 10 s)."""
         _stop(self.process)
 
 

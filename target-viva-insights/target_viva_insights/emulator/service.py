@@ -81,9 +81,11 @@ class IngestionService:
         self.connector_ids: dict[str, str] = {}
 
     def connector_id(self, tenant_id: str) -> str:
+        """The tenant's HR connector id (made up on first use, stable while the emulator runs)."""
         return self.connector_ids.setdefault(tenant_id, str(uuid.uuid4()))
 
     def pending(self, tenant_id: str) -> Ingestion | None:
+        """The tenant's unfinished ingestion, if any: Viva takes one at a time per tenant."""
         with self._lock:
             for ingestion in self._ingestions.values():
                 if ingestion.tenant_id == tenant_id and self.status(ingestion) not in TERMINAL:
@@ -156,6 +158,7 @@ class IngestionService:
         return report
 
     def get(self, tenant_id: str, ingestion_id: str) -> Ingestion | None:
+        """The tenant's ingestion by id (a GUID in canonical form), or None."""
         with self._lock:
             ingestion = self._ingestions.get(ingestion_id)
         return ingestion if ingestion is not None and ingestion.tenant_id == tenant_id else None
@@ -166,6 +169,7 @@ class IngestionService:
         return [item for item in items if tenant_id is None or item.tenant_id == tenant_id]
 
     def status(self, ingestion: Ingestion) -> str:
+        """The ingestion's status now; the first call after its time has come finishes it."""
         if ingestion.final_status is not None:
             return ingestion.final_status
         elapsed = time.monotonic() - ingestion.started
