@@ -135,6 +135,10 @@ class OrgDataStore:
         """Every tenant holds nothing (and no staged result is left)."""
         for path in self.folder.glob("*.parquet"):
             path.unlink()
+        self.discard_all_staged()
+
+    def discard_all_staged(self) -> None:
+        """Drop every staged result (at start-up: ingestions live in memory, their staged files not)."""
         for path in self.folder.glob(".staged-*"):
             path.unlink()
 

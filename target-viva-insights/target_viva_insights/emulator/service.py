@@ -71,6 +71,7 @@ class IngestionService:
             folder.mkdir(mode=0o700, parents=True, exist_ok=True)
             folder.chmod(0o700)
         self.org_data = OrgDataStore(data_dir / "org-data")
+        self.org_data.discard_all_staged()
         self._step_seconds = step_seconds
         self._unknown_status = unknown_status
         self._ingestions: dict[str, Ingestion] = {}
