@@ -27,6 +27,7 @@ def test_every_option_survives_the_command_line_round_trip(tmp_path: Path):
         data_dir=tmp_path / "emu",
         port=8443,
         tenant_id="t-1",
+        extra_tenants=["t-2", "t-3"],
         client_id="c-1",
         client_secret="s3cret",
         certificate=tmp_path / "app.pem",

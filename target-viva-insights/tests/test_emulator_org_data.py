@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 from target_viva_insights.client import deliver_package
-from target_viva_insights.emulator.process import EmulatorHandle
+from target_viva_insights.emulator.process import EmulatorHandle, running_emulator
 from target_viva_insights.errors import DataValidationFailed
 
 HEADER = ["PersonId", "ManagerId", "Organization", "EffectiveDate"]
@@ -209,6 +209,26 @@ def test_another_tenant_holds_nothing(empty_tenant, tmp_path):
     upload(empty_tenant, package(tmp_path / "jan.zip", JANUARY, bootstrap=True), tmp_path)
     other = empty_tenant.org_data("11111111-2222-4333-8444-555555555555")
     assert (other["rows"], other["people"], other["records"]) == (0, 0, [])
+
+
+def test_tenants_of_a_multi_tenant_app_are_kept_apart(tmp_path):
+    first, second = "6f1c2a7e-0000-4000-8000-0000000000a1", "6f1c2a7e-0000-4000-8000-0000000000b2"
+    with running_emulator(
+        tmp_path / "emulator",
+        tenant_id=first,
+        extra_tenants=[second],
+        client_id="0b4d9c3e-0000-4000-8000-0000000000c1",
+        client_secret="two-tenants-secret",
+        step_seconds=0.2,
+    ) as emulator:
+        upload(emulator, package(tmp_path / "jan.zip", JANUARY, bootstrap=True), tmp_path)
+        settings = emulator.config(tenant_id=second)
+        deliver_package(settings, package(tmp_path / "b.zip", JANUARY[:1], bootstrap=True), tmp_path, logger)
+        assert_holds(emulator, JANUARY)
+        held = emulator.org_data(second)
+        assert (held["tenant_id"], held["records"]) == (second, [record(JANUARY[0])])
+        tenants = {item["TenantId"] for item in emulator.state()["ingestions"]}
+        assert tenants == {first, second}
 
 
 def test_held_files_are_private_and_the_command_reports_them(empty_tenant, tmp_path):

@@ -65,6 +65,14 @@ class EmulatorOptions:
     tenant_id: str = field(
         default=DEFAULT_TENANT_ID, metadata=_flag_info("the emulated tenant (Entra directory) id")
     )
+    extra_tenants: list[str] = field(
+        default_factory=list,
+        metadata=_flag_info(
+            "another tenant where the app is consented, a multi-tenant app (repeatable): tenants kept apart",
+            flag="--extra-tenant",
+            metavar="TENANT_ID",
+        ),
+    )
     client_id: str = field(default=DEFAULT_CLIENT_ID, metadata=_flag_info("the registered app's client id"))
     client_secret: str | None = field(default=None, metadata=_flag_info("the registered app's secret"))
     certificate: Path | None = field(

@@ -49,7 +49,13 @@ def serve(options: EmulatorOptions) -> None:
         faults.reset(startup_behaviour(options))
 
     restore_startup_behaviour()
-    app = RegisteredApp.load(options.tenant_id, options.client_id, options.client_secret, options.certificate)
+    app = RegisteredApp.load(
+        options.tenant_id,
+        options.client_id,
+        options.client_secret,
+        options.certificate,
+        options.extra_tenants,
+    )
     identity = Identity(app, lambda: faults.token_lifetime_seconds)
     service = IngestionService(data_dir, lambda: faults.step_seconds, lambda: faults.unknown_status)
     wsgi = EmulatorApp(
