@@ -1,14 +1,18 @@
 """How the emulated Viva judges an upload: the target's own validator, made stricter or looser on demand.
 
 The same rules as our pre-flight (`validation.validate_package`) would only confirm our own reading of
-Microsoft's pages. `Strictness` lets a test make the emulated service disagree with the pre-flight, the
-way the real service may: type tokens it does not know, rules it enforces that we only warn about, rules
-we enforce that it does not check. The target must then fail cleanly: Viva's error file downloaded, the
-data exit code, no STATE.
+Microsoft's pages. `Strictness` (faults.py) lets a test make the emulated service disagree with the
+pre-flight, the way the real service may: type tokens it does not know, rules it enforces that we only warn
+about, rules we enforce that it does not check. The target must then fail cleanly: Viva's error file
+downloaded, the data exit code, no STATE.
+
+The verdict is the service's own, apart from our report: the severity of a finding is Viva's (a rule's
+catalogue severity, unless the service is told to refuse it), and Viva's error file is written from it.
 """
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import json
 import logging
@@ -17,66 +21,119 @@ from collections import Counter
 from pathlib import Path
 
 from target_viva_insights.emulator.faults import Strictness
-from target_viva_insights.report import Issue, Severity, ValidationReport
+from target_viva_insights.report import Severity, ValidationReport
 from target_viva_insights.validation import validate_package
 
 logger = logging.getLogger(__name__)
 
 METADATA_FILE = "metadata.json"
-# Rule ids of the emulator's own findings (rules only the service checks).
+# Rule ids of the emulator's own findings (catalogue ids: rules only the service checks, the package).
 SERVICE_RULE = "service-rule"
 UNKNOWN_TYPE_RULE = "unknown-type"
 PACKAGE_RULE = "package"
+ERROR_FILE_COLUMNS = ("severity", "rule", "row", "column", "value", "message")
 
 
-def judge(package: Path, strictness: Strictness) -> ValidationReport:
-    """The emulated service's findings on an uploaded zip; errors make the ingestion fail.
+@dataclasses.dataclass(frozen=True)
+class Finding:
+    """One line of Viva's error file."""
+
+    severity: Severity
+    rule: str
+    message: str
+    row: int | None = None
+    column: str | None = None
+    value: str | None = None
+
+
+@dataclasses.dataclass
+class Verdict:
+    """What the emulated service found in an upload; any error fails the ingestion.
+
+    Attributes:
+        findings: The findings kept (our validator caps each rule's list).
+        counts: Every finding counted by severity, kept or not.
+    """
+
+    findings: list[Finding] = dataclasses.field(default_factory=list)
+    counts: Counter[Severity] = dataclasses.field(default_factory=Counter)
+
+    def add(self, finding: Finding) -> None:
+        self.findings.append(finding)
+        self.counts[finding.severity] += 1
+
+    @property
+    def ok(self) -> bool:
+        return self.counts[Severity.ERROR] == 0
+
+    def write_csv(self, path: Path) -> Path:
+        """Viva's error file: errors first, then by row and column (values are HR data: 0600 files)."""
+        order = sorted(
+            self.findings,
+            key=lambda item: (item.severity is not Severity.ERROR, item.row or 0, item.column or ""),
+        )
+        with path.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(ERROR_FILE_COLUMNS)
+            for item in order:
+                row = "" if item.row is None else item.row
+                value = "" if item.value is None else item.value
+                writer.writerow([item.severity.value, item.rule, row, item.column or "", value, item.message])
+        return path
+
+
+def judge(package: Path, strictness: Strictness) -> Verdict:
+    """The emulated service's verdict on an uploaded zip.
 
     Args:
         package: The uploaded zip, as kept by the emulator.
         strictness: How the service departs from the pre-flight.
 
     Returns:
-        The findings, written as Viva's error file when they hold an error.
+        The verdict; Viva's error file is written from it when it holds an error.
     """
+    verdict = Verdict()
     if strictness.reject:
-        report = ValidationReport(package.name)
-        report.add(Issue(Severity.ERROR, SERVICE_RULE, "Rejected by the emulator (a rule only Viva checks)."))
-        return report
+        verdict.add(
+            Finding(Severity.ERROR, SERVICE_RULE, "Rejected by the emulator (a rule only Viva checks).")
+        )
+        return verdict
     try:
         report = validate_package(package)
     except Exception as error:  # reported to the uploader like Viva's own failures, not a stuck ingestion
         logger.exception("Validation of %s crashed", package)
-        report = ValidationReport(package.name)
-        report.add(Issue(Severity.ERROR, PACKAGE_RULE, f"The package could not be read: {error}"))
-        return report
-    report = _departed(report, strictness)
-    for issue in _refused_tokens(package, strictness.refuse_tokens):
-        report.add(issue)
-    return report
+        verdict.add(Finding(Severity.ERROR, PACKAGE_RULE, f"The package could not be read: {error}"))
+        return verdict
+    _take_findings(verdict, report, strictness)
+    for finding in _refused_tokens(package, strictness.refuse_tokens):
+        verdict.add(finding)
+    return verdict
 
 
-def _departed(report: ValidationReport, strictness: Strictness) -> ValidationReport:
-    """The pre-flight's findings without the ignored rules, with the refused rules' warnings as errors."""
-    if not strictness.refuse_rules and not strictness.ignore_rules:
-        return report
+def _take_findings(verdict: Verdict, report: ValidationReport, strictness: Strictness) -> None:
+    """The pre-flight's findings as Viva makes them: ignored rules left out, refused rules as errors."""
 
     def severity(level: Severity, rule: str) -> Severity:
         return Severity.ERROR if rule in strictness.refuse_rules else level
 
-    departed = ValidationReport(report.source, rows_checked=report.rows_checked, counts=Counter())
     for (level, rule), number in report.counts.items():
-        if rule not in strictness.ignore_rules:
-            departed.counts[(severity(level, rule), rule)] += number
-    departed.issues = [
-        dataclasses.replace(issue, severity=severity(issue.severity, issue.rule))
+        if str(rule) not in strictness.ignore_rules:
+            verdict.counts[severity(level, str(rule))] += number
+    verdict.findings += [
+        Finding(
+            severity(issue.severity, str(issue.rule)),
+            str(issue.rule),
+            issue.message,
+            issue.row,
+            issue.column,
+            issue.value,
+        )
         for issue in report.issues
-        if issue.rule not in strictness.ignore_rules
+        if str(issue.rule) not in strictness.ignore_rules
     ]
-    return departed
 
 
-def _refused_tokens(package: Path, refused: frozenset[str]) -> list[Issue]:
+def _refused_tokens(package: Path, refused: frozenset[str]) -> list[Finding]:
     """An error for each mapped column whose type token the service is told it does not know."""
     if not refused:
         return []
@@ -86,7 +143,7 @@ def _refused_tokens(package: Path, refused: frozenset[str]) -> list[Issue]:
     except (OSError, KeyError, TypeError, ValueError, zipfile.BadZipFile):
         return []  # the validator has reported the unreadable metadata already
     return [
-        Issue(
+        Finding(
             Severity.ERROR,
             UNKNOWN_TYPE_RULE,
             f'metadata.json: the type "{target["type"]}" of column "{header}" is not known to Viva',

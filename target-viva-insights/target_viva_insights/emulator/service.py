@@ -21,10 +21,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from target_viva_insights.emulator.judge import PACKAGE_RULE, Strictness, judge
+from target_viva_insights.emulator.faults import Strictness
+from target_viva_insights.emulator.judge import PACKAGE_RULE, Finding, Verdict, judge
 from target_viva_insights.emulator.org_data import OrgDataError, OrgDataStore
 from target_viva_insights.ingestion import IngestionStatus
-from target_viva_insights.report import Issue, Severity, ValidationReport
+from target_viva_insights.report import Severity
 
 NOT_STARTED = IngestionStatus.NOT_STARTED.value
 EXTRACTION_COMPLETE = IngestionStatus.EXTRACTION_COMPLETE.value
@@ -51,7 +52,7 @@ class Ingestion:
     started_at: datetime.datetime
     started: float
     stuck: bool
-    validation: Future[ValidationReport | None]
+    validation: Future[Verdict | None]
     error_file: Path | None = None
     final_status: str | None = None
     ended_at: datetime.datetime | None = None
@@ -119,7 +120,7 @@ class IngestionService:
         target = self.uploads_dir / f"{ingestion_id}{'.zip' if is_zip else '.raw'}"
         target.touch(mode=0o600)
         save_upload(target)
-        validation: Future[ValidationReport | None]
+        validation: Future[Verdict | None]
         if is_zip or strictness.reject:
             validation = self._validator.submit(
                 self._judge, ingestion_id, tenant_id, target, is_zip=is_zip, strictness=strictness
@@ -148,15 +149,15 @@ class IngestionService:
 
     def _judge(
         self, ingestion_id: str, tenant_id: str, package: Path, *, is_zip: bool, strictness: Strictness
-    ) -> ValidationReport:
-        """Viva's findings; a zip that passes is staged as the tenant's next org data."""
-        report = judge(package, strictness)
-        if report.ok and is_zip:
+    ) -> Verdict:
+        """Viva's verdict; a zip that passes is staged as the tenant's next org data."""
+        verdict = judge(package, strictness)
+        if verdict.ok and is_zip:
             try:
                 self.org_data.stage(ingestion_id, tenant_id, package)
             except OrgDataError as error:
-                report.add(Issue(Severity.ERROR, PACKAGE_RULE, str(error)))
-        return report
+                verdict.add(Finding(Severity.ERROR, PACKAGE_RULE, str(error)))
+        return verdict
 
     def get(self, tenant_id: str, ingestion_id: str) -> Ingestion | None:
         """The tenant's ingestion by id (a GUID in canonical form), or None."""
@@ -182,12 +183,12 @@ class IngestionService:
         self._finish(ingestion, ingestion.validation.result())
         return str(ingestion.final_status)
 
-    def _finish(self, ingestion: Ingestion, report: ValidationReport | None) -> None:
+    def _finish(self, ingestion: Ingestion, verdict: Verdict | None) -> None:
         with self._finishing:
             if ingestion.final_status is not None:
                 return
-            if report is not None and not report.ok:
-                ingestion.error_file = self._write_error_file(ingestion, report)
+            if verdict is not None and not verdict.ok:
+                ingestion.error_file = self._write_error_file(ingestion, verdict)
                 self.org_data.discard(ingestion.id)
                 final_status = VALIDATION_FAILED
             else:
@@ -197,12 +198,12 @@ class IngestionService:
             ingestion.final_status = final_status
         logger.info("Ingestion %s: %s", ingestion.id, ingestion.final_status)
 
-    def _write_error_file(self, ingestion: Ingestion, report: ValidationReport) -> Path:
+    def _write_error_file(self, ingestion: Ingestion, verdict: Verdict) -> Path:
         """Viva's error file for the ingestion, readable by the emulator's user only (it holds values)."""
         path = self.errors_dir / f"{ingestion.id}.csv"
         path.touch(mode=0o600)
         path.chmod(0o600)
-        return report.write_csv(path)
+        return verdict.write_csv(path)
 
     def abandon(self, ingestion: Ingestion) -> None:
         """What an Insights admin does in Import history to a stuck ingestion."""
