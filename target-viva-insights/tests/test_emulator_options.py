@@ -91,3 +91,29 @@ def test_reset_returns_to_the_start_up_behaviour(emulator):
     assert emulator.state()["faults"]["refuse_tokens"] == ["StringType"]
     emulator.reset()
     assert emulator.state()["faults"] == started
+
+
+@pytest.mark.parametrize(
+    ("flags", "named"),
+    [
+        (["--certificate", "{tmp}/missing.pem"], "--certificate"),
+        (["--certificate", "{tmp}/not-a-certificate.pem"], "not a readable PEM certificate"),
+        (["--data-dir", "{tmp}/a-file/emulator"], "--data-dir"),
+    ],
+)
+def test_unusable_start_up_options_exit_2_naming_the_option(tmp_path: Path, flags: list[str], named: str):
+    (tmp_path / "not-a-certificate.pem").write_text("hello")
+    (tmp_path / "a-file").write_text("")
+    arguments = [flag.format(tmp=tmp_path) for flag in flags]
+    if "--data-dir" not in flags:
+        arguments += ["--data-dir", str(tmp_path / "emulator")]
+    result = subprocess.run(
+        [sys.executable, "-m", "target_viva_insights.cli", "emulator", *arguments],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert named in result.stderr
+    assert "Traceback" not in result.stderr

@@ -18,6 +18,7 @@ from target_viva_insights.emulator.faults import BEHAVIOUR, Faults
 from target_viva_insights.emulator.identity import Identity, RegisteredApp
 from target_viva_insights.emulator.options import EmulatorOptions
 from target_viva_insights.emulator.service import IngestionService
+from target_viva_insights.errors import ConfigurationError
 
 HOST = "127.0.0.1"
 
@@ -39,23 +40,34 @@ def serve(options: EmulatorOptions) -> None:
 
     Args:
         options: Where the emulator keeps its files, the app it registers and how it behaves at first.
+
+    Raises:
+        ConfigurationError: DATA_DIR cannot be written or the certificate cannot be read (exit 2).
     """
     data_dir = options.data_dir.resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    ssl_context, ca_file = tls.server_context(data_dir)
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        ssl_context, ca_file = tls.server_context(data_dir)
+    except OSError as error:
+        raise ConfigurationError(f"--data-dir {options.data_dir}: {error}") from error
     faults = Faults()
 
     def restore_startup_behaviour() -> None:
         faults.reset(startup_behaviour(options))
 
     restore_startup_behaviour()
-    app = RegisteredApp.load(
-        options.tenant_id,
-        options.client_id,
-        options.client_secret,
-        options.certificate,
-        options.extra_tenants,
-    )
+    try:
+        app = RegisteredApp.load(
+            options.tenant_id,
+            options.client_id,
+            options.client_secret,
+            options.certificate,
+            options.extra_tenants,
+        )
+    except (OSError, ValueError) as error:
+        raise ConfigurationError(
+            f"--certificate {options.certificate}: not a readable PEM certificate ({error})"
+        ) from error
     identity = Identity(app, lambda: faults.token_lifetime_seconds)
     service = IngestionService(data_dir, lambda: faults.step_seconds, lambda: faults.unknown_status)
     wsgi = EmulatorApp(
