@@ -15,14 +15,15 @@ import sys
 from pathlib import Path
 
 import pytest
+from target_viva_insights.catalogue import Rule, Severity
 from target_viva_insights.emulator.process import EmulatorHandle
 from viva_testing import hr_schema, run_target_process, singer_lines, small_org
 
 DATA_EXIT_CODE = 3
 STATE = {"bookmarks": {"employees": {"replication_key_value": "2025-01-01"}}}
 # Rules of the catalogue the tests make the service disagree on.
-FEW_SNAPSHOTS = "few-monthly-snapshots"  # our pre-flight: a warning
-INVALID_EMAIL = "invalid-email"  # our pre-flight: an error
+FEW_SNAPSHOTS = Rule.FEW_MONTHLY_SNAPSHOTS.id
+INVALID_EMAIL = Rule.INVALID_EMAIL.id
 
 
 def run(emulator: EmulatorHandle, tmp_path: Path, records: list[dict]) -> subprocess.CompletedProcess[str]:
@@ -76,6 +77,7 @@ def test_a_type_token_viva_does_not_know_fails_the_run_without_state(viva, tmp_p
 
 
 def test_a_rule_viva_enforces_where_we_only_warn_fails_the_run_without_state(viva, tmp_path):
+    assert Rule.FEW_MONTHLY_SNAPSHOTS.severity is Severity.WARNING
     viva.set_faults(refuse_rules=[FEW_SNAPSHOTS])
     result = run(viva, tmp_path, small_org())
     assert result.returncode == DATA_EXIT_CODE, result.stderr[-3000:]
@@ -86,6 +88,7 @@ def test_a_rule_viva_enforces_where_we_only_warn_fails_the_run_without_state(viv
 
 
 def test_a_rule_viva_does_not_check_does_not_get_data_past_our_pre_flight(viva, tmp_path):
+    assert Rule.INVALID_EMAIL.severity is Severity.ERROR
     viva.set_faults(ignore_rules=[INVALID_EMAIL])
     before = len(uploads(viva))
     records = [*small_org(), {**small_org()[1], "PersonId": "not-an-email"}]

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from target_viva_insights.catalogue import Rule
 from target_viva_insights.cli import build_parser
 from target_viva_insights.emulator.faults import FaultRule
 from target_viva_insights.emulator.options import EmulatorOptions
@@ -39,8 +40,8 @@ def test_every_option_survives_the_command_line_round_trip(tmp_path: Path):
         unregistered_app=True,
         reject=True,
         refuse_tokens=["StringType", "EmailType"],
-        refuse_rules=["some-rule"],
-        ignore_rules=["other-rule", "third-rule"],
+        refuse_rules=[Rule.FEW_MONTHLY_SNAPSHOTS.id],
+        ignore_rules=[Rule.INVALID_EMAIL.id, Rule.REPORTING_LOOP.id],
         faults=[
             FaultRule("error", "upload", 2, status=502),
             FaultRule("throttle", "*", 1, retry_after=3),
@@ -74,7 +75,23 @@ def test_a_bad_fault_spec_is_a_usage_error_naming_it():
     assert "unknown fault action 'explode'" in result.stderr
 
 
-@pytest.mark.parametrize("document", [{"nonsense": True}, {"refuse_tokens": "StringType"}])
+def test_an_unknown_rule_id_is_a_usage_error_with_a_suggestion():
+    result = subprocess.run(
+        [sys.executable, "-m", "target_viva_insights.cli", "emulator", "--ignore-rule", "invalid-emial"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "--ignore-rule" in result.stderr
+    assert "did you mean 'invalid-email'?" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "document",
+    [{"nonsense": True}, {"refuse_tokens": "StringType"}, {"refuse_rules": ["no-such-rule"]}],
+)
 def test_the_control_api_refuses_unknown_or_malformed_behaviour(emulator, document):
     import requests
 
@@ -82,12 +99,13 @@ def test_the_control_api_refuses_unknown_or_malformed_behaviour(emulator, docume
         f"{emulator.control_url}/faults", json=document, verify=str(emulator.ca_bundle), timeout=30
     )
     assert response.status_code == 400
-    assert next(iter(document)) in response.json()["error"]["message"]
+    message = response.json()["error"]["message"]
+    assert next(iter(document)) in message or "no-such-rule" in message
 
 
 def test_reset_returns_to_the_start_up_behaviour(emulator):
     started = emulator.state()["faults"]
-    emulator.set_faults(stuck=True, refuse_tokens=["StringType"], ignore_rules=["x"])
+    emulator.set_faults(stuck=True, refuse_tokens=["StringType"], ignore_rules=[Rule.INVALID_EMAIL.id])
     assert emulator.state()["faults"]["refuse_tokens"] == ["StringType"]
     emulator.reset()
     assert emulator.state()["faults"] == started

@@ -18,8 +18,11 @@ errors, errors_file_ingestion.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import threading
 from typing import Any
+
+from target_viva_insights.catalogue import Rule
 
 ACTIONS = ("error", "throttle", "slow", "drop", "drop_after_accept", "sign_in_page")
 ENDPOINTS = (
@@ -54,6 +57,20 @@ class Strictness:
     refuse_tokens: frozenset[str] = frozenset()
     refuse_rules: frozenset[str] = frozenset()
     ignore_rules: frozenset[str] = frozenset()
+
+
+def known_rule_id(text: str) -> str:
+    """`text` when it is a rule id of the catalogue (target_viva_insights/catalogue.py).
+
+    Raises:
+        ValueError: Not a rule id; the message suggests the closest one.
+    """
+    ids = list(Rule._value2member_map_)
+    if text in ids:
+        return text
+    close = difflib.get_close_matches(text, ids, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise ValueError(f"unknown rule id {text!r}{hint} (rule ids: {', '.join(ids)})")
 
 
 @dataclasses.dataclass
@@ -139,7 +156,10 @@ class Faults:
                 elif name in LIST_BEHAVIOUR:
                     if not isinstance(value, list):
                         raise ValueError(f"{name} must be a list of strings")
-                    setattr(self, name, [str(item) for item in value])
+                    items = [str(item) for item in value]
+                    if name in RULE_BEHAVIOUR:
+                        items = [known_rule_id(item) for item in items]
+                    setattr(self, name, items)
                 else:
                     setattr(self, name, type(getattr(self, name))(value))
 
@@ -174,3 +194,4 @@ class Faults:
 
 BEHAVIOUR = tuple(field.name for field in dataclasses.fields(Faults) if not field.name.startswith("_"))
 LIST_BEHAVIOUR = ("refuse_tokens", "refuse_rules", "ignore_rules")
+RULE_BEHAVIOUR = ("refuse_rules", "ignore_rules")

@@ -14,23 +14,23 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import json
 import logging
 import zipfile
 from collections import Counter
 from pathlib import Path
 
+from target_viva_insights.catalogue import Rule
 from target_viva_insights.emulator.faults import Strictness
+from target_viva_insights.package import PackageError, open_package
 from target_viva_insights.report import Severity, ValidationReport
 from target_viva_insights.validation import validate_package
 
 logger = logging.getLogger(__name__)
 
-METADATA_FILE = "metadata.json"
 # Rule ids of the emulator's own findings (catalogue ids: rules only the service checks, the package).
-SERVICE_RULE = "service-rule"
-UNKNOWN_TYPE_RULE = "unknown-type"
-PACKAGE_RULE = "package"
+SERVICE_RULE = Rule.SERVICE_RULE.id
+UNKNOWN_TYPE_RULE = Rule.UNKNOWN_TYPE.id
+PACKAGE_RULE = Rule.PACKAGE.id
 ERROR_FILE_COLUMNS = ("severity", "rule", "row", "column", "value", "message")
 
 
@@ -138,17 +138,17 @@ def _refused_tokens(package: Path, refused: frozenset[str]) -> list[Finding]:
     if not refused:
         return []
     try:
-        with zipfile.ZipFile(package) as archive:
-            mapping = json.loads(archive.read(METADATA_FILE).decode("utf-8-sig"))["Mapping"]
-    except (OSError, KeyError, TypeError, ValueError, zipfile.BadZipFile):
-        return []  # the validator has reported the unreadable metadata already
+        with open_package(package) as opened:
+            fields = opened.fields
+    except (OSError, PackageError, zipfile.BadZipFile):
+        return []  # the validator has reported the unreadable package already
     return [
         Finding(
             Severity.ERROR,
             UNKNOWN_TYPE_RULE,
-            f'metadata.json: the type "{target["type"]}" of column "{header}" is not known to Viva',
-            column=str(header),
+            f'metadata.json: the type "{field.token}" of column "{field.header}" is not known to Viva',
+            column=field.header,
         )
-        for header, target in mapping.items()
-        if isinstance(target, dict) and target.get("type") in refused
+        for field in fields
+        if field.token in refused
     ]

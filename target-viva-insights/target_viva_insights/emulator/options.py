@@ -20,6 +20,7 @@ from target_viva_insights.emulator.faults import (
     DEFAULT_STEP_SECONDS,
     DEFAULT_TOKEN_LIFETIME_SECONDS,
     FaultRule,
+    known_rule_id,
 )
 
 DEFAULT_DATA_DIR = Path("viva-emulator")
@@ -122,6 +123,7 @@ class EmulatorOptions:
             "a rule id whose findings Viva is to refuse, warnings too (repeatable): stricter",
             flag="--refuse-rule",
             metavar="RULE",
+            parse=known_rule_id,
         ),
     )
     ignore_rules: list[str] = field(
@@ -130,6 +132,7 @@ class EmulatorOptions:
             "a rule id whose findings Viva is to ignore (repeatable): looser than the pre-flight",
             flag="--ignore-rule",
             metavar="RULE",
+            parse=known_rule_id,
         ),
     )
     faults: list[FaultRule] = field(

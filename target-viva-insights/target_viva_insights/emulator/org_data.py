@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import hashlib
-import io
 import json
 import logging
 import os
@@ -31,17 +30,16 @@ from typing import IO, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+
+from target_viva_insights.package import open_package, read_header, read_text_batches
+from target_viva_insights.settings import ImportMode
 
 logger = logging.getLogger(__name__)
 
 PERSON_ID = "PersonId"
 EFFECTIVE_DATE = "EffectiveDate"
-DATA_FILE = "data.csv"
-METADATA_FILE = "metadata.json"
 KEY_SEPARATOR = "\x1f"  # unit separator: not in e-mail addresses or dates
-READ_BLOCK_BYTES = 1 << 20
 # Tenant ids become file names: a GUID or a domain name, nothing that could climb out of the folder.
 _SAFE_TENANT = re.compile(r"^[a-z0-9][a-z0-9.-]{0,253}$")
 
@@ -219,31 +217,16 @@ def held_summary(data_dir: Path, tenant_id: str, export: Path | None = None) -> 
 def _package_rows(package: Path) -> Iterator[tuple[pa.Schema, Iterator[pa.RecordBatch], bool]]:
     """data.csv of a package in batches of text columns under their Viva names, and whether the package is
     a bootstrap (metadata.json "IsBootstrap")."""
-    with zipfile.ZipFile(package) as archive:
-        metadata = json.loads(archive.read(METADATA_FILE).decode("utf-8-sig"))
-        names = {header: str(target["name"]) for header, target in metadata["Mapping"].items()}
-        is_bootstrap = str(metadata.get("IsBootstrap")).lower() == "true"
-        with archive.open(DATA_FILE) as data:
-            first = data.readline().decode("utf-8").removeprefix("\ufeff")
-            header = next(csv.reader(io.StringIO(first)), [])
-            columns = [names.get(name, name) for name in header]
-            if PERSON_ID not in columns:
-                raise KeyError(f"no column is mapped to {PERSON_ID}")
-            schema = pa.schema([(name, pa.string()) for name in columns])
-            reader = pacsv.open_csv(
-                data,
-                read_options=pacsv.ReadOptions(column_names=header, block_size=READ_BLOCK_BYTES),
-                convert_options=pacsv.ConvertOptions(
-                    column_types=dict.fromkeys(header, pa.string()),
-                    strings_can_be_null=False,
-                    quoted_strings_can_be_null=False,
-                ),
-            )
-            yield (
-                schema,
-                (pa.RecordBatch.from_arrays(batch.columns, schema=schema) for batch in reader),
-                is_bootstrap,
-            )
+    with open_package(package) as opened:
+        names = {field.header: field.name for field in opened.fields}
+        header = read_header(opened.data)
+        columns = [names.get(name, name) for name in header]
+        if PERSON_ID not in columns:
+            raise KeyError(f"no column is mapped to {PERSON_ID}")
+        schema = pa.schema([(name, pa.string()) for name in columns])
+        reader = read_text_batches(opened.data, header)
+        batches = (pa.RecordBatch.from_arrays(batch.columns, schema=schema) for batch in reader)
+        yield schema, batches, opened.import_mode is ImportMode.FULL
 
 
 def _keys(table: pa.Table | pa.RecordBatch) -> pa.Array | pa.ChunkedArray:
