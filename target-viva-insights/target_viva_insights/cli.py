@@ -269,31 +269,33 @@ def command_validate(arguments: argparse.Namespace, settings: dict[str, Any]) ->
 
 
 def command_emulator(arguments: argparse.Namespace, settings: dict[str, Any]) -> int:
-    from target_viva_insights.emulator.faults import FaultRule
-    from target_viva_insights.emulator.server import EmulatorOptions, configure_logging, serve
+    """Run the local emulator of the ingress API until interrupted (see CLI.md, "The emulator").
+
+    Args:
+        arguments: The parsed command line: the `EmulatorOptions` flags, `--verbose`, and
+            `--show-org-data` / `--export-org-data FILE`, which report what DATA_DIR holds for the
+            tenant instead of serving.
+        settings: Unused (the emulator takes no connection settings).
+
+    Returns:
+        0 once the emulator was stopped.
+    """
+    from target_viva_insights.emulator.options import EmulatorOptions
+
+    options = EmulatorOptions.from_arguments(arguments)
+    if arguments.show_org_data or arguments.export_org_data:
+        from target_viva_insights.emulator.org_data import OrgDataError, held_summary
+
+        export = Path(arguments.export_org_data) if arguments.export_org_data else None
+        try:
+            _print_json(held_summary(options.data_dir, options.tenant_id, export))
+        except OrgDataError as error:
+            raise ConfigurationError(str(error)) from error
+        return 0
+    from target_viva_insights.emulator.server import configure_logging, serve
 
     configure_logging(arguments.verbose)
-    try:
-        faults = [FaultRule.parse(spec) for spec in arguments.fault]
-    except (ValueError, TypeError) as error:
-        raise ConfigurationError(f"--fault: {error}") from error
-    serve(
-        EmulatorOptions(
-            data_dir=Path(arguments.data_dir),
-            tenant_id=arguments.tenant_id,
-            client_id=arguments.client_id,
-            client_secret=arguments.client_secret,
-            certificate=Path(arguments.certificate) if arguments.certificate else None,
-            port=arguments.port,
-            scale_unit=arguments.scale_unit,
-            step_seconds=arguments.step_seconds,
-            token_lifetime_seconds=arguments.token_lifetime,
-            stuck=arguments.stuck,
-            unregistered_app=arguments.unregistered_app,
-            reject=arguments.reject,
-            faults=faults,
-        )
-    )
+    serve(options)
     return 0
 
 
@@ -346,25 +348,19 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--output-dir", dest="output_dir", default=None, help="where the report goes")
     validate.set_defaults(handler=command_validate)
 
+    from target_viva_insights.emulator.options import add_flags as add_emulator_flags
+
     emulator = commands.add_parser("emulator", parents=[common], help="run the local emulator of the service")
-    emulator.add_argument("--port", type=int, default=0, help="0 picks a free port (printed)")
-    emulator.add_argument("--data-dir", default="viva-emulator", help="CA file, kept uploads, error files")
-    emulator.add_argument("--tenant-id", default="00000000-0000-0000-0000-000000000001")
-    emulator.add_argument("--client-id", default="00000000-0000-0000-0000-000000000002")
-    emulator.add_argument("--client-secret", help="the registered app's secret")
-    emulator.add_argument("--certificate", help="PEM file with the registered app's certificate")
-    emulator.add_argument("--scale-unit", default="emulatorwus2-01")
-    emulator.add_argument("--step-seconds", type=float, default=1.5, help="duration of each status step")
-    emulator.add_argument("--token-lifetime", type=int, default=3600, help="access-token lifetime, seconds")
-    emulator.add_argument("--stuck", action="store_true", help="ingestions never leave NotStarted")
-    emulator.add_argument("--unregistered-app", action="store_true", help="403 as for an unregistered app")
-    emulator.add_argument("--reject", action="store_true", help="every upload ends ValidationFailed")
+    add_emulator_flags(emulator)
     emulator.add_argument(
-        "--fault",
-        action="append",
-        default=[],
-        metavar="ACTION:ENDPOINT[:COUNT[:VALUE]]",
-        help="e.g. error:upload:1:503, throttle:*:2:1, drop:upload, drop_after_accept:upload, slow:*:1:3",
+        "--show-org-data",
+        action="store_true",
+        help="print what the emulated tenant holds (rows, people, columns, digest) from DIR, and exit",
+    )
+    emulator.add_argument(
+        "--export-org-data",
+        metavar="FILE.csv",
+        help="write the rows the emulated tenant holds to FILE.csv (0600), print the summary, and exit",
     )
     emulator.set_defaults(handler=command_emulator)
     return parser
