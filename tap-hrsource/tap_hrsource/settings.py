@@ -36,15 +36,23 @@ STREAM_SETTINGS = th.ObjectType(
     th.Property(
         "date_formats",
         th.ArrayType(th.StringType),
-        description="strptime formats tried for dates besides ISO, in order, e.g. ['%m/%d/%Y'].",
+        description=(
+            "strptime formats tried for dates besides ISO, in order, e.g. ['%m/%d/%Y']. "
+            "SQL: for the text columns column_types declares date or date-time."
+        ),
     ),
     th.Property(
         "column_types",
         th.ObjectType(additional_properties=th.StringType(allowed_values=list(COLUMN_TYPE_NAMES))),
-        description="Column -> string|integer|number|boolean|date|date-time; overrides inference.",
+        description=(
+            "Column -> string|integer|number|boolean|date|date-time; overrides inference "
+            "(SQL: overrides the database type, values are cast)."
+        ),
     ),
     th.Property(
-        "null_values", th.ArrayType(th.StringType), description="Strings read as null besides the empty one."
+        "null_values",
+        th.ArrayType(th.StringType),
+        description="Strings read as null besides the empty one (files, and text values of SQL streams).",
     ),
     th.Property("sqlalchemy_url", th.StringType, secret=True, description="SQL: SQLAlchemy database URL."),
     th.Property("table", th.StringType, description="SQL: table (or view) name, optionally schema.table."),
