@@ -43,7 +43,17 @@ class TextBatch:
 
 
 def match_files(path: str) -> list[Path]:
-    """Files of a stream: the file itself, every supported file in a folder, or the glob's matches."""
+    """Files of a stream: the file itself, every supported file in a folder, or the glob's matches.
+
+    Args:
+        path: The stream's `path` setting: a file, a folder or a glob (`**` allowed).
+
+    Returns:
+        The matching files, sorted.
+
+    Raises:
+        HRSourceError: Nothing matches.
+    """
     candidate = Path(path).expanduser()
     if candidate.is_file():
         return [candidate]

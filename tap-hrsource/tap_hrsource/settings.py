@@ -147,7 +147,18 @@ def parse_history(raw: dict[str, Any], name: str, today: dt.date) -> HistorySett
 
 
 def parse_stream_settings(raw: dict[str, Any], today: dt.date | None = None) -> StreamSettings:
-    """Turn one `streams` entry into StreamSettings, or raise a clear SettingsError."""
+    """Turn one `streams` entry into StreamSettings.
+
+    Args:
+        raw: One entry of the `streams` setting, as configured.
+        today: The date that a missing `snapshot_end_date` defaults to (today when None).
+
+    Returns:
+        The entry's settings, checked for consistency.
+
+    Raises:
+        SettingsError: The entry cannot work (no name, not exactly one source, contradictory options).
+    """
     name = raw.get("name") or ""
     if not name:
         raise SettingsError("Every entry in 'streams' needs a 'name'.")
