@@ -20,7 +20,6 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
-import pyarrow.parquet as pq
 
 from tap_hrsource.errors import HRSourceError
 from tap_hrsource.settings import FILE_FORMATS, StreamSettings
@@ -201,6 +200,8 @@ def as_text(column: pa.Array) -> pa.Array:
 
 
 def read_parquet(path: Path, settings: StreamSettings) -> Iterator[TextBatch]:
+    import pyarrow.parquet as pq  # imported here: it costs memory that CSV-only runs do not need
+
     try:
         parquet = pq.ParquetFile(path)
     except (pa.ArrowInvalid, OSError) as error:
