@@ -100,7 +100,11 @@ def main() -> None:
     # Arrow's default pool (mimalloc) keeps freed blocks: the system allocator peaks about 17 MB lower
     # on a 1,000,000-row CSV at the same speed (bench/tap_bench.py).
     pyarrow.set_memory_pool(pyarrow.system_memory_pool())
-    TapHRSource.cli()
+    try:
+        TapHRSource.cli()
+    except HRSourceError as error:  # --discover and --test do not pass through TapHRSource.invoke
+        logging.getLogger(TapHRSource.name).error("%s", error)
+        sys.exit(error.exit_code)
 
 
 if __name__ == "__main__":
