@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from target_viva_insights.errors import ConfigurationError, DataValidationFailed, VivaError
+from target_viva_insights.rules import DateOrder
 from target_viva_insights.settings import CONNECTION_SETTINGS
 
 ENV_PREFIXES = ("TARGET_VIVA_INSIGHTS_", "VIVA_INSIGHTS_")  # the second wins
@@ -170,7 +171,8 @@ def command_ping(arguments: argparse.Namespace, settings: dict[str, Any]) -> int
 def _validate_or_raise(package: Path, settings: Mapping[str, Any]) -> None:
     from target_viva_insights.validation import validate_package
 
-    report = validate_package(package, settings.get("date_order"))
+    date_order = DateOrder(settings["date_order"]) if settings.get("date_order") else None
+    report = validate_package(package, date_order)
     for line in report.summary_lines():
         logger.info(line)
     for issue in report.errors[:10]:
@@ -254,7 +256,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     validate = commands.add_parser("validate", parents=[common], help="check a package against Viva's rules")
     validate.add_argument("file", help="package .zip")
-    validate.add_argument("--date-order", dest="date_order", choices=["MDY", "DMY"], default=None)
+    date_orders = [order.value for order in DateOrder]
+    validate.add_argument("--date-order", dest="date_order", choices=date_orders, default=None)
     validate.add_argument("--output-dir", dest="output_dir", default=None, help="where the report goes")
     validate.set_defaults(handler=command_validate)
 

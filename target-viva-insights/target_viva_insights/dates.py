@@ -1,8 +1,9 @@
 """Dates as Viva reads them, vectorized: ISO text in, MM/DD/YYYY (or DD/MM/YYYY) out, and back to days.
 
 The common case is text in one fixed shape: it is rearranged with string slices and checked by one
-cast to date32, which refuses impossible days. Arrow's strftime costs ~0.6 µs a cell (20x a cast), so
-it runs only on the rare batch that holds an impossible or unusually written date.
+cast to date32, which refuses impossible days. Arrow's strftime costs far more per cell than a cast
+(bench/README.md, "Design measurements"), so it runs only on the rare batch that holds an impossible
+or unusually written date.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import dataclasses
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from target_viva_insights.rules import DateOrder
+
 # ISO 8601 date or date-time (RFC 3339 and the common space-separated form).
 ISO_DATE_OR_DATETIME = (
     r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"
@@ -19,34 +22,36 @@ ISO_DATE_OR_DATETIME = (
 )
 NULL_DATE = pa.scalar(None, pa.date32())
 NULL_TEXT = pa.scalar(None, pa.string())
-
-# Where day, month and year sit in the zero-padded Viva text of each date order.
-_VIVA_SLICES = {
-    "MDY": {"month": (0, 2), "day": (3, 5), "year": (6, 10)},
-    "DMY": {"day": (0, 2), "month": (3, 5), "year": (6, 10)},
-}
+# Where year, month and day sit in YYYY-MM-DD.
+ISO_SLICES = {"year": (0, 4), "month": (5, 7), "day": (8, 10)}
 
 
-def iso_to_viva_dates(text: pa.Array, date_order: str) -> pa.Array:
+def iso_to_viva_dates(text: pa.Array, date_order: DateOrder) -> tuple[pa.Array, pa.Array]:
     """ISO dates and date-times become Viva's date text (the calendar date as written); others stay.
 
     Values left unchanged are judged by the date rule of the validation, which names them.
+
+    Args:
+        text: ISO 8601 dates or date-times (others are left as they are).
+        date_order: the order of day and month in the text written.
+
+    Returns:
+        The text for data.csv, and the day of each converted value (date32; null where the value was
+        left unchanged or is null), which the validation then need not parse again.
     """
-    parts = {"year": (0, 4), "month": (5, 7), "day": (8, 10)}
-    order = _viva_order(date_order)
     try:
         # The usual column of plain dates: one cast checks every value (format and calendar).
-        pc.cast(text, pa.date32())
-        return _join_parts(text, parts, order, "/")
+        days = pc.cast(text, pa.date32())
+        return _join_parts(text, ISO_SLICES, date_order.parts, "/"), days
     except pa.ArrowInvalid:
         pass
     is_iso = pc.fill_null(pc.match_substring_regex(text, ISO_DATE_OR_DATETIME), False)
     iso_day = pc.if_else(is_iso, pc.utf8_slice_codeunits(text, 0, 10), NULL_TEXT)
-    real = pc.is_valid(real_days(iso_day))
-    return pc.if_else(real, _join_parts(iso_day, parts, order, "/"), text)
+    days = real_days(iso_day)
+    return pc.if_else(pc.is_valid(days), _join_parts(iso_day, ISO_SLICES, date_order.parts, "/"), text), days
 
 
-def viva_date_days(values: pa.Array, date_order: str) -> pa.Array:
+def viva_date_days(values: pa.Array, date_order: DateOrder) -> pa.Array:
     """date32 for text in Viva's date format for `date_order`, else null.
 
     Accepts every form the attribute reference lists for the date order (`date_forms`).
@@ -61,11 +66,11 @@ def viva_date_days(values: pa.Array, date_order: str) -> pa.Array:
         ),
         False,
     )
-    iso = _join_parts(values, _VIVA_SLICES[date_order], ("year", "month", "day"), "-")
+    iso = _join_parts(values, date_order.slices, ("year", "month", "day"), "-")
     days = real_days(pc.if_else(fixed_shape, iso, NULL_TEXT))
     other_forms = pc.and_(pc.invert(fixed_shape), pc.is_valid(values))
     if pc.any(other_forms).as_py():
-        days = pc.coalesce(days, _loose_viva_days(values, date_order))
+        days = _loose_viva_days(values, days, other_forms, date_order)
     return days
 
 
@@ -125,17 +130,17 @@ TWO_DIGIT_YEAR_PIVOT = 50
 YEAR_FIRST_PATTERN = r"^[0-9]{4}-(?P<first>[0-9]{1,2})-(?P<second>[0-9]{1,2})$"
 
 
-def date_forms(date_order: str) -> tuple[DateForm, ...]:
+def date_forms(date_order: DateOrder) -> tuple[DateForm, ...]:
     """Every form Viva reads for a DateTime_MM/DD/YYYY (MDY) or DateTime_DD/MM/YYYY (DMY) field."""
-    return (MDY_FORMS if date_order == "MDY" else DMY_FORMS) + NAMED_MONTH_FORMS
+    return (MDY_FORMS if date_order is DateOrder.MDY else DMY_FORMS) + NAMED_MONTH_FORMS
 
 
-def year_first_ambiguous(values: pa.Array, date_order: str) -> pa.Array:
+def year_first_ambiguous(values: pa.Array, date_order: DateOrder) -> pa.Array:
     """True where a DD/MM/YYYY field holds YYYY-xx-xx that also reads as ISO YYYY-MM-DD.
 
     Viva reads these as YYYY-DD-MM, so 2024-03-04 is the 3rd of April: valid, likely unintended."""
-    if date_order != "DMY":
-        return pa.array([False] * len(values), pa.bool_())
+    if date_order is not DateOrder.DMY or not pc.any(pc.match_substring(values, "-")).as_py():
+        return pa.nulls(len(values), pa.bool_()).fill_null(False)
     parts = pc.extract_regex(values, YEAR_FIRST_PATTERN)
     first = pc.cast(pc.struct_field(parts, "first"), pa.int32())
     second = pc.cast(pc.struct_field(parts, "second"), pa.int32())
@@ -143,11 +148,15 @@ def year_first_ambiguous(values: pa.Array, date_order: str) -> pa.Array:
     return pc.fill_null(pc.and_(both_months, pc.not_equal(first, second)), False)
 
 
-def _loose_viva_days(values: pa.Array, date_order: str) -> pa.Array:
-    """Every other documented form: one regex per form, for the few batches that hold them."""
-    days = pa.nulls(len(values), pa.date32())
+def _loose_viva_days(values: pa.Array, days: pa.Array, pending: pa.Array, date_order: DateOrder) -> pa.Array:
+    """`days` completed with every other documented form where `pending`: one regex per form, each
+    over only the values no earlier form read (the common unpadded M/D/YYYY goes first)."""
     for form in date_forms(date_order):
-        days = pc.coalesce(days, _form_days(values, form))
+        if not pc.any(pending).as_py():
+            break
+        parsed = _form_days(pc.filter(values, pending), form)
+        days = pc.replace_with_mask(days, pending, parsed)
+        pending = pc.and_(pending, pc.is_null(days))
     return days
 
 
@@ -170,10 +179,6 @@ def _form_days(values: pa.Array, form: DateForm) -> pa.Array:
         "-",
     )
     return real_days(iso)
-
-
-def _viva_order(date_order: str) -> tuple[str, str, str]:
-    return ("month", "day", "year") if date_order == "MDY" else ("day", "month", "year")
 
 
 def _join_parts(

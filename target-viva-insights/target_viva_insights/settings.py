@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import enum
+
 from singer_sdk import typing as th
 
 from target_viva_insights.ingestion import AwaitStatus
-from target_viva_insights.rules import TYPE_TOKENS
+from target_viva_insights.rules import DEFAULT_DATE_ORDER, TYPE_TOKENS, DateOrder
+
+
+class ImportMode(enum.Enum):
+    """Whether a package replaces Viva's organizational data or adds to it; the value is the setting."""
+
+    FULL = "full"
+    INCREMENTAL = "incremental"
+
+
+DEFAULT_IMPORT_MODE = ImportMode.FULL
 
 DEFAULT_API_BASE_URL = "https://api.orginsights.viva.office.com/v1.0"
 DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com"
@@ -139,15 +151,15 @@ PACKAGE_SETTINGS = th.PropertiesList(
     th.Property(
         "date_order",
         th.StringType,
-        default="MDY",
-        allowed_values=["MDY", "DMY"],
+        default=DEFAULT_DATE_ORDER.value,
+        allowed_values=[order.value for order in DateOrder],
         description="Date format of data.csv: MDY writes MM/DD/YYYY, DMY writes DD/MM/YYYY.",
     ),
     th.Property(
         "import_mode",
         th.StringType,
-        default="full",
-        allowed_values=["full", "incremental"],
+        default=DEFAULT_IMPORT_MODE.value,
+        allowed_values=[mode.value for mode in ImportMode],
         description="`full` replaces all organizational data (IsBootstrap true); `incremental` adds to it.",
     ),
     th.Property(

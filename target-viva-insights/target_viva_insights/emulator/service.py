@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from target_viva_insights.ingestion import IngestionStatus
-from target_viva_insights.report import Issue, Severity, ValidationReport
+from target_viva_insights.report import Issue, Rule, ValidationReport
 from target_viva_insights.validation import validate_package
 
 NOT_STARTED = IngestionStatus.NOT_STARTED.value
@@ -124,16 +124,14 @@ class IngestionService:
         """The target's own rule set; a crash of the validator becomes a finding, not a stuck ingestion."""
         if reject:
             report = ValidationReport(package.name)
-            report.add(
-                Issue(Severity.ERROR, "service-rule", "Rejected by the emulator (a rule only Viva checks).")
-            )
+            report.add(Issue(Rule.SERVICE_RULE, "Rejected by the emulator (a rule only Viva checks)."))
             return report
         try:
             return validate_package(package)
         except Exception as error:  # reported to the uploader like Viva's own failures
             logger.exception("Validation of %s crashed", package)
             report = ValidationReport(package.name)
-            report.add(Issue(Severity.ERROR, "package", f"The package could not be read: {error}"))
+            report.add(Issue(Rule.PACKAGE, f"The package could not be read: {error}"))
             return report
 
     def get(self, tenant_id: str, ingestion_id: str) -> Ingestion | None:
