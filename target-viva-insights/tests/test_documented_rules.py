@@ -4,10 +4,11 @@ Each folder of `tests/corpus/` holds `package/` (the zip's members, written by h
 target) and `case.json`: the sentence, the page it comes from, and the verdict expected here:
 `valid` (no error), `warning` (no error, and the named rule warns) or `error` (the named rule fails
 the package). `absent` lists rules that must not be reported at all, `known_people` the PersonIds
-Viva already holds (incremental imports), `expand` placeholders replaced by that many characters
-(values too long to keep in the repository). Every case is judged by `validate_package`; the ones
-marked `cli` also by `viva-insights validate` as a real process. docs/viva-rules.md lists every rule
-with its cases; a test keeps the two in step.
+Viva already holds (incremental imports), `template` the customer's metadata template (a file of the
+case), `expand` placeholders replaced by that many characters (values too long to keep in the
+repository). Every case is judged by `validate_package`; the ones marked `cli` also by
+`viva-insights validate` as a real process, and a sample of valid ones is uploaded to the emulator.
+docs/viva-rules.md lists every rule with its cases; tests keep it, the corpus and the catalogue in step.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from target_viva_insights.catalogue import THIS_PROJECT, Rule
 from target_viva_insights.report import Severity, ValidationReport
+from target_viva_insights.template import load_template
 from target_viva_insights.validation import validate_package
 
 CORPUS = Path(__file__).parent / "corpus"
@@ -31,6 +34,18 @@ RULES_DOCUMENT = Path(__file__).parents[2] / "docs" / "viva-rules.md"
 VERDICTS = ("valid", "warning", "error")
 MIN_CASES = 60
 DATA_ERROR_EXIT = 3
+# Valid packages the emulator must take through the real upload: dates in forms we never write, the
+# managers of Microsoft's example, a mapping in another order than data.csv, a header with a digit first.
+UPLOADED = (
+    "date-mdy-dashes-yy",
+    "date-dmy-yyyy-dd-mm",
+    "date-mdy-weekday-month-d-yyyy",
+    "mgr-microsoft-valid-example",
+    "pkg-mapping-other-order",
+    "header-leading-digit",
+)
+# Invalid packages the emulator must refuse when the local check is skipped (rules new in this corpus).
+REFUSED_BY_THE_EMULATOR = ("value-onsite-days-above-7", "header-reserved-metricdate")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,6 +57,7 @@ class Case:
     rule: str | None = None
     absent: tuple[str, ...] = ()
     known_people: tuple[str, ...] | None = None
+    template: str | None = None
     cli: bool = False
     expand: dict[str, int] = dataclasses.field(default_factory=dict)
 
@@ -57,9 +73,14 @@ class Case:
             rule=spec.get("rule"),
             absent=tuple(spec.get("absent", ())),
             known_people=None if known is None else tuple(known),
+            template=spec.get("template"),
             cli=bool(spec.get("cli", False)),
             expand=dict(spec.get("expand", {})),
         )
+
+    @property
+    def template_path(self) -> Path | None:
+        return None if self.template is None else CORPUS / self.name / self.template
 
     def build(self, folder: Path) -> Path:
         """The zip of the case's members, placeholders expanded."""
@@ -77,74 +98,9 @@ class Case:
         return content
 
 
-# Cases the validator does not agree with yet: the rule work of issue 8 removes them one by one.
-NOT_YET_AGREED = frozenset(
-    {
-        "date-dmy-iso-looking",
-        "file-not-utf8",
-        "file-ragged-row",
-        "header-contains-microsoft",
-        "header-duplicate",
-        "header-empty",
-        "header-hyphen",
-        "header-leading-digit",
-        "header-microsoft-prefix",
-        "header-non-ascii-letter",
-        "header-onsitedays-renamed",
-        "header-reserved-metricdate",
-        "header-reserved-primarycollaborator-personid",
-        "header-reserved-secondarycollaborator-personid",
-        "header-space",
-        "header-symbol-from-error-table",
-        "header-system-field",
-        "header-system-field-other-case",
-        "header-system-name-as-source-only",
-        "header-timezone",
-        "header-trailing-space",
-        "mgr-co-leaders",
-        "mgr-incremental-new-hires",
-        "mgr-incremental-new-hires-known-managers",
-        "mgr-microsoft-valid-example",
-        "mgr-same-person-date-twice",
-        "pkg-csv-column-not-mapped",
-        "pkg-dataset-type-not-hr",
-        "pkg-date-order-per-field",
-        "pkg-documented-date-type-name",
-        "pkg-empty-csv",
-        "pkg-empty-json",
-        "pkg-extra-file",
-        "pkg-invalid-json",
-        "pkg-isbootstrap-other-value",
-        "pkg-mapping-empty-name",
-        "pkg-mapping-field-not-in-csv",
-        "pkg-mapping-missing-type",
-        "pkg-mapping-other-order",
-        "pkg-mapping-unlisted-type",
-        "pkg-members-in-folder",
-        "pkg-missing-metadata",
-        "pkg-renamed-members",
-        "req-no-effective-date-column",
-        "snap-incremental-since-last-upload",
-        "value-layer-negative",
-        "value-onsite-days-above-7",
-        "value-onsite-days-negative",
-        "value-supervisor-indicator-other",
-    }
-)
-
-
 CASES = [Case.load(folder) for folder in sorted(CORPUS.iterdir()) if (folder / "case.json").is_file()]
+BY_NAME = {case.name: case for case in CASES}
 CLI_CASES = [case for case in CASES if case.cli]
-
-
-def _params(cases: list[Case]) -> list[Any]:
-    pending = pytest.mark.xfail(
-        strict=True, reason="the validator disagrees with this documented case (issue 8)"
-    )
-    return [
-        pytest.param(case, id=case.name, marks=[pending] if case.name in NOT_YET_AGREED else [])
-        for case in cases
-    ]
 
 
 def problems_with(report: ValidationReport, case: Case) -> list[str]:
@@ -164,6 +120,19 @@ def problems_with(report: ValidationReport, case: Case) -> list[str]:
     return problems
 
 
+def run_cli(*arguments: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    environment = {key: value for key, value in os.environ.items() if "VIVA_INSIGHTS_" not in key}
+    environment.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "target_viva_insights.cli", *arguments],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=120,
+        check=False,
+    )
+
+
 def test_the_corpus_is_complete_and_described() -> None:
     assert len(CASES) >= MIN_CASES
     for case in CASES:
@@ -171,39 +140,27 @@ def test_the_corpus_is_complete_and_described() -> None:
         assert case.verdict in VERDICTS, case.name
         assert (case.rule is None) == (case.verdict == "valid"), case.name
         assert (CORPUS / case.name / "package").is_dir(), case.name
+        assert case.template_path is None or case.template_path.is_file(), case.name
     assert {case.verdict for case in CLI_CASES} == set(VERDICTS)
 
 
-@pytest.mark.parametrize("case", _params(CASES))
+@pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
 def test_validate_package_follows_the_documentation(case: Case, tmp_path: Path) -> None:
     package = case.build(tmp_path)
-    if case.known_people is None:
-        report = validate_package(package)
-    else:
-        report = validate_package(package, known_people=set(case.known_people))
+    report = validate_package(
+        package,
+        known_people=None if case.known_people is None else set(case.known_people),
+        template=None if case.template_path is None else load_template(case.template_path),
+    )
     assert problems_with(report, case) == [], f"{case.page}: {case.sentence}"
 
 
-@pytest.mark.parametrize("case", _params(CLI_CASES))
+@pytest.mark.parametrize("case", CLI_CASES, ids=[case.name for case in CLI_CASES])
 def test_the_validate_command_follows_the_documentation(case: Case, tmp_path: Path) -> None:
     package = case.build(tmp_path)
-    environment = {key: value for key, value in os.environ.items() if "VIVA_INSIGHTS_" not in key}
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "target_viva_insights.cli",
-            "validate",
-            str(package),
-            "--output-dir",
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
-        env=environment,
-        timeout=120,
-        check=False,
-    )
+    template = [] if case.template_path is None else ["--template", str(case.template_path)]
+    result = run_cli("validate", str(package), "--output-dir", str(tmp_path), *template)
+
     expected_exit = DATA_ERROR_EXIT if case.verdict == "error" else 0
     assert result.returncode == expected_exit, result.stderr
     if case.rule is not None:
@@ -212,8 +169,27 @@ def test_the_validate_command_follows_the_documentation(case: Case, tmp_path: Pa
     assert "Traceback" not in result.stderr
 
 
+def test_the_emulator_takes_valid_documented_packages(emulator, tmp_path: Path) -> None:
+    """`viva-insights upload` checks locally, the emulator judges again: both accept these."""
+    env = {f"VIVA_INSIGHTS_{name.upper()}": str(value) for name, value in emulator.config().items() if value}
+    for name in UPLOADED:
+        case = BY_NAME[name]
+        result = run_cli("upload", str(case.build(tmp_path)), "--output-dir", str(tmp_path), env=env)
+        assert result.returncode == 0, (name, result.stderr)
+        assert json.loads(result.stdout)["Status"] == "Completed", name
+
+
+def test_the_emulator_refuses_newly_documented_errors(emulator, tmp_path: Path) -> None:
+    """Uploaded without the local check, Viva's stand-in fails them: the rules are not only local."""
+    env = {f"VIVA_INSIGHTS_{name.upper()}": str(value) for name, value in emulator.config().items() if value}
+    for name in REFUSED_BY_THE_EMULATOR:
+        package = BY_NAME[name].build(tmp_path)
+        result = run_cli("upload", str(package), "--skip-validation", "--output-dir", str(tmp_path), env=env)
+        assert result.returncode == DATA_ERROR_EXIT, (name, result.stderr)
+
+
 def _documented_rules() -> dict[str, set[str]]:
-    """Rule id -> case names, from the rules table of docs/viva-rules.md (`rule-id` | ... | cases)."""
+    """Rule id -> case names, from the rules tables of docs/viva-rules.md (`rule-id` | ... | cases)."""
     table: dict[str, set[str]] = {}
     for line in RULES_DOCUMENT.read_text(encoding="utf-8").splitlines():
         match = re.match(r"^\|\s*`([a-z0-9-]+)`\s*\|", line)
@@ -236,3 +212,25 @@ def test_every_documented_rule_has_a_case_and_every_case_a_rule() -> None:
         if case.rule is not None:
             assert case.rule in documented, f"{case.name}: rule {case.rule} is not in docs/viva-rules.md"
             assert case.name in documented[case.rule], f"{case.name} is not listed under {case.rule}"
+
+
+def test_the_catalogue_and_the_rules_document_agree() -> None:
+    """Every rule from Microsoft's pages is documented with its severity; every documented rule exists."""
+    documented = _documented_rules()
+    severities = _documented_severities()
+    for rule in Rule:
+        if rule.source != THIS_PROJECT and rule is not Rule.PACKAGE:
+            assert rule.id in documented, f"{rule.id} ({rule.source}) has no row in docs/viva-rules.md"
+    for rule_id, severity in severities.items():
+        assert Rule(rule_id).severity.value[0].upper() == severity, f"{rule_id}: the document says {severity}"
+
+
+def _documented_severities() -> dict[str, str]:
+    """Rule id -> E or W, from the "Sev." column of the rules tables."""
+    severities = {}
+    for line in RULES_DOCUMENT.read_text(encoding="utf-8").splitlines():
+        match = re.match(r"^\|\s*`([a-z0-9-]+)`\s*\|", line)
+        if match:
+            cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+            severities[match.group(1)] = cells[3]
+    return severities
