@@ -71,7 +71,9 @@ def format_batch(
     for array, column in zip(arrays, columns, strict=True):
         text = _as_text(array)
         if column.kind is ValueKind.DATE:
-            text, days[column.field] = iso_to_viva_dates(text, date_order)
+            # A date token that names an order (template, field_types) decides how its column is written.
+            order = DateOrder.of_type_token(column.token) or date_order
+            text, days[column.field] = iso_to_viva_dates(text, order)
         texts.append(text)
     return FormattedBatch(pa.table(texts, names=[column.field for column in columns]), issues, days)
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from target_viva_insights.errors import ConfigurationError
 from target_viva_insights.template import load_template
+from viva_testing import hr_schema, singer_lines, small_org
 
 # As the portal's template zip might map fields: tokens we have never seen for HR data.
 TEMPLATE = {
@@ -70,3 +71,52 @@ def test_an_unusable_template_is_a_configuration_error(
     with pytest.raises(ConfigurationError, match=message) as raised:
         load_template(path)
     assert raised.value.exit_code == 2
+
+
+def test_the_target_writes_the_templates_tokens(run_target, tmp_path: Path) -> None:
+    template = write_template(tmp_path)
+    schema = hr_schema({"Area": {"type": ["string", "null"]}})
+    records = [{**row, "Area": "West" if index % 2 else "East"} for index, row in enumerate(small_org())]
+
+    outcome = run_target(singer_lines(schema, records), metadata_template=str(template))
+
+    assert outcome.error is None, outcome.report_rows
+    mapping = outcome.metadata()["Mapping"]
+    assert mapping["Layer"]["type"] == "int32"
+    assert mapping["EffectiveDate"]["type"] == "DateTime_MM/DD/YYYY"
+    assert mapping["Area"]["type"] == "StringType"  # our guess: the template has no Area
+    assert outcome.findings("unknown-type") == []  # the template's tokens are known ones
+    (lacking,) = outcome.findings("field-not-in-template")
+    assert (lacking["severity"], lacking["column"]) == ("warning", "Area")
+
+
+def test_a_field_types_entry_still_wins_over_the_template(run_target, tmp_path: Path) -> None:
+    template = write_template(tmp_path)
+    outcome = run_target(
+        singer_lines(hr_schema(), small_org()),
+        metadata_template=str(template),
+        field_types={"Layer": "IntegerType"},
+    )
+    assert outcome.error is None, outcome.report_rows
+    assert outcome.metadata()["Mapping"]["Layer"]["type"] == "IntegerType"
+    (other,) = outcome.findings("type-not-from-template")
+    assert "int32" in other["message"]
+
+
+def test_a_template_date_type_decides_how_its_dates_are_written(run_target, tmp_path: Path) -> None:
+    document = json.loads(json.dumps(TEMPLATE))
+    document["Mapping"]["EffectiveDate"]["type"] = "DateTime_DD/MM/YYYY"
+    template = write_template(tmp_path, document)
+
+    outcome = run_target(singer_lines(hr_schema(), small_org("2025-01-31")), metadata_template=str(template))
+
+    assert outcome.error is None, outcome.report_rows
+    assert b',"31/01/2025",' in outcome.data_csv()  # date_order is MDY; the template says DD/MM/YYYY
+
+
+def test_the_target_refuses_an_unreadable_template(run_target, tmp_path: Path) -> None:
+    outcome = run_target(
+        singer_lines(hr_schema(), small_org()), metadata_template=str(tmp_path / "nope.json")
+    )
+    assert isinstance(outcome.error, ConfigurationError)
+    assert "metadata_template" in str(outcome.error)
