@@ -6,7 +6,7 @@ This module takes the faster path only where nothing would change the records, a
 own path in charge everywhere else.
 
 Private or internal singer-sdk members used here (also listed next to the pin in pyproject.toml and
-checked by tests/test_sdk_private_members.py, which names the member an upgrade removed or changed):
+checked by tests/test_tap_sdk_private_members.py, which names the member an upgrade removed or changed):
 
 - `Stream._write_record_message(record)`: overridden to write plain records directly.
 - `Stream._stream_version`: the ACTIVATE_VERSION version written into each RECORD.

@@ -20,7 +20,6 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
-import pyarrow.parquet as pq
 
 from tap_hrsource.errors import HRSourceError
 from tap_hrsource.settings import FILE_FORMATS, StreamSettings
@@ -43,7 +42,17 @@ class TextBatch:
 
 
 def match_files(path: str) -> list[Path]:
-    """Files of a stream: the file itself, every supported file in a folder, or the glob's matches."""
+    """Files of a stream: the file itself, every supported file in a folder, or the glob's matches.
+
+    Args:
+        path: The stream's `path` setting: a file, a folder or a glob (`**` allowed).
+
+    Returns:
+        The matching files, sorted.
+
+    Raises:
+        HRSourceError: Nothing matches.
+    """
     candidate = Path(path).expanduser()
     if candidate.is_file():
         return [candidate]
@@ -191,6 +200,8 @@ def as_text(column: pa.Array) -> pa.Array:
 
 
 def read_parquet(path: Path, settings: StreamSettings) -> Iterator[TextBatch]:
+    import pyarrow.parquet as pq  # imported here: it costs memory that CSV-only runs do not need
+
     try:
         parquet = pq.ParquetFile(path)
     except (pa.ArrowInvalid, OSError) as error:

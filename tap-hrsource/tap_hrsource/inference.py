@@ -148,7 +148,17 @@ def convert_batch(
 ) -> dict[str, pa.Array]:
     """Every schema column converted; a column missing from this file is all nulls.
 
-    Raises DataValueError naming file, row, column and value for the first value that does not fit.
+    Args:
+        batch: Text columns of one batch.
+        types: The stream's column types.
+        source: The file, for error messages.
+        first_row: The row number of the batch's first row, for error messages.
+
+    Returns:
+        The converted columns, JSON-ready, by name.
+
+    Raises:
+        DataValueError: The first value that does not fit, naming file, row, column and value.
     """
     result: dict[str, pa.Array] = {}
     for name, column_type in types.items():

@@ -36,15 +36,23 @@ STREAM_SETTINGS = th.ObjectType(
     th.Property(
         "date_formats",
         th.ArrayType(th.StringType),
-        description="strptime formats tried for dates besides ISO, in order, e.g. ['%m/%d/%Y'].",
+        description=(
+            "strptime formats tried for dates besides ISO, in order, e.g. ['%m/%d/%Y']. "
+            "SQL: for the text columns column_types declares date or date-time."
+        ),
     ),
     th.Property(
         "column_types",
         th.ObjectType(additional_properties=th.StringType(allowed_values=list(COLUMN_TYPE_NAMES))),
-        description="Column -> string|integer|number|boolean|date|date-time; overrides inference.",
+        description=(
+            "Column -> string|integer|number|boolean|date|date-time; overrides inference "
+            "(SQL: overrides the database type, values are cast)."
+        ),
     ),
     th.Property(
-        "null_values", th.ArrayType(th.StringType), description="Strings read as null besides the empty one."
+        "null_values",
+        th.ArrayType(th.StringType),
+        description="Strings read as null besides the empty one (files, and text values of SQL streams).",
     ),
     th.Property("sqlalchemy_url", th.StringType, secret=True, description="SQL: SQLAlchemy database URL."),
     th.Property("table", th.StringType, description="SQL: table (or view) name, optionally schema.table."),
@@ -139,7 +147,18 @@ def parse_history(raw: dict[str, Any], name: str, today: dt.date) -> HistorySett
 
 
 def parse_stream_settings(raw: dict[str, Any], today: dt.date | None = None) -> StreamSettings:
-    """Turn one `streams` entry into StreamSettings, or raise a clear SettingsError."""
+    """Turn one `streams` entry into StreamSettings.
+
+    Args:
+        raw: One entry of the `streams` setting, as configured.
+        today: The date that a missing `snapshot_end_date` defaults to (today when None).
+
+    Returns:
+        The entry's settings, checked for consistency.
+
+    Raises:
+        SettingsError: The entry cannot work (no name, not exactly one source, contradictory options).
+    """
     name = raw.get("name") or ""
     if not name:
         raise SettingsError("Every entry in 'streams' needs a 'name'.")

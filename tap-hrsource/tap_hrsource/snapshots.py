@@ -51,7 +51,19 @@ def expand_person(
 def expand_monthly_snapshots(
     records: Iterable[dict], history: HistorySettings, *, effective_is_datetime: bool = False
 ) -> Iterator[dict]:
-    """Snapshots of every person for the configured months, person by person."""
+    """Snapshots of every person for the configured months, person by person.
+
+    Args:
+        records: The stream's effective-dated rows, in any order.
+        history: The history settings (person key, effective date column, months, end date column).
+        effective_is_datetime: True when the effective date column holds date-times, not dates.
+
+    Yields:
+        One row per person per month start: the person's latest row effective on or before it.
+
+    Raises:
+        HRSourceError: A row has an empty person key or effective date.
+    """
     person, effective = history.person_key, history.effective_date_column
     rows = list(records)
     for row in rows:

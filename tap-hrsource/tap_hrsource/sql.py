@@ -283,6 +283,18 @@ class HRSQLStream(HRStream):
         raise AssertionError("value_error called for a row whose values all convert")  # pragma: no cover
 
     def get_records(self, context: Mapping[str, Any] | None) -> Iterable[dict[str, Any]]:
+        """The table's or query's rows from the bookmark on (or monthly snapshots of all rows).
+
+        Args:
+            context: The stream partition context (unused: SQL streams have no partitions).
+
+        Yields:
+            Records typed by the database or by `column_types`.
+
+        Raises:
+            KeyPropertyError: A key property is empty or repeated (checked by the database first).
+            HRSourceError: The database fails, or a value does not fit its `column_types` type.
+        """
         records = self.typed_records(context)
         if self.settings.history:
             effective = self.column_types.get(self.settings.history.effective_date_column)

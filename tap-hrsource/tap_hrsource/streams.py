@@ -120,6 +120,18 @@ class HRFileStream(HRStream):
                 )
 
     def get_records(self, context: Mapping[str, Any] | None) -> Iterable[dict[str, Any]]:
+        """Typed records of the files changed since the bookmark (or monthly snapshots of all files).
+
+        Args:
+            context: The stream partition context (unused: file streams have no partitions).
+
+        Yields:
+            Records whose values already have their schema types.
+
+        Raises:
+            KeyPropertyError: A key property is empty or repeated (checked before the first record).
+            HRSourceError: A file cannot be read or a value contradicts the schema.
+        """
         self.keys.check(rescan=self._key_rows)
         files = self.files_to_read()
         if not files:

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import pyarrow
 from singer_sdk import Stream, Tap
 
 from tap_hrsource.errors import HRSourceError, SettingsError
@@ -96,7 +97,14 @@ def main() -> None:
     except SettingsError as error:
         print(f"tap-hrsource: {error}", file=sys.stderr)  # logging is not set up yet
         sys.exit(error.exit_code)
-    TapHRSource.cli()
+    # Arrow's default pool (mimalloc) keeps freed blocks: the system allocator peaks about 17 MB lower
+    # on a 1,000,000-row CSV at the same speed (bench/tap_bench.py).
+    pyarrow.set_memory_pool(pyarrow.system_memory_pool())
+    try:
+        TapHRSource.cli()
+    except HRSourceError as error:  # --discover and --test do not pass through TapHRSource.invoke
+        logging.getLogger(TapHRSource.name).error("%s", error)
+        sys.exit(error.exit_code)
 
 
 if __name__ == "__main__":

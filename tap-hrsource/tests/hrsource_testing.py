@@ -75,7 +75,7 @@ class CommandResult:
         return lines[-1] if lines else ""
 
 
-def run_command(config: dict | Path, tmp_path: Path) -> CommandResult:
+def run_command(config: dict | Path, tmp_path: Path, *options: str) -> CommandResult:
     """Run the installed `tap-hrsource` command (a real subprocess) with a config file."""
     import subprocess
     import sys
@@ -87,6 +87,10 @@ def run_command(config: dict | Path, tmp_path: Path) -> CommandResult:
         config_file = config
     command = Path(sys.executable).parent / "tap-hrsource"
     result = subprocess.run(
-        [str(command), "--config", str(config_file)], capture_output=True, text=True, check=False, timeout=120
+        [str(command), "--config", str(config_file), *options],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
     )
     return CommandResult(result.returncode, result.stdout, result.stderr)

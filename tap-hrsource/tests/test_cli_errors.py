@@ -130,3 +130,11 @@ def test_a_config_file_that_is_not_json_is_named(tmp_path):
 def test_contradictory_settings_exit_2(tmp_path):
     result = run_command({"streams": [{"name": "people"}]}, tmp_path)
     assert_clean_failure(result, 2, "give exactly one source, either 'path' or 'sqlalchemy_url'")
+
+
+def test_discovery_reports_a_bad_file_in_one_line(tmp_path):
+    """Meltano runs --discover before every run: the same clear line there, not a traceback."""
+    source = tmp_path / "latin1.csv"
+    source.write_bytes("PersonId,Name\na@contoso.com,Zoë\n".encode("latin-1"))
+    result = run_command(file_stream(source), tmp_path, "--discover")
+    assert_clean_failure(result, 1, str(source), "not valid utf-8-sig text")

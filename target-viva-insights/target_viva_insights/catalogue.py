@@ -12,9 +12,10 @@ from __future__ import annotations
 import enum
 
 THIS_PROJECT = "this project"
-FILE_RULES = "File rules and validation errors"
-PREPARE_ORG_DATA = "Prepare organizational data"
-FIRST_IMPORT = "Import organizational data (first import)"
+# Microsoft's pages (public MicrosoftDocs/Viva repository, Viva/insights/advanced/admin/), with ms.date.
+FILE_RULES = "File rules and validation errors (11/25/2024)"
+PREPARE_ORG_DATA = "Prepare organizational data, attribute reference (09/09/2024)"
+FIRST_IMPORT = "Import organizational data using API-based import (first import) (7/8/2025)"
 
 
 class Severity(str, enum.Enum):
@@ -36,25 +37,51 @@ class Rule(str, enum.Enum):
         return entry
 
     # The package: the zip, metadata.json, data.csv as a file.
-    PACKAGE = ("package", Severity.ERROR, FIRST_IMPORT)
-    UNREADABLE_CSV = ("unreadable-csv", Severity.ERROR, FILE_RULES)
+    PACKAGE = ("package", Severity.ERROR, FIRST_IMPORT)  # not a zip at all
+    PACKAGE_MEMBERS = ("package-members", Severity.ERROR, FILE_RULES)
+    EMPTY_MEMBER = ("empty-member", Severity.ERROR, FILE_RULES)
+    INVALID_METADATA = ("invalid-metadata", Severity.ERROR, FILE_RULES)
+    DATASET_TYPE = ("dataset-type", Severity.ERROR, FILE_RULES)
+    IS_BOOTSTRAP = ("is-bootstrap", Severity.ERROR, FIRST_IMPORT)
+    MAPPING_INVALID = ("mapping-invalid", Severity.ERROR, FILE_RULES)
+    HEADER_MAPPING_MISMATCH = ("header-mapping-mismatch", Severity.ERROR, FILE_RULES)
+    NOT_UTF8 = ("not-utf8", Severity.ERROR, FILE_RULES)
+    RAGGED_ROW = ("ragged-row", Severity.ERROR, FILE_RULES)
+    # Any other failure to read data.csv as CSV (the documented ones are not-utf8 and ragged-row).
+    UNREADABLE_CSV = ("unreadable-csv", Severity.ERROR, THIS_PROJECT)
     EMPTY_FILE = ("empty-file", Severity.ERROR, FILE_RULES)
     # Headers and the mapping.
     TOO_MANY_COLUMNS = ("too-many-columns", Severity.ERROR, PREPARE_ORG_DATA)
     DUPLICATE_HEADER = ("duplicate-header", Severity.ERROR, FILE_RULES)
     DUPLICATE_FIELD = ("duplicate-field", Severity.ERROR, FILE_RULES)
-    ILLEGAL_NAME = ("illegal-name", Severity.ERROR, FILE_RULES)
-    UNKNOWN_TYPE = ("unknown-type", Severity.ERROR, PREPARE_ORG_DATA)
+    HEADER_EMPTY = ("header-empty", Severity.ERROR, FILE_RULES)
+    HEADER_CHARACTERS = ("header-characters", Severity.ERROR, FILE_RULES)
+    # The symbols the page's error table allows and its rules section does not: Viva may accept them.
+    HEADER_SYMBOL = ("header-symbol", Severity.WARNING, FILE_RULES)
+    SYSTEM_FIELD = ("system-field", Severity.ERROR, FILE_RULES)
+    MICROSOFT_NAME = ("microsoft-name", Severity.WARNING, PREPARE_ORG_DATA)
+    RENAMED_FIELD = ("renamed-field", Severity.WARNING, PREPARE_ORG_DATA)
+    # No page lists the supported tokens beyond EmailType: refusing one might refuse accepted data.
+    UNKNOWN_TYPE = ("unknown-type", Severity.WARNING, FILE_RULES)
     RESERVED_FIELD_TYPE = ("reserved-field-type", Severity.ERROR, PREPARE_ORG_DATA)
-    MISSING_REQUIRED_FIELD = ("missing-required-field", Severity.ERROR, FILE_RULES)
+    MISSING_REQUIRED_FIELD = ("missing-required-field", Severity.ERROR, PREPARE_ORG_DATA)
+    # Without the column "the date you uploaded the data becomes the default EffectiveDate".
+    EFFECTIVE_DATE_ABSENT = ("effective-date-absent", Severity.WARNING, PREPARE_ORG_DATA)
+    # The customer's template (setting metadata_template) does not map the field.
+    FIELD_NOT_IN_TEMPLATE = ("field-not-in-template", Severity.WARNING, FIRST_IMPORT)
+    TYPE_NOT_FROM_TEMPLATE = ("type-not-from-template", Severity.WARNING, FIRST_IMPORT)
     # Values, row by row.
     NEWLINE = ("newline", Severity.ERROR, FILE_RULES)
     VALUE_TOO_LONG = ("value-too-long", Severity.ERROR, FILE_RULES)
-    BLANK_REQUIRED = ("blank-required", Severity.ERROR, FILE_RULES)
+    BLANK_REQUIRED = ("blank-required", Severity.ERROR, PREPARE_ORG_DATA)
     INVALID_EMAIL = ("invalid-email", Severity.ERROR, PREPARE_ORG_DATA)
     INVALID_INTEGER = ("invalid-integer", Severity.ERROR, PREPARE_ORG_DATA)
     INVALID_DOUBLE = ("invalid-double", Severity.ERROR, PREPARE_ORG_DATA)
     INVALID_DATE = ("invalid-date", Severity.ERROR, PREPARE_ORG_DATA)
+    VALUE_OUT_OF_RANGE = ("value-out-of-range", Severity.ERROR, PREPARE_ORG_DATA)
+    LAYER_NEGATIVE = ("layer-negative", Severity.WARNING, PREPARE_ORG_DATA)
+    SUPERVISOR_INDICATOR = ("supervisor-indicator", Severity.WARNING, PREPARE_ORG_DATA)
+    DATE_READ_AS_YYYY_DD_MM = ("date-read-as-yyyy-dd-mm", Severity.WARNING, PREPARE_ORG_DATA)
     # A value that does not fit the type the tap's stream schema declares (the target only).
     SCHEMA_TYPE = ("schema-type", Severity.ERROR, THIS_PROJECT)
     # Input the target refuses rather than guesses at (docs/reliability.md).
@@ -62,16 +89,18 @@ class Rule(str, enum.Enum):
     NUL_CHARACTER = ("nul-character", Severity.ERROR, THIS_PROJECT)
     UNDECLARED_FIELD = ("undeclared-field", Severity.ERROR, THIS_PROJECT)
     # The organization as a whole.
-    DUPLICATE_PERSON_DATE = ("duplicate-person-date", Severity.ERROR, PREPARE_ORG_DATA)
+    DUPLICATE_PERSON_DATE = ("duplicate-person-date", Severity.WARNING, PREPARE_ORG_DATA)
     SEVERAL_MANAGERS = ("several-managers", Severity.ERROR, FILE_RULES)
-    MANAGER_NOT_A_PERSON = ("manager-not-a-person", Severity.ERROR, THIS_PROJECT)
+    # Not documented: Microsoft's own valid example has managers without rows of their own.
+    MANAGER_NOT_A_PERSON = ("manager-not-a-person", Severity.WARNING, THIS_PROJECT)
     MANAGER_MISSING = ("manager-missing", Severity.ERROR, FILE_RULES)
+    CO_LEADER = ("co-leader", Severity.WARNING, PREPARE_ORG_DATA)
     REPORTING_LOOP = ("reporting-loop", Severity.ERROR, FILE_RULES)
     # Data-quality advice.
     FEW_MONTHLY_SNAPSHOTS = ("few-monthly-snapshots", Severity.WARNING, PREPARE_ORG_DATA)
     MISSING_MONTHLY_SNAPSHOT = ("missing-monthly-snapshot", Severity.WARNING, PREPARE_ORG_DATA)
-    SINGLE_VALUE_COLUMN = ("single-value-column", Severity.WARNING, THIS_PROJECT)
-    VALUE_PER_PERSON = ("value-per-person", Severity.WARNING, THIS_PROJECT)
+    SINGLE_VALUE_COLUMN = ("single-value-column", Severity.WARNING, PREPARE_ORG_DATA)
+    VALUE_PER_PERSON = ("value-per-person", Severity.WARNING, PREPARE_ORG_DATA)
     # The emulator's stand-in for a rule only Viva checks.
     SERVICE_RULE = ("service-rule", Severity.ERROR, THIS_PROJECT)
 

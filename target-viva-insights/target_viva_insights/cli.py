@@ -20,9 +20,10 @@ from target_viva_insights.errors import ConfigurationError, DataValidationFailed
 from target_viva_insights.log_text import keep_log_messages_on_one_line
 from target_viva_insights.rules import DateOrder
 from target_viva_insights.settings import CONNECTION_SETTINGS
+from target_viva_insights.template import MetadataTemplate, load_template
 
 ENV_PREFIXES = ("TARGET_VIVA_INSIGHTS_", "VIVA_INSIGHTS_")  # the second wins
-EXTRA_SETTINGS = ("output_dir", "date_order")  # package settings the commands also use
+EXTRA_SETTINGS = ("output_dir", "date_order", "metadata_template")  # package settings the commands use
 logger = logging.getLogger("viva_insights")
 
 
@@ -241,7 +242,7 @@ def _validate_or_raise(package: Path, settings: Mapping[str, Any]) -> None:
     from target_viva_insights.validation import validate_package
 
     date_order = DateOrder(settings["date_order"]) if settings.get("date_order") else None
-    report = validate_package(package, date_order)
+    report = validate_package(package, date_order, template=_metadata_template(settings))
     for line in report.summary_lines():
         logger.info(line)
     for issue in report.errors[:10]:
@@ -249,6 +250,22 @@ def _validate_or_raise(package: Path, settings: Mapping[str, Any]) -> None:
     if not report.ok:
         path = report.write_csv(_output_dir(settings) / f"validation-{package.stem}.csv")
         raise DataValidationFailed(f"{package} breaks Viva's rules; report: {path}", error_file=path)
+
+
+def add_template_option(parser: argparse.ArgumentParser) -> None:
+    """`--template`: the customer's metadata template, whose type tokens count as known ones."""
+    parser.add_argument(
+        "--template",
+        dest="metadata_template",
+        default=None,
+        metavar="METADATA_JSON",
+        help="metadata.json of the Viva portal's template zip (or the zip): its type tokens are known",
+    )
+
+
+def _metadata_template(settings: Mapping[str, Any]) -> MetadataTemplate | None:
+    path = settings.get("metadata_template")
+    return load_template(path) if path else None
 
 
 def command_validate(arguments: argparse.Namespace, settings: dict[str, Any]) -> int:
@@ -327,6 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
     upload.add_argument(
         "--skip-validation", action="store_true", help="upload a .zip without the local check"
     )
+    add_template_option(upload)
     upload.set_defaults(handler=command_upload)
 
     status = commands.add_parser("status", parents=[with_settings], help="show an ingestion's status")
@@ -347,6 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
     date_orders = [order.value for order in DateOrder]
     validate.add_argument("--date-order", dest="date_order", choices=date_orders, default=None)
     validate.add_argument("--output-dir", dest="output_dir", default=None, help="where the report goes")
+    add_template_option(validate)
     validate.set_defaults(handler=command_validate)
 
     from target_viva_insights.emulator.options import add_flags as add_emulator_flags

@@ -8,6 +8,8 @@ or unusually written date.
 
 from __future__ import annotations
 
+import dataclasses
+
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -52,7 +54,7 @@ def iso_to_viva_dates(text: pa.Array, date_order: DateOrder) -> tuple[pa.Array, 
 def viva_date_days(values: pa.Array, date_order: DateOrder) -> pa.Array:
     """date32 for text in Viva's date format for `date_order`, else null.
 
-    Accepts one- or two-digit day and month and text after the date (a time), as Viva does.
+    Accepts every form the attribute reference lists for the date order (`date_forms`).
     """
     fixed_shape = pc.fill_null(
         pc.and_(
@@ -68,7 +70,7 @@ def viva_date_days(values: pa.Array, date_order: DateOrder) -> pa.Array:
     days = real_days(pc.if_else(fixed_shape, iso, NULL_TEXT))
     other_forms = pc.and_(pc.invert(fixed_shape), pc.is_valid(values))
     if pc.any(other_forms).as_py():
-        days = pc.coalesce(days, _loose_viva_days(values, date_order))
+        days = _loose_viva_days(values, days, other_forms, date_order)
     return days
 
 
@@ -84,11 +86,98 @@ def real_days(iso: pa.Array) -> pa.Array:
     return pc.if_else(same, pc.cast(parsed, pa.date32()), NULL_DATE)
 
 
-def _loose_viva_days(values: pa.Array, date_order: DateOrder) -> pa.Array:
-    """Unpadded day or month, or a time after the date: the regex path, for the few such cells."""
-    parts = pc.extract_regex(values, date_order.pattern)
-    year, month, day = (pc.struct_field(parts, name) for name in ("year", "month", "day"))
-    iso = pc.binary_join_element_wise(year, pc.utf8_lpad(month, 2, "0"), pc.utf8_lpad(day, 2, "0"), "-")
+@dataclasses.dataclass(frozen=True)
+class DateForm:
+    """One date form of the attribute reference: `pattern` names the groups year, month and day.
+
+    A year has two or four digits, a month digits or an English name (full or three letters)."""
+
+    label: str
+    pattern: str
+
+
+_DAY = r"(?P<day>[0-9]{1,2})"
+_MONTH = r"(?P<month>[0-9]{1,2})"
+_YEAR4 = r"(?P<year>[0-9]{4})"
+_YEAR2 = r"(?P<year>[0-9]{2})"
+_MORE_TEXT = r"(?:[ T].*)?"  # "followed by more text such as time"
+# Prepare organizational data, attribute reference (EffectiveDate, HireDate), ms.date 09/09/2024.
+MDY_FORMS = (
+    DateForm("MM/DD/YYYY", rf"^{_MONTH}/{_DAY}/{_YEAR4}{_MORE_TEXT}$"),
+    DateForm("MM-DD-YYYY", rf"^{_MONTH}-{_DAY}-{_YEAR4}$"),
+    DateForm("MM-DD-YY", rf"^{_MONTH}-{_DAY}-{_YEAR2}$"),
+    DateForm("YYYY-MM-DD", rf"^{_YEAR4}-{_MONTH}-{_DAY}$"),
+)
+DMY_FORMS = (
+    DateForm("DD/MM/YYYY", rf"^{_DAY}/{_MONTH}/{_YEAR4}{_MORE_TEXT}$"),
+    DateForm("D/MM/YY", rf"^{_DAY}/{_MONTH}/{_YEAR2}$"),
+    DateForm("DD-MM-YYYY", rf"^{_DAY}-{_MONTH}-{_YEAR4}$"),
+    DateForm("DD-MM-YY", rf"^{_DAY}-{_MONTH}-{_YEAR2}$"),
+    DateForm("YYYY-DD-MM", rf"^{_YEAR4}-{_DAY}-{_MONTH}$"),
+)
+NAMED_MONTH_FORMS = (
+    DateForm(
+        "Wednesday, March 14, 2012",
+        r"^(?:[A-Za-z]+, )?(?P<month>[A-Za-z]+) (?P<day>[0-9]{1,2}), (?P<year>[0-9]{4})$",
+    ),
+    DateForm("14-Mar-2012", r"^(?P<day>[0-9]{1,2})-(?P<month>[A-Za-z]{3})-(?P<year>[0-9]{2}|[0-9]{4})$"),
+)
+# English, as the docs' examples (not the machine's locale): full names, then three-letter ones.
+_FULL_MONTHS = "january february march april may june july august september october november december"
+MONTH_NAMES = [*_FULL_MONTHS.split(), *(name[:3] for name in _FULL_MONTHS.split())]
+# Two-digit years as .NET reads them by default (TwoDigitYearMax 2049): 00-49 is 20xx, 50-99 19xx.
+TWO_DIGIT_YEAR_PIVOT = 50
+YEAR_FIRST_PATTERN = r"^[0-9]{4}-(?P<first>[0-9]{1,2})-(?P<second>[0-9]{1,2})$"
+
+
+def date_forms(date_order: DateOrder) -> tuple[DateForm, ...]:
+    """Every form Viva reads for a DateTime_MM/DD/YYYY (MDY) or DateTime_DD/MM/YYYY (DMY) field."""
+    return (MDY_FORMS if date_order is DateOrder.MDY else DMY_FORMS) + NAMED_MONTH_FORMS
+
+
+def year_first_ambiguous(values: pa.Array, date_order: DateOrder) -> pa.Array:
+    """True where a DD/MM/YYYY field holds YYYY-xx-xx that also reads as ISO YYYY-MM-DD.
+
+    Viva reads these as YYYY-DD-MM, so 2024-03-04 is the 3rd of April: valid, likely unintended."""
+    if date_order is not DateOrder.DMY or not pc.any(pc.match_substring(values, "-")).as_py():
+        return pa.nulls(len(values), pa.bool_()).fill_null(False)
+    parts = pc.extract_regex(values, YEAR_FIRST_PATTERN)
+    first = pc.cast(pc.struct_field(parts, "first"), pa.int32())
+    second = pc.cast(pc.struct_field(parts, "second"), pa.int32())
+    both_months = pc.and_(pc.less_equal(first, 12), pc.less_equal(second, 12))
+    return pc.fill_null(pc.and_(both_months, pc.not_equal(first, second)), False)
+
+
+def _loose_viva_days(values: pa.Array, days: pa.Array, pending: pa.Array, date_order: DateOrder) -> pa.Array:
+    """`days` completed with every other documented form where `pending`: one regex per form, each
+    over only the values no earlier form read (the common unpadded M/D/YYYY goes first)."""
+    for form in date_forms(date_order):
+        if not pc.any(pending).as_py():
+            break
+        parsed = _form_days(pc.filter(values, pending), form)
+        days = pc.replace_with_mask(days, pending, parsed)
+        pending = pc.and_(pending, pc.is_null(days))
+    return days
+
+
+def _form_days(values: pa.Array, form: DateForm) -> pa.Array:
+    parts = pc.extract_regex(values, form.pattern)
+    year = pc.cast(pc.struct_field(parts, "year"), pa.int32())
+    short = pc.equal(pc.utf8_length(pc.struct_field(parts, "year")), 2)
+    century = pc.if_else(pc.less(year, TWO_DIGIT_YEAR_PIVOT), 2000, 1900)
+    year = pc.if_else(short, pc.add(year, century), year)
+    month_text = pc.struct_field(parts, "month")
+    named = pc.index_in(pc.utf8_lower(month_text), value_set=pa.array(MONTH_NAMES))
+    digits = pc.if_else(pc.utf8_is_digit(month_text), month_text, NULL_TEXT)
+    month_number = pc.coalesce(
+        pc.cast(digits, pa.int32()), pc.add(pc.cast(pc.remainder(named, 12), pa.int32()), 1)
+    )
+    iso = pc.binary_join_element_wise(
+        pc.utf8_lpad(pc.cast(year, pa.string()), 4, "0"),
+        pc.utf8_lpad(pc.cast(month_number, pa.string()), 2, "0"),
+        pc.utf8_lpad(pc.struct_field(parts, "day"), 2, "0"),
+        "-",
+    )
     return real_days(iso)
 
 

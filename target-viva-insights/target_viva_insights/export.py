@@ -22,6 +22,7 @@ from target_viva_insights.package import CsvField, DataCsvWriter, open_data_csv,
 from target_viva_insights.report import ValidationReport
 from target_viva_insights.rules import DEFAULT_DATE_ORDER, DateOrder
 from target_viva_insights.settings import DEFAULT_IMPORT_MODE, ImportMode
+from target_viva_insights.template import MetadataTemplate, load_template
 from target_viva_insights.validation import DataValidator, validate_data_csv
 
 
@@ -35,6 +36,7 @@ class ExportSettings:
     date_order: DateOrder
     import_mode: ImportMode
     check_types: bool
+    template: MetadataTemplate | None = None
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> ExportSettings:
@@ -57,6 +59,7 @@ class ExportSettings:
             date_order=DateOrder(config.get("date_order") or DEFAULT_DATE_ORDER.value),
             import_mode=ImportMode(config.get("import_mode") or DEFAULT_IMPORT_MODE.value),
             check_types=bool(config.get("validate_records", True)),
+            template=load_template(config["metadata_template"]) if config.get("metadata_template") else None,
         )
 
 
@@ -116,6 +119,7 @@ class Export:
             field_types=self.settings.field_types,
             exclude_columns=self.settings.exclude_columns,
             date_order=self.settings.date_order,
+            template_tokens=self.settings.template.tokens_by_field if self.settings.template else None,
         )
 
     def append(self, columns: list[Column], records: list[dict[str, Any]]) -> None:
@@ -155,6 +159,7 @@ class Export:
                 csv_fields(columns),
                 date_order=self.settings.date_order,
                 import_mode=self.settings.import_mode,
+                template=self.settings.template,
             ),
         )
         self._parts.append(part)
@@ -198,6 +203,7 @@ class Export:
                 csv_fields(columns),
                 date_order=self.settings.date_order,
                 import_mode=self.settings.import_mode,
+                template=self.settings.template,
             )
         offset = 0
         for part in self._parts:  # type findings were made while formatting, before the merge

@@ -82,7 +82,9 @@ def format_batch(
             issues.extend(_non_iso_dates(array, column, first_row))
         text = _as_text(array)
         if column.kind is ValueKind.DATE:
-            text, days[column.field] = iso_to_viva_dates(text, date_order)
+            # A date token that names an order (template, field_types) decides how its column is written.
+            order = DateOrder.of_type_token(column.token) or date_order
+            text, days[column.field] = iso_to_viva_dates(text, order)
         if column.source_type in TEXT_SOURCES:  # numbers, booleans and ISO dates hold no NUL
             issues.extend(_nul_characters(text, column, first_row))
         texts.append(text)

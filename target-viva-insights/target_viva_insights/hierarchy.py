@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+from collections.abc import Iterable
 
 import numpy as np
 import pyarrow as pa
@@ -101,10 +102,25 @@ class MonthCoverage:
 
 
 class Hierarchy:
-    """Collects (PersonId, ManagerId, EffectiveDate) per row and judges the organization at the end."""
+    """Collects (PersonId, ManagerId, EffectiveDate) per row and judges the organization at the end.
 
-    def __init__(self, *, has_manager: bool) -> None:
+    Args:
+        has_manager: data.csv has a ManagerId column.
+        is_bootstrap: a full import (the 13-month snapshot advice is about a first, full import).
+        known_people: PersonIds Viva already holds (an incremental import's earlier imports): managers
+            among them count as existing.
+    """
+
+    def __init__(
+        self,
+        *,
+        has_manager: bool,
+        is_bootstrap: bool = True,
+        known_people: Iterable[str] | pa.Array | None = None,
+    ) -> None:
         self.has_manager = has_manager
+        self.is_bootstrap = is_bootstrap
+        self.known_people = _as_text_array(known_people)
         self.codes = EmailCodes()
         self._chunks: list[_Rows] = []
         self._first_line: int | None = None
@@ -153,6 +169,17 @@ class Hierarchy:
     def person_count(self) -> int:
         self._code_pending()
         return int(np.count_nonzero(self.coverage.rows))
+
+    def new_people_count(self) -> int | None:
+        """How many people of the file Viva does not hold yet; None without `known_people`."""
+        if self.known_people is None:
+            return None
+        self._code_pending()
+        present = np.zeros(len(self.codes.values), dtype=bool)
+        present[: self.coverage.rows.size] = self.coverage.rows > 0
+        held = pc.drop_null(pc.index_in(self.known_people, value_set=self.codes.values))
+        present[held.to_numpy(zero_copy_only=False)] = False
+        return int(np.count_nonzero(present))
 
     def judge(self, report: ValidationReport) -> None:
         self._code_pending()
@@ -251,12 +278,17 @@ class Hierarchy:
         is_known = np.zeros(len(self.codes.values) + 1, dtype=bool)
         is_known[rows.person] = True
         is_known[NO_MANAGER] = True
+        if self.known_people is not None:
+            held = pc.drop_null(pc.index_in(self.known_people, value_set=self.codes.values))
+            is_known[held.to_numpy(zero_copy_only=False)] = True
         unknown = ~is_known[rows.manager]
         positions = np.nonzero(unknown)[0]
         samples = [
             Issue(
                 Rule.MANAGER_NOT_A_PERSON,
-                f"the manager has no row of their own ({rules.PERSON_ID}); every manager must be in the file",
+                f"the manager has no row of their own ({rules.PERSON_ID})"
+                + ("" if self.known_people is None else " and is not among the people Viva already holds")
+                + ": Viva will know nothing else about them",
                 row=rows.line(index),
                 column=rules.MANAGER_ID,
                 value=self.codes.email(int(rows.manager[index])),
@@ -294,7 +326,9 @@ class Hierarchy:
             changed = rows.person[chunk]
             top_issues.extend(self._extra_tops(manager_of, row_of, changed, date, reported_tops))
             loop_issues.extend(self._loops(manager_of, row_of, date, seen_loops))
-        report.add_found(len(top_issues), top_issues)
+        for rule in (Rule.MANAGER_MISSING, Rule.CO_LEADER):
+            found = [issue for issue in top_issues if issue.rule is rule]
+            report.add_found(len(found), found)
         report.add_found(len(loop_issues), loop_issues)
 
     def _extra_tops(
@@ -323,11 +357,13 @@ class Hierarchy:
             if person == top or int(person) in reported:
                 continue
             reported.add(int(person))
+            leads = direct_reports[person] > 0
             issues.append(
                 Issue(
-                    Rule.MANAGER_MISSING,
+                    Rule.CO_LEADER if leads else Rule.MANAGER_MISSING,
                     f"no {rules.MANAGER_ID} as of {date}; only the top of the hierarchy "
-                    f"(row {int(row_of[top])}) may have none",
+                    f"(row {int(row_of[top])}) may have none"
+                    + (" (a second leader with direct reports: Viva may accept it)" if leads else ""),
                     row=int(row_of[person]),
                     column=rules.MANAGER_ID,
                     value="",
@@ -370,7 +406,7 @@ class Hierarchy:
 
     def _check_monthly_snapshots(self, report: ValidationReport) -> None:
         coverage = self.coverage
-        if len(coverage.months) < rules.RECOMMENDED_MONTHLY_SNAPSHOTS:
+        if self.is_bootstrap and len(coverage.months) < rules.RECOMMENDED_MONTHLY_SNAPSHOTS:
             report.add(
                 Issue(
                     Rule.FEW_MONTHLY_SNAPSHOTS,
@@ -399,6 +435,16 @@ class Hierarchy:
 
     def _email_or_blank(self, code: int) -> str:
         return self.codes.email(code) if code >= 0 else ""
+
+
+def _as_text_array(people: Iterable[str] | pa.Array | None) -> pa.Array | None:
+    if people is None:
+        return None
+    if isinstance(people, pa.ChunkedArray):
+        return people.combine_chunks().cast(pa.string())
+    if isinstance(people, pa.Array):
+        return people.cast(pa.string())
+    return pa.array(list(people), type=pa.string())
 
 
 def _date_blocks(day: np.ndarray) -> list[tuple[int, int]] | None:

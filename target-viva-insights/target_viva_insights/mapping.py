@@ -37,7 +37,7 @@ class Column:
 
     @property
     def kind(self) -> ValueKind:
-        return rules.TYPE_TOKENS.get(self.token, ValueKind.STRING)
+        return rules.kind_of_token(self.token)
 
 
 class MappingError(ConfigurationError):
@@ -99,6 +99,7 @@ def build_columns(
     field_types: Mapping[str, str] | None = None,
     exclude_columns: Iterable[str] = (),
     date_order: DateOrder = rules.DEFAULT_DATE_ORDER,
+    template_tokens: Mapping[str, str] | None = None,
 ) -> list[Column]:
     """The data.csv columns for a stream schema, in schema order, after the user's settings.
 
@@ -106,10 +107,12 @@ def build_columns(
         schema: the stream's JSON Schema; each property becomes a column unless excluded.
         column_mapping: source column -> Viva field name; unmapped columns whose names match a reserved
             Viva name (ignoring case, `_`, `-` and spaces) take that name, the others keep theirs.
-        field_types: Viva field name -> metadata.json type token, instead of the token the schema
-            type gives.
+        field_types: Viva field name -> metadata.json type token, instead of the token the template
+            or the schema type gives.
         exclude_columns: source columns to leave out.
         date_order: the order of the dates written, which decides the date fields' type token.
+        template_tokens: Viva field name -> token of the customer's Viva template
+            (`metadata_template`), instead of our own guess (`default_token`).
 
     Returns:
         One Column per kept property, with its source name, Viva field name, type token and the type
@@ -133,7 +136,8 @@ def build_columns(
             continue
         source_type, nullable = source_type_of(property_schema)
         field = viva_field_name(source, column_mapping)
-        token = field_types.get(field) or default_token(field, source_type, date_order)
+        token = field_types.get(field) or (template_tokens or {}).get(field)
+        token = token or default_token(field, source_type, date_order)
         columns.append(Column(source, field, token, source_type, nullable))
     _reject_duplicate_fields(columns)
     return columns

@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from target_viva_insights import rules
+from target_viva_insights.catalogue import Rule
 from target_viva_insights.rules import DateOrder, ValueKind
 from target_viva_insights.settings import ImportMode
 
@@ -45,7 +46,11 @@ READ_BLOCK_BYTES = 8 << 20
 
 
 class PackageError(ValueError):
-    """The zip itself is not a Viva package (wrong files, unreadable metadata)."""
+    """The zip itself is not a Viva package (wrong files, unreadable metadata); `rule` says which."""
+
+    def __init__(self, message: str, rule: Rule = Rule.PACKAGE) -> None:
+        super().__init__(message)
+        self.rule = rule
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,7 +63,7 @@ class CsvField:
 
     @property
     def kind(self) -> ValueKind:
-        return rules.TYPE_TOKENS.get(self.token, ValueKind.STRING)
+        return rules.kind_of_token(self.token)
 
 
 # -- writing ----------------------------------------------------------------------------------------------
@@ -203,26 +208,29 @@ def _check_members(archive: zipfile.ZipFile) -> None:
     if names != sorted([DATA_FILE, METADATA_FILE]):
         raise PackageError(
             f"the zip must hold exactly {DATA_FILE} and {METADATA_FILE} at its root; it holds: "
-            f"{', '.join(names) or 'nothing'}"
+            f"{', '.join(names) or 'nothing'}",
+            Rule.PACKAGE_MEMBERS,
         )
     for name in names:
         if archive.getinfo(name).file_size == 0:
-            raise PackageError(f"{name} is empty")
+            raise PackageError(f"{name} is empty", Rule.EMPTY_MEMBER)
 
 
 def _read_metadata(archive: zipfile.ZipFile) -> dict[str, Any]:
     try:
         metadata = json.loads(archive.read(METADATA_FILE).decode("utf-8-sig"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise PackageError(f"{METADATA_FILE} is not valid UTF-8 JSON: {exc}") from exc
+        raise PackageError(f"{METADATA_FILE} is not valid UTF-8 JSON: {exc}", Rule.INVALID_METADATA) from exc
     if not isinstance(metadata, dict):
-        raise PackageError(f"{METADATA_FILE} must hold a JSON object")
+        raise PackageError(f"{METADATA_FILE} must hold a JSON object", Rule.INVALID_METADATA)
     if metadata.get("DatasetType") != DATASET_TYPE:
-        raise PackageError(f'{METADATA_FILE}: "DatasetType" must be "{DATASET_TYPE}"')
+        raise PackageError(f'{METADATA_FILE}: "DatasetType" must be "{DATASET_TYPE}"', Rule.DATASET_TYPE)
     if metadata.get("IsBootstrap") not in IS_BOOTSTRAP.values():
-        raise PackageError(f'{METADATA_FILE}: "IsBootstrap" must be the string "true" or "false"')
+        raise PackageError(
+            f'{METADATA_FILE}: "IsBootstrap" must be the string "true" or "false"', Rule.IS_BOOTSTRAP
+        )
     if not isinstance(metadata.get("Mapping"), dict) or not metadata["Mapping"]:
-        raise PackageError(f'{METADATA_FILE}: "Mapping" must be a non-empty object')
+        raise PackageError(f'{METADATA_FILE}: "Mapping" must be a non-empty object', Rule.MAPPING_INVALID)
     return metadata
 
 
@@ -231,7 +239,8 @@ def _fields_from_metadata(metadata: dict[str, Any]) -> tuple[list[CsvField], Imp
     for header, target in metadata["Mapping"].items():
         if not isinstance(target, dict) or not target.get("name") or not target.get("type"):
             raise PackageError(
-                f'{METADATA_FILE}: the mapping of column "{header}" needs a "name" and a "type"'
+                f'{METADATA_FILE}: the mapping of column "{header}" needs a non-empty "name" and "type"',
+                Rule.MAPPING_INVALID,
             )
         fields.append(CsvField(header, str(target["name"]), str(target["type"])))
     mode = next(mode for mode, token in IS_BOOTSTRAP.items() if token == metadata["IsBootstrap"])
@@ -239,21 +248,20 @@ def _fields_from_metadata(metadata: dict[str, Any]) -> tuple[list[CsvField], Imp
 
 
 def date_order_of(fields: Iterable[CsvField]) -> DateOrder:
-    """The date order of the mapping's date types; the default when it maps no dates.
+    """The date order of the mapping's first date type that names one; the default when none does.
+
+    Each date field is read in its own type's order ("Admin can select DataType as either
+    DateTime_MM/DD/YYYY or DateTime_DD/MM/YYYY", per attribute); this order serves the date fields whose
+    token names none.
 
     Args:
         fields: the columns as metadata.json maps them.
 
     Returns:
-        MDY for DateTime_MMDDYYYY fields, DMY for DateTime_DDMMYYYY fields.
-
-    Raises:
-        PackageError: the mapping mixes MM/DD/YYYY and DD/MM/YYYY types.
+        The order of the first date type that names one; the default when none does.
     """
-    orders = {order for field in fields if (order := DateOrder.of_type_token(field.token)) is not None}
-    if len(orders) > 1:
-        raise PackageError(f"{METADATA_FILE} mixes MM/DD/YYYY and DD/MM/YYYY date types")
-    return orders.pop() if orders else rules.DEFAULT_DATE_ORDER
+    orders = (DateOrder.of_type_token(field.token) for field in fields)
+    return next((order for order in orders if order is not None), rules.DEFAULT_DATE_ORDER)
 
 
 def read_header(data: IO[bytes]) -> list[str]:
@@ -272,7 +280,7 @@ def read_header(data: IO[bytes]) -> list[str]:
     try:
         text = first.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise PackageError(f"the {DATA_FILE} header is not UTF-8") from exc
+        raise PackageError(f"the {DATA_FILE} header is not UTF-8", Rule.NOT_UTF8) from exc
     if text.startswith("\ufeff"):
         text = text[1:]
     return next(csv.reader([text.rstrip("\r\n")]), [])

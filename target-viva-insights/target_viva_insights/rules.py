@@ -1,9 +1,9 @@
 """Viva Insights organizational-data rules: the one place that states them.
 
 The target's pre-flight (`validation.py`), the metadata builder (`mapping.py`) and the emulator all
-read these facts from here. Sources: the Microsoft Learn pages "Prepare organizational data",
-"Import organizational data (first import)" and "File rules and validation errors"; docs/viva-rules.md
-gives each rule with its source, and `catalogue.py` lists the rules the validation reports.
+read these facts from here. Sources: Microsoft's pages "Prepare organizational data" (attribute
+reference), "File rules and validation errors" and "Import organizational data (first import)";
+docs/viva-rules.md quotes each rule, and `catalogue.py` gives each finding its severity.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ class ValueKind(enum.Enum):
 
 
 # metadata.json type tokens. Only EmailType is documented for HR data; the others are inferred from
-# the business-data sample and are overridable with the `field_types` setting (README says so).
+# the business-data sample and are overridable with the `field_types` setting or, better, taken from the
+# customer's own template (setting `metadata_template`).
 EMAIL_TYPE = "EmailType"
 STRING_TYPE = "StringType"
 INTEGER_TYPE = "IntegerType"
@@ -39,6 +40,32 @@ TYPE_TOKENS: dict[str, ValueKind] = {
     DATE_MDY_TYPE: ValueKind.DATE,
     DATE_DMY_TYPE: ValueKind.DATE,
 }
+# The attribute reference names the two date types so ("Admin can select DataType as either
+# DateTime_MM/DD/YYYY or DateTime_DD/MM/YYYY"): known tokens too.
+DATE_TYPE_LABELS = {"DateTime_MM/DD/YYYY": "MDY", "DateTime_DD/MM/YYYY": "DMY"}
+TYPE_TOKENS.update(dict.fromkeys(DATE_TYPE_LABELS, ValueKind.DATE))
+# What a token we do not know most likely holds, by the words in it (checked in this order).
+_TOKEN_WORDS = (
+    ("email", ValueKind.EMAIL),
+    ("date", ValueKind.DATE),
+    ("int", ValueKind.INTEGER),
+    ("double", ValueKind.DOUBLE),
+    ("float", ValueKind.DOUBLE),
+    ("decimal", ValueKind.DOUBLE),
+    ("number", ValueKind.DOUBLE),
+)
+
+
+def kind_of_token(token: str) -> ValueKind:
+    """The kind of values a type token holds: ours by the table, others by the words in them.
+
+    A token from the customer's template or `field_types` (`int32`, `DateTime_YYYYMMDD`) is judged as
+    what it says; one that says nothing we know is text, which every value is."""
+    known = TYPE_TOKENS.get(token)
+    if known is not None:
+        return known
+    lowered = token.casefold()
+    return next((kind for word, kind in _TOKEN_WORDS if word in lowered), ValueKind.STRING)
 
 
 class DateOrder(enum.Enum):
@@ -77,8 +104,18 @@ class DateOrder(enum.Enum):
 
     @classmethod
     def of_type_token(cls, token: str) -> DateOrder | None:
-        """The date order a metadata.json type token stands for; None for tokens of other types."""
-        return next((order for order in cls if order.type_token == token), None)
+        """The date order a metadata.json type token stands for; None for tokens of other types and
+        for date tokens that do not say it (their field is read in the package's default order)."""
+        exact = next((order for order in cls if order.type_token == token), None)
+        if exact is not None or token in DATE_TYPE_LABELS:
+            return exact or cls(DATE_TYPE_LABELS[token])
+        if kind_of_token(token) is not ValueKind.DATE:
+            return None
+        squeezed = re.sub(r"[^a-z]", "", token.casefold())
+        month, day = squeezed.find("mm"), squeezed.find("dd")
+        if month < 0 or day < 0:
+            return None
+        return cls.MDY if month < day else cls.DMY
 
 
 DEFAULT_DATE_ORDER = DateOrder.MDY
@@ -109,7 +146,8 @@ RESERVED_FIELDS: dict[str, ValueKind] = {
     "CountryOrRegion": ValueKind.STRING,
 }
 
-# Names Viva computes itself; an upload may not use them as field names.
+# Names Viva computes or reserves itself; a custom target field may not use them ("File rules and
+# validation errors", 11/25/2024, which added the last three; "Don't upload TimeZone as a column").
 SYSTEM_FIELDS = frozenset(
     {
         "PeopleHistoricalId",
@@ -125,15 +163,29 @@ SYSTEM_FIELDS = frozenset(
         "InferredTeamSize",
         "ObjectId",
         "IsActive",
+        "MetricDate",
+        "PrimaryCollaborator_PersonId",
+        "SecondaryCollaborator_PersonId",
     }
 )
 SYSTEM_PREFIX = "Microsoft_"
+_SYSTEM_FIELDS_FOLDED = frozenset(name.casefold() for name in SYSTEM_FIELDS)
+# Fields the attribute reference renamed: the old name is now an ordinary custom attribute.
+RENAMED_FIELDS = {"OnsiteDays": "WeeklyBadgeOnsiteDays"}
+
+# Documented ranges of reserved numeric fields ("Must be a number between 0 and 7").
+VALUE_RANGES: dict[str, tuple[float, float]] = {"WeeklyBadgeOnsiteDays": (0.0, 7.0)}
+LAYER = "Layer"  # "their distance from the top leader": never negative
+SUPERVISOR_INDICATOR = "SupervisorIndicator"
+SUPERVISOR_INDICATOR_VALUES = ("IC", "Mngr", "Mngr+")
 
 MAX_COLUMNS = 105
 MAX_VALUE_BYTES = 128 * 1024
 
-# The strictest of the documented header rules: letters, digits and underscore, starting with a letter.
-HEADER_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+# Header characters: the rules section of "File rules and validation errors" allows ASCII letters,
+# digits and underscore (a leading digit too); the page's error table also allows these symbols.
+HEADER_PATTERN = re.compile(r"^[A-Za-z0-9_]+$")
+TABLE_SYMBOLS = frozenset("~!@#$%^&*+><:[]?")
 
 # A practical address check (RFC 5322 is far looser): one @, a dotted domain, no spaces.
 _DOMAIN_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
@@ -154,14 +206,33 @@ def normalized_name(name: str) -> str:
 RESERVED_BY_NORMALIZED_NAME = {normalized_name(name): name for name in RESERVED_FIELDS}
 
 
-def header_problem(name: str) -> str | None:
-    """Why `name` cannot be a data.csv header or Viva field name, or None when it can."""
+class NameProblem(enum.Enum):
+    """What is wrong with the characters of a header or field name."""
+
+    EMPTY = "the name is empty"
+    TABLE_SYMBOL = (
+        "holds a symbol that the error table of 'File rules and validation errors' allows but its rules "
+        "section does not (only ASCII letters, digits and underscore)"
+    )
+    ILLEGAL_CHARACTER = "may hold only ASCII letters, digits and underscores (no spaces)"
+
+
+def name_problem(name: str) -> NameProblem | None:
+    """Whether `name` is a legal header or Viva field name as far as its characters go."""
     if not name:
-        return "the header is empty"
-    if name in SYSTEM_FIELDS or name.casefold() in {field.casefold() for field in SYSTEM_FIELDS}:
-        return f"'{name}' is a Viva system field"
-    if name.startswith(SYSTEM_PREFIX):
-        return f"names starting with '{SYSTEM_PREFIX}' are reserved for Viva"
-    if not HEADER_PATTERN.match(name):
-        return "headers must start with a letter and hold only ASCII letters, digits and underscores"
-    return None
+        return NameProblem.EMPTY
+    if HEADER_PATTERN.match(name):
+        return None
+    if all(HEADER_PATTERN.match(char) or char in TABLE_SYMBOLS for char in name):
+        return NameProblem.TABLE_SYMBOL
+    return NameProblem.ILLEGAL_CHARACTER
+
+
+def is_system_field(name: str) -> bool:
+    """A name Viva keeps for itself (matched regardless of case), or one starting with Microsoft_."""
+    return name.casefold() in _SYSTEM_FIELDS_FOLDED or name.startswith(SYSTEM_PREFIX)
+
+
+def hides_microsoft_mark(name: str) -> bool:
+    """A name holding Microsoft_ later on: Viva keeps the attribute but will not make it available."""
+    return SYSTEM_PREFIX in name and not name.startswith(SYSTEM_PREFIX)

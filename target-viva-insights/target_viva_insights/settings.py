@@ -144,7 +144,18 @@ PACKAGE_SETTINGS = th.PropertiesList(
         th.ObjectType(additional_properties=th.StringType),
         description=(
             "Viva field name -> metadata.json type token, overriding the token derived from the "
-            f"schema. Known tokens: {', '.join(TYPE_TOKENS)}."
+            "schema and the one of `metadata_template`. Any token is written; one neither in "
+            f"the template nor among ours ({', '.join(TYPE_TOKENS)}) gets a warning."
+        ),
+    ),
+    th.Property(
+        "metadata_template",
+        th.StringType,
+        description=(
+            "Path to the metadata.json of the template zip the Viva Insights portal offers for "
+            "API-based imports (or to the zip itself). Each field takes its type token from it; "
+            "fields the template lacks get a warning. Only EmailType is documented: download the "
+            "template before the first real run."
         ),
     ),
     th.Property(

@@ -105,8 +105,9 @@ class TargetVivaInsights(CheckedSettingsTarget, DirectRecordTarget, HeldStateTar
     @property
     def export(self) -> Export:
         if self._export is None:
+            settings = ExportSettings.from_config(self.config)  # may refuse the template: no dir yet
             self._workdir = Path(tempfile.mkdtemp(prefix="target-viva-insights-"))  # mode 0700
-            self._export = Export(self._workdir, ExportSettings.from_config(self.config))
+            self._export = Export(self._workdir, settings)
         return self._export
 
     @property

@@ -8,17 +8,18 @@ All per-cell checks are pyarrow.compute expressions over whole columns.
 
 from __future__ import annotations
 
+import datetime
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, TypeAlias
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from target_viva_insights import rules
 from target_viva_insights.catalogue import Rule
-from target_viva_insights.dates import viva_date_days
+from target_viva_insights.dates import date_forms, viva_date_days, year_first_ambiguous
 from target_viva_insights.hierarchy import Hierarchy
 from target_viva_insights.package import (
     DATA_FILE,
@@ -32,6 +33,10 @@ from target_viva_insights.package import (
 from target_viva_insights.report import MAX_ISSUES_PER_RULE, Issue, ValidationReport
 from target_viva_insights.rules import DateOrder, ValueKind
 from target_viva_insights.settings import ImportMode
+from target_viva_insights.template import MetadataTemplate
+
+# PersonIds Viva already holds: any iterable of addresses or an Arrow array of them.
+KnownPeople: TypeAlias = Iterable[str] | pa.Array | None
 
 SHOWN_VALUE_CHARS = 200
 # Per-batch distinct values are merged every so many batches: fewer calls, little memory.
@@ -44,6 +49,11 @@ VALUE_PATTERNS = {
     ValueKind.EMAIL: (rules.EMAIL_PATTERN, "not a valid email address"),
     ValueKind.INTEGER: (rules.INTEGER_PATTERN, "not a valid integer (digits only)"),
     ValueKind.DOUBLE: (rules.DOUBLE_PATTERN, "not a valid number (plain decimal like 23.75, no separators)"),
+}
+NAME_PROBLEM_RULES = {
+    rules.NameProblem.EMPTY: Rule.HEADER_EMPTY,
+    rules.NameProblem.TABLE_SYMBOL: Rule.HEADER_SYMBOL,
+    rules.NameProblem.ILLEGAL_CHARACTER: Rule.HEADER_CHARACTERS,
 }
 INVALID_VALUE_RULES = {
     ValueKind.EMAIL: Rule.INVALID_EMAIL,
@@ -70,15 +80,37 @@ class DataValidator:
         date_order: DateOrder,
         import_mode: ImportMode,
         source: str = DATA_FILE,
+        known_people: KnownPeople = None,
+        template: MetadataTemplate | None = None,
     ) -> None:
+        """Judge the header and mapping now; rows follow with `add_batch`, the org chart with `finish`.
+
+        Args:
+            fields: data.csv's columns in file order, as metadata.json maps them.
+            date_order: how to read dates whose type token does not name an order.
+            import_mode: full (IsBootstrap true) or incremental.
+            source: the name reports give the data.
+            known_people: PersonIds Viva already holds (from earlier imports): managers among them
+                count as existing in an incremental import.
+            template: the customer's metadata template; its tokens count as known ones.
+        """
         self.fields = list(fields)
         self.date_order = date_order
         self.import_mode = import_mode
+        self.template = template
         self.report = ValidationReport(source)
         self._by_name = {field.name: field for field in self.fields}
+        self._known_tokens = set(rules.TYPE_TOKENS) | (template.tokens if template else set())
         self._check_layout()
-        has_person = rules.PERSON_ID in self._by_name and rules.EFFECTIVE_DATE in self._by_name
-        self._hierarchy = Hierarchy(has_manager=rules.MANAGER_ID in self._by_name) if has_person else None
+        self._hierarchy = (
+            Hierarchy(
+                has_manager=rules.MANAGER_ID in self._by_name,
+                is_bootstrap=import_mode is ImportMode.FULL,
+                known_people=known_people,
+            )
+            if rules.PERSON_ID in self._by_name
+            else None
+        )
         self._value_range: dict[str, tuple[str, str] | None] = {field.header: None for field in self.fields}
         # Only group attributes (text) are judged for too many distinct values; ids and numbers may be unique.
         self._distinct_pending: dict[str, list[pa.Array]] = {}
@@ -103,27 +135,82 @@ class DataValidator:
         self._check_unique([field.header for field in self.fields], Rule.DUPLICATE_HEADER, "header")
         self._check_unique([field.name for field in self.fields], Rule.DUPLICATE_FIELD, "Viva field")
         for field in self.fields:
-            labels = {field.header: "header"}
-            labels.setdefault(field.name, "field name")  # one finding when both are the same name
-            for name, label in labels.items():
-                problem = rules.header_problem(name)
-                if problem:
-                    self._finding(
-                        Rule.ILLEGAL_NAME, f"illegal {label}: {problem}", column=field.header, value=name
-                    )
-            if field.token not in rules.TYPE_TOKENS:
-                self._finding(
-                    Rule.UNKNOWN_TYPE,
-                    f"unknown type token; known: {', '.join(rules.TYPE_TOKENS)}",
-                    column=field.header,
-                    value=field.token,
-                )
+            self._check_names(field)
+            self._check_token(field)
             self._check_reserved_type(field)
         for required in self.required_fields:
-            if required not in self._by_name:
+            if required in self._by_name:
+                continue
+            if required == rules.EFFECTIVE_DATE:
+                self._finding(
+                    Rule.EFFECTIVE_DATE_ABSENT,
+                    f"no {required} column: Viva takes the upload date as every row's {required}",
+                )
+            else:
                 self._finding(
                     Rule.MISSING_REQUIRED_FIELD, f"the required field {required} is not in the data"
                 )
+
+    def _check_names(self, field: CsvField) -> None:
+        """Characters of the source header and the Viva field name; system names of the field name."""
+        labels = {field.header: "header"}
+        labels.setdefault(field.name, "field name")  # one finding when both are the same name
+        for name, label in labels.items():
+            problem = rules.name_problem(name)
+            if problem is not None:
+                rule = NAME_PROBLEM_RULES[problem]
+                self._finding(rule, f"{label}: {problem.value}", column=field.header, value=name)
+        if rules.is_system_field(field.name):
+            self._finding(
+                Rule.SYSTEM_FIELD,
+                f"{field.name} is a Viva system field (or starts with {rules.SYSTEM_PREFIX}); rename it",
+                column=field.header,
+                value=field.name,
+            )
+        elif rules.hides_microsoft_mark(field.name):
+            self._finding(
+                Rule.MICROSOFT_NAME,
+                f"attributes containing {rules.SYSTEM_PREFIX} are not available in Viva Insights",
+                column=field.header,
+                value=field.name,
+            )
+        if field.name in rules.RENAMED_FIELDS:
+            self._finding(
+                Rule.RENAMED_FIELD,
+                f"{field.name} is now {rules.RENAMED_FIELDS[field.name]}; under the old name it is "
+                "an ordinary custom attribute",
+                column=field.header,
+                value=field.name,
+            )
+
+    def _check_token(self, field: CsvField) -> None:
+        """Unknown tokens warn (only EmailType is documented); the template's tokens are known."""
+        if field.token not in self._known_tokens:
+            known = ", ".join(sorted(self._known_tokens))
+            self._finding(
+                Rule.UNKNOWN_TYPE,
+                f"type token not known here (values judged as {field.kind.value}); known: {known}",
+                column=field.header,
+                value=field.token,
+            )
+        if self.template is None:
+            return
+        expected = self.template.token_for(field.name)
+        if expected is None:
+            self._finding(
+                Rule.FIELD_NOT_IN_TEMPLATE,
+                f"the metadata template ({self.template.source}) does not map {field.name}: its type "
+                "token is our assumption",
+                column=field.header,
+                value=field.token,
+            )
+        elif expected != field.token:
+            self._finding(
+                Rule.TYPE_NOT_FROM_TEMPLATE,
+                f"mapped as {field.token}; the metadata template maps {field.name} as {expected}",
+                column=field.header,
+                value=field.token,
+            )
 
     def _check_unique(self, names: list[str], rule: Rule, label: str) -> None:
         # Viva matches names without regard to case: Dept and dept would be one column there.
@@ -137,7 +224,7 @@ class DataValidator:
 
     def _check_reserved_type(self, field: CsvField) -> None:
         expected = rules.RESERVED_FIELDS.get(field.name)
-        if expected is None or field.kind is expected or field.token not in rules.TYPE_TOKENS:
+        if expected is None or field.kind is expected or field.token not in self._known_tokens:
             return
         self._finding(
             Rule.RESERVED_FIELD_TYPE,
@@ -173,13 +260,16 @@ class DataValidator:
         self._check_text(columns, first_row)
         self._check_required(columns, blanks, first_row)
         days = self._check_kinds(columns, blanks, first_row, known_days or {})
+        self._check_documented_values(columns, blanks, first_row)
         for field, values, blank in zip(self.fields, columns, blanks, strict=True):
             self._track_values(field, values, blank)
         if self._hierarchy is not None:
+            person = self._addresses(columns, blanks, rules.PERSON_ID)
+            assert person is not None  # the hierarchy exists only with a PersonId column
             self._hierarchy.add(
-                self._addresses(columns, blanks, rules.PERSON_ID),
+                person,
                 self._addresses(columns, blanks, rules.MANAGER_ID),
-                days.get(rules.EFFECTIVE_DATE, pa.nulls(table.num_rows, pa.date32())),
+                days.get(rules.EFFECTIVE_DATE, _upload_days(table.num_rows)),
                 first_row,
             )
 
@@ -243,11 +333,42 @@ class DataValidator:
                 if known is not None and known.null_count == 0:
                     days[field.name] = known  # every value was written from a real date
                     continue
-                days[field.name] = viva_date_days(columns[index], self.date_order)
-                message = f"not a valid date; expected {self.date_order.display}"
+                order = DateOrder.of_type_token(field.token) or self.date_order
+                days[field.name] = viva_date_days(columns[index], order)
+                forms = ", ".join(form.label for form in date_forms(order))
+                message = f"not a valid date; a {order.display} field takes {forms}"
                 valid = pc.is_valid(days[field.name])
                 self._report_invalid(index, valid, message, columns, blanks, first_row)
+                self._warn_year_first(field, columns[index], order, first_row)
         return days
+
+    def _warn_year_first(self, field: CsvField, values: pa.Array, order: DateOrder, first_row: int) -> None:
+        ambiguous = year_first_ambiguous(values, order)
+        message = "read as YYYY-DD-MM, as Viva reads year-first dates in a DD/MM/YYYY field"
+        self._report_rows(Rule.DATE_READ_AS_YYYY_DD_MM, message, field, values, ambiguous, first_row)
+
+    def _check_documented_values(
+        self, columns: list[pa.Array], blanks: list[pa.Array], first_row: int
+    ) -> None:
+        """The ranges and values the attribute reference states for reserved fields."""
+        for index, field in enumerate(self.fields):
+            values, present = columns[index], pc.invert(blanks[index])
+            if field.name in rules.VALUE_RANGES and field.kind in (ValueKind.DOUBLE, ValueKind.INTEGER):
+                low, high = rules.VALUE_RANGES[field.name]
+                number = _numbers(values)
+                outside = pc.or_(pc.less(number, low), pc.greater(number, high))
+                message = f"{field.name} must be a number between {low:g} and {high:g}"
+                self._report_rows(Rule.VALUE_OUT_OF_RANGE, message, field, values, _true(outside), first_row)
+            elif field.name == rules.LAYER and field.kind is ValueKind.INTEGER:
+                negative = pc.less(_numbers(values), 0)
+                message = "Layer is the distance from the top leader (the CEO is at Layer 0): not negative"
+                self._report_rows(Rule.LAYER_NEGATIVE, message, field, values, _true(negative), first_row)
+            elif field.name == rules.SUPERVISOR_INDICATOR:
+                known = pc.is_in(values, value_set=pa.array(rules.SUPERVISOR_INDICATOR_VALUES))
+                other = pc.and_(present, pc.invert(known))
+                described = ", ".join(rules.SUPERVISOR_INDICATOR_VALUES)
+                message = f"Viva describes SupervisorIndicator as one of {described}"
+                self._report_rows(Rule.SUPERVISOR_INDICATOR, message, field, values, _true(other), first_row)
 
     def _report_invalid(
         self,
@@ -301,9 +422,25 @@ class DataValidator:
         if self._hierarchy is not None:
             self._hierarchy.judge(self.report)
             self._warn_uninformative_columns(self._hierarchy.person_count())
+            self._check_new_people(self._hierarchy)
         if self.report.rows_checked == 0:
             self._finding(Rule.EMPTY_FILE, "data.csv has no rows")
         return self.report
+
+    def _check_new_people(self, hierarchy: Hierarchy) -> None:
+        """An incremental import that adds employees carries their ManagerId and Organization too
+        ("If you're adding data for new employees, include PersonId, ManagerId, Organization, and
+        EffectiveDate"): judged only when the people Viva already holds are known."""
+        if self.import_mode is ImportMode.FULL:
+            return
+        absent = [name for name in (rules.MANAGER_ID, rules.ORGANIZATION) if name not in self._by_name]
+        new_people = hierarchy.new_people_count() if absent else None
+        if new_people:
+            self._finding(
+                Rule.MISSING_REQUIRED_FIELD,
+                f"{new_people} people are not among those Viva already holds (new employees), and new "
+                f"employees need {' and '.join(absent)} as well",
+            )
 
     def _warn_uninformative_columns(self, persons: int) -> None:
         if self.report.rows_checked < 2:
@@ -361,6 +498,21 @@ class DataValidator:
         self.report.add_found(total, sample)
 
 
+def _numbers(values: pa.Array) -> pa.Array:
+    """float64 of the values that are plain numbers (the type rule names the others); null elsewhere."""
+    plain = pc.fill_null(pc.match_substring_regex(values, rules.DOUBLE_PATTERN), False)
+    return pc.cast(pc.if_else(plain, values, NULL_TEXT), pa.float64())
+
+
+def _true(mask: pa.Array) -> pa.Array:
+    return pc.fill_null(mask, False)
+
+
+def _upload_days(rows: int) -> pa.Array:
+    """Without an EffectiveDate column, Viva dates every row with the upload: today."""
+    return pa.array([datetime.date.today()] * rows, pa.date32())
+
+
 def _may_hold_line_break(values: pa.Array) -> bool:
     """A byte search of the column's character data: far cheaper than a regex per value (bench/README.md).
 
@@ -398,29 +550,58 @@ def _shown(text: str | None) -> str | None:
 # -- existing packages (the `validate` command and the emulator) -----------------------------------------
 
 
-def validate_package(zip_path: Path, date_order: DateOrder | None = None) -> ValidationReport:
+def validate_package(
+    zip_path: Path,
+    date_order: DateOrder | None = None,
+    *,
+    known_people: KnownPeople = None,
+    template: MetadataTemplate | None = None,
+) -> ValidationReport:
     """Validate a Viva HR package: zip layout, metadata.json, header and every row of data.csv.
 
     Args:
         zip_path: the package (a zip holding data.csv and metadata.json).
-        date_order: how to read data.csv's dates; by default the order metadata.json's date types name.
+        date_order: how to read dates whose type token names no order; by default the order of the
+            mapping's first date type that names one.
+        known_people: PersonIds Viva already holds (earlier imports), for an incremental package.
+        template: the customer's metadata template, whose tokens count as known.
 
     Returns:
-        The findings; a package that cannot be read as one is a single `package` error, not an exception.
+        The findings; a package that cannot be read as one is a single error of the package rule that
+        failed (`package-members`, `invalid-metadata`, ...), not an exception.
     """
     source = f"{Path(zip_path).name}"
     try:
         with open_package(zip_path) as package:
-            order = date_order or package.date_order
-            return _validate_data_csv(package.data, package.fields, order, package.import_mode, source)
-    except (PackageError, zipfile.BadZipFile) as exc:
-        report = ValidationReport(source)
-        report.add(Issue(Rule.PACKAGE, str(exc)))
-        return report
+            return _validate_data_csv(
+                package.data,
+                package.fields,
+                date_order or package.date_order,
+                package.import_mode,
+                source,
+                known_people=known_people,
+                template=template,
+            )
+    except PackageError as exc:
+        return _package_failure(source, exc.rule, str(exc))
+    except zipfile.BadZipFile as exc:
+        return _package_failure(source, Rule.PACKAGE, f"not a zip file: {exc}")
+
+
+def _package_failure(source: str, rule: Rule, message: str) -> ValidationReport:
+    report = ValidationReport(source)
+    report.add(Issue(rule, message))
+    return report
 
 
 def validate_data_csv(
-    data: IO[bytes], fields: list[CsvField], *, date_order: DateOrder, import_mode: ImportMode
+    data: IO[bytes],
+    fields: list[CsvField],
+    *,
+    date_order: DateOrder,
+    import_mode: ImportMode,
+    known_people: KnownPeople = None,
+    template: MetadataTemplate | None = None,
 ) -> ValidationReport:
     """Validate an open data.csv (header line first) whose columns `fields` describe.
 
@@ -434,24 +615,33 @@ def validate_data_csv(
         The findings; a file that cannot be parsed past some row is an `unreadable-csv` error.
 
     Raises:
-        PackageError: the header is not UTF-8 or does not match `fields`.
+        PackageError: the header is not UTF-8 or does not name the columns `fields` maps.
     """
-    return _validate_data_csv(data, fields, date_order, import_mode, DATA_FILE)
+    return _validate_data_csv(
+        data, fields, date_order, import_mode, DATA_FILE, known_people=known_people, template=template
+    )
 
 
 def _validate_data_csv(
-    data: IO[bytes], fields: list[CsvField], date_order: DateOrder, import_mode: ImportMode, source: str
+    data: IO[bytes],
+    fields: list[CsvField],
+    date_order: DateOrder,
+    import_mode: ImportMode,
+    source: str,
+    *,
+    known_people: KnownPeople,
+    template: MetadataTemplate | None,
 ) -> ValidationReport:
     header = read_header(data)
-    mapped = [field.header for field in fields]
-    if header != mapped:
-        raise PackageError(
-            f"the {DATA_FILE} header ({', '.join(header)}) does not match the columns mapped in "
-            f"{METADATA_FILE} ({', '.join(mapped)}): same names, same order, one entry per column"
-        )
     by_header = {field.header: field for field in fields}
+    _check_header_matches_mapping(header, by_header)
     validator = DataValidator(
-        [by_header[name] for name in header], date_order=date_order, import_mode=import_mode, source=source
+        [by_header[name] for name in header],
+        date_order=date_order,
+        import_mode=import_mode,
+        source=source,
+        known_people=known_people,
+        template=template,
     )
     next_row = 2
     try:
@@ -459,12 +649,9 @@ def _validate_data_csv(
             validator.add_batch(pa.Table.from_batches([batch]), next_row)
             next_row += batch.num_rows
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
-        validator.report.add(
-            Issue(
-                Rule.UNREADABLE_CSV,
-                f"{DATA_FILE} cannot be read after row {next_row - 1}: {_without_row_text(exc)}",
-            )
-        )
+        rule = _read_failure_rule(exc)
+        message = f"{DATA_FILE} cannot be read after row {next_row - 1}: {_without_row_text(exc)}"
+        validator.report.add(Issue(rule, message))
     return validator.finish()
 
 
@@ -476,3 +663,29 @@ def _without_row_text(error: Exception) -> str:
         detail = text[len(head) + 2 :]
         return f"{head}: {detail.split(': ', 1)[0]}"
     return text
+
+
+def _check_header_matches_mapping(header: list[str], by_header: dict[str, CsvField]) -> None:
+    """Same columns in data.csv and metadata.json; the order is free ("Attributes can be in any order")."""
+    if set(header) == set(by_header):
+        return
+    unmapped = [name for name in header if name not in by_header]
+    absent = [name for name in by_header if name not in set(header)]
+    parts = []
+    if unmapped:
+        parts.append(f"not mapped in {METADATA_FILE}: {', '.join(unmapped)}")
+    if absent:
+        parts.append(f"mapped but not in {DATA_FILE}: {', '.join(absent)}")
+    raise PackageError(
+        f"the {DATA_FILE} header and the columns mapped in {METADATA_FILE} differ ({'; '.join(parts)})",
+        Rule.HEADER_MAPPING_MISMATCH,
+    )
+
+
+def _read_failure_rule(exc: Exception) -> Rule:
+    text = str(exc)
+    if isinstance(exc, UnicodeDecodeError) or "UTF8" in text or "UTF-8" in text:
+        return Rule.NOT_UTF8
+    if "Expected" in text and "columns" in text:
+        return Rule.RAGGED_ROW
+    return Rule.UNREADABLE_CSV

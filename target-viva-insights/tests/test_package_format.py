@@ -11,7 +11,6 @@ import pytest
 from target_viva_insights.package import (
     CsvField,
     DataCsvWriter,
-    PackageError,
     complete_package,
     date_order_of,
     metadata_document,
@@ -74,10 +73,10 @@ def test_the_merge_reader_keeps_null_apart_from_empty_text(tmp_path) -> None:
     assert table.to_pydict() == ROWS
 
 
-def test_mixed_date_orders_are_a_package_error() -> None:
-    fields = [CsvField("A", "A", DateOrder.MDY.type_token), CsvField("B", "B", DateOrder.DMY.type_token)]
-    with pytest.raises(PackageError, match="mixes MM/DD/YYYY and DD/MM/YYYY"):
-        date_order_of(fields)
+def test_each_date_field_has_its_own_order() -> None:
+    """Formerly a package error: the attribute reference lets the admin pick the date type per field."""
+    fields = [CsvField("A", "A", DateOrder.DMY.type_token), CsvField("B", "B", DateOrder.MDY.type_token)]
+    assert date_order_of(fields) is DateOrder.DMY  # the order of fields whose token names none
     assert date_order_of([CsvField("A", "A", "StringType")]) is DateOrder.MDY
 
 

@@ -36,21 +36,23 @@ def test_the_targets_package_passes(good_zip) -> None:
 
 
 @pytest.mark.parametrize(
-    ("members", "message"),
+    ("members", "rule", "message"),
     [
-        ({"extra.txt": b"x"}, "exactly data.csv and metadata.json"),
-        ({"metadata.json": None}, "exactly data.csv and metadata.json"),
-        ({"metadata.json": b"{not json"}, "not valid UTF-8 JSON"),
+        ({"extra.txt": b"x"}, "package-members", "exactly data.csv and metadata.json"),
+        ({"metadata.json": None}, "package-members", "exactly data.csv and metadata.json"),
+        ({"metadata.json": b"{not json"}, "invalid-metadata", "not valid UTF-8 JSON"),
         (
             {"metadata.json": json.dumps({"DatasetType": "HR", "IsBootstrap": True, "Mapping": {}}).encode()},
+            "is-bootstrap",
             '"IsBootstrap" must be the string',
         ),
-        ({"data.csv": b""}, "data.csv is empty"),
+        ({"data.csv": b""}, "empty-member", "data.csv is empty"),
     ],
 )
-def test_package_layout_errors(good_zip, tmp_path, members, message) -> None:
+def test_package_layout_errors(good_zip, tmp_path, members, rule, message) -> None:
     report = validate_package(rewrite(good_zip, tmp_path / "bad.zip", **members))
     assert not report.ok
+    assert (report.errors[0].rule, report.errors[0].severity) == (rule, "error")
     assert message in report.errors[0].message
 
 
@@ -58,7 +60,21 @@ def test_header_must_match_the_mapping(good_zip, tmp_path) -> None:
     with zipfile.ZipFile(good_zip) as archive:
         data = archive.read("data.csv").replace(b"Organization", b"Org", 1)
     report = validate_package(rewrite(good_zip, tmp_path / "bad.zip", **{"data.csv": data}))
-    assert "does not match the columns mapped" in report.errors[0].message
+    (error,) = report.errors
+    assert error.rule == "header-mapping-mismatch"
+    assert "not mapped in metadata.json: Org; mapped but not in data.csv: Organization" in error.message
+
+
+def test_the_mapping_may_list_columns_in_another_order(good_zip, tmp_path) -> None:
+    """Formerly refused: "Attributes can be in any order in the file" (Prepare organizational data)."""
+    with zipfile.ZipFile(good_zip) as archive:
+        metadata = json.loads(archive.read("metadata.json"))
+    metadata["Mapping"] = dict(reversed(list(metadata["Mapping"].items())))
+    report = validate_package(
+        rewrite(good_zip, tmp_path / "turned.zip", **{"metadata.json": json.dumps(metadata).encode()})
+    )
+    assert report.ok, report.errors
+    assert report.rows_checked == 6
 
 
 def test_rows_are_checked_with_the_same_rules(good_zip, tmp_path) -> None:
@@ -75,7 +91,7 @@ def test_a_row_with_the_wrong_number_of_fields(good_zip, tmp_path) -> None:
     with zipfile.ZipFile(good_zip) as archive:
         data = archive.read("data.csv") + b'"extra@contoso.com","x"\n'
     report = validate_package(rewrite(good_zip, tmp_path / "bad.zip", **{"data.csv": data}))
-    assert any(issue.rule == "unreadable-csv" for issue in report.errors)
+    assert any(issue.rule == "ragged-row" for issue in report.errors)
 
 
 def test_a_custom_mapping_with_source_headers(tmp_path) -> None:

@@ -15,7 +15,7 @@ def test_every_entry_has_an_id_a_severity_and_a_source() -> None:
     ids = [rule.id for rule in Rule]
     assert len(ids) == len(set(ids))
     for rule in Rule:
-        assert re.fullmatch(r"[a-z]+(-[a-z]+)*", rule.id), rule.id
+        assert re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", rule.id), rule.id
         assert isinstance(rule.severity, Severity)
         assert rule.source in KNOWN_SOURCES, (rule.id, rule.source)
 
