@@ -19,7 +19,7 @@ from singer_sdk.target_base import Target
 
 from target_viva_insights.errors import ConfigurationError, DataValidationFailed, VivaError
 from target_viva_insights.export import Export, ExportSettings
-from target_viva_insights.mapping import metadata_document
+from target_viva_insights.mapping import Column, findings_notes, metadata_document
 from target_viva_insights.package import complete_package
 from target_viva_insights.reader import VivaMessageReader
 from target_viva_insights.report import Severity, ValidationReport
@@ -199,6 +199,7 @@ class TargetVivaInsights(Target):
         stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         report_path = report.write_csv(out_dir / f"viva-insights-{stamp}-validation.csv")
         self._log_report(report, report_path)
+        self._log_mapping_findings(columns, report)
         report_only = bool(self.config.get("preflight_report_only"))
         if not report.ok and not report_only:
             msg = (
@@ -243,6 +244,11 @@ class TargetVivaInsights(Target):
             self.logger.info("Validation report: %s", report_path)
         elif not report.ok:
             self.logger.info("Set output_dir to keep the validation report with the offending values.")
+
+    def _log_mapping_findings(self, columns: list[Column], report: ValidationReport) -> None:
+        """What the findings mean for the tap's columns: text that did (not) parse, a missing field."""
+        for note in findings_notes(columns, report, self.export.settings.column_mapping):
+            self.logger.log(note.level, "%s", note.message)
 
     def _remove_workdir(self) -> None:
         if self._workdir is not None:
