@@ -150,7 +150,11 @@ PACKAGE_SETTINGS = th.PropertiesList(
         "column_mapping",
         th.ObjectType(additional_properties=th.StringType),
         title="Column mapping",
-        description="Source column -> Viva field name, for columns whose name does not match a Viva name.",
+        description=(
+            "Source column -> Viva field name. Needed only for names the target does not map itself: "
+            "Viva names in any case or spelling, and common HR-system names (work_email, "
+            "manager_email, department, Email_-_Primary_Work...) are mapped and logged."
+        ),
     ),
     th.Property(
         "field_types",
@@ -165,7 +169,11 @@ PACKAGE_SETTINGS = th.PropertiesList(
         "exclude_columns",
         th.ArrayType(th.StringType),
         title="Excluded columns",
-        description="Source columns left out of data.csv and metadata.json.",
+        description=(
+            "Source columns left out of data.csv and metadata.json: names or glob patterns "
+            "(`salary_*`). Singer metadata columns (`_sdc_*`) are left out without it. A name that "
+            "matches nothing is a warning."
+        ),
     ),
     th.Property(
         "date_order",
