@@ -8,11 +8,13 @@ import json
 import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pyarrow as pa
 from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities
 from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.sinks import Sink
 from singer_sdk.target_base import Target
@@ -29,6 +31,10 @@ from target_viva_insights.sink import SkippedStreamSink, VivaSink
 LOGGED_FINDINGS = 20
 # The SDK checks the age of buffered records after every record; every this many is plenty.
 RECORD_AGE_CHECK_EVERY = 1000
+# Progress during a long extraction: a look at the clock every this many records (cheap), and a log
+# line when this many seconds went by since the last one.
+PROGRESS_CHECK_EVERY = 1000
+PROGRESS_LOG_SECONDS = 5.0
 
 
 class PreflightFailedError(DataValidationFailed):
@@ -47,6 +53,11 @@ class TargetVivaInsights(Target):
     config_jsonschema = TARGET_SETTINGS.to_dict()
     default_sink_class = VivaSink
     message_reader_class = VivaMessageReader
+    # ACTIVATE_VERSION is accepted: every run delivers the whole stream as one package.
+    capabilities: ClassVar[list[CapabilitiesEnum]] = [
+        *Target.capabilities,
+        PluginCapabilities.ACTIVATE_VERSION,
+    ]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -66,6 +77,9 @@ class TargetVivaInsights(Target):
         self._export: Export | None = None
         self._direct_sinks: dict[str, VivaSink | None] = {}
         self._records_since_age_check = 0
+        self._several_streams_unchosen = False
+        self._records_received = 0
+        self._last_progress_log = time.monotonic()
 
     @classmethod
     def invoke(cls, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
@@ -97,19 +111,41 @@ class TargetVivaInsights(Target):
         if chosen:
             return VivaSink if stream_name == chosen else SkippedStreamSink
         if len(self._streams) > 1:
-            msg = (
-                f"The tap sends several streams ({', '.join(self._streams)}); set stream_name to the one "
-                "that holds the HR data."
-            )
-            raise StreamSelectionError(msg)
+            # Not an error yet: the input is read to its end first (`_check_stream_choice`). Stopping
+            # here would break the tap's pipe, and the run would end on the tap's BrokenPipeError.
+            self._several_streams_unchosen = True
+            return SkippedStreamSink
         return VivaSink
 
-    def _check_chosen_stream_arrived(self) -> None:
+    def _check_stream_choice(self) -> None:
+        """At the end of the input: exactly one HR stream, the one `stream_name` names if set."""
         chosen = self.config.get("stream_name")
         if chosen and chosen not in self._streams:
             seen = ", ".join(self._streams) or "none"
             msg = f"stream_name is '{chosen}', but the tap sent no such stream (streams seen: {seen})."
             raise StreamSelectionError(msg)
+        if self._several_streams_unchosen:
+            msg = (
+                f"The tap sends several streams ({', '.join(self._streams)}); set stream_name to the one "
+                "that holds the HR data. Nothing was packaged or uploaded."
+            )
+            raise StreamSelectionError(msg)
+
+    def _process_activate_version_message(self, message_dict: dict) -> None:
+        """Accepted quietly: the run delivers the whole stream as one package, so there is no older
+        version of it to retire (the SDK's default warns that it is not implemented)."""
+
+    # -- progress during a long extraction -----------------------------------------------------------
+
+    def _count_received_record(self) -> None:
+        """A log line every few seconds while records arrive; the clock is read every 1,000 records."""
+        self._records_received += 1
+        if self._records_received % PROGRESS_CHECK_EVERY:
+            return
+        now = time.monotonic()
+        if now - self._last_progress_log >= PROGRESS_LOG_SECONDS:
+            self._last_progress_log = now
+            self.logger.info("Records received so far: %d.", self._records_received)
 
     # -- records: the SDK's path, or a direct one when the stream is neither mapped nor flattened ----
 
@@ -124,6 +160,9 @@ class TargetVivaInsights(Target):
         vectorized per batch in the sink. Anything unusual (stream maps, flattening, `_sdc` metadata,
         a malformed message) takes the SDK's own path.
         """
+        self._count_received_record()
+        if self._several_streams_unchosen:
+            return  # nothing will be packaged: read on to the end of the input, cheaply
         record = message_dict.get("record")
         sink = self._direct_sink(message_dict.get("stream"))
         if sink is None or not isinstance(record, dict):
@@ -183,7 +222,7 @@ class TargetVivaInsights(Target):
     def process_endofpipe(self) -> None:
         try:
             super().process_endofpipe()  # drains every sink; STATE is captured, not written
-            self._check_chosen_stream_arrived()
+            self._check_stream_choice()
             if self._export is None or self._export.rows == 0:
                 self.logger.info("No records arrived for the HR stream: nothing to package or upload.")
                 self._release_state()
