@@ -201,6 +201,10 @@ def plan_columns(
             )
         )
     fields = {source: viva_field_name(source, column_mapping) for source in kept}
+    respelled = [s for s in kept if s not in column_mapping and fields[s] != s]
+    if respelled:
+        described = ", ".join(f"{source} -> {fields[source]}" for source in respelled)
+        notes.append(Note(logging.INFO, f"Columns named like Viva fields in another spelling: {described}."))
     for match in names.synonym_matches(
         [source for source in kept if fields[source] == source and source not in column_mapping],
         taken_fields=fields.values(),
