@@ -1,4 +1,5 @@
-"""From a stream's JSON Schema to data.csv columns and the metadata.json mapping.
+"""From a stream's JSON Schema to data.csv columns (the metadata.json mapping is built from them in
+`package.py`).
 
 Any tap should load with no target configuration, so the mapping fits what taps commonly send and
 says so in the log: Singer metadata columns (`_sdc_*`) are left out, common HR-system names are taken
@@ -18,8 +19,8 @@ from typing import Any
 
 from target_viva_insights import names, rules
 from target_viva_insights.errors import ConfigurationError
-from target_viva_insights.report import MAX_ISSUES_PER_RULE, Severity, ValidationReport
-from target_viva_insights.rules import ValueKind
+from target_viva_insights.report import MAX_ISSUES_PER_RULE, Rule, ValidationReport
+from target_viva_insights.rules import DateOrder, ValueKind
 
 logger = logging.getLogger(__name__)
 
@@ -130,7 +131,7 @@ def viva_field_name(source: str, column_mapping: Mapping[str, str]) -> str:
     return rules.RESERVED_BY_NORMALIZED_NAME.get(rules.normalized_name(source), source)
 
 
-def default_token(field: str, source_type: SourceType, date_order: str) -> str:
+def default_token(field: str, source_type: SourceType, date_order: DateOrder) -> str:
     """The metadata.json type of a field that `field_types` does not name.
 
     A reserved Viva field gets Viva's type whenever the tap sends text or numbers (a CSV tap sends a
@@ -142,10 +143,10 @@ def default_token(field: str, source_type: SourceType, date_order: str) -> str:
     reserved = rules.RESERVED_FIELDS.get(field)
     if reserved is not None and source_type not in (SourceType.JSON, SourceType.BOOLEAN):
         if reserved is ValueKind.DATE:
-            return rules.DATE_ORDER_TOKENS[date_order]
+            return date_order.type_token
         return _TOKEN_OF_KIND[reserved]
     if source_type in (SourceType.DATE, SourceType.DATE_TIME):
-        return rules.DATE_ORDER_TOKENS[date_order]
+        return date_order.type_token
     if source_type is SourceType.INTEGER:
         return rules.INTEGER_TYPE
     if source_type is SourceType.NUMBER:
@@ -159,12 +160,32 @@ def build_columns(
     column_mapping: Mapping[str, str] | None = None,
     field_types: Mapping[str, str] | None = None,
     exclude_columns: Iterable[str] = (),
-    date_order: str = "MDY",
+    date_order: DateOrder = rules.DEFAULT_DATE_ORDER,
 ) -> list[Column]:
     """The data.csv columns for a stream schema, in schema order, after the user's settings.
 
     Logs what `plan_columns` decided on its own (metadata left out, names matched, text typed) and
     the settings it could not apply.
+
+    Args:
+        schema: the stream's JSON Schema; each property becomes a column unless excluded, and Singer
+            metadata properties (`_sdc_*`) only when `column_mapping` names them.
+        column_mapping: source column -> Viva field name. Other columns whose names match a reserved
+            Viva name (ignoring case, `_`, `-` and spaces) take that name; then common HR-system names
+            (`names.py`) take the Viva field they stand for, if no other column has it; the others
+            keep their names.
+        field_types: Viva field name -> metadata.json type token, instead of the token `default_token`
+            gives.
+        exclude_columns: source columns or glob patterns to leave out; one that matches nothing is a
+            warning.
+        date_order: the order of the dates written, which decides the date fields' type token.
+
+    Returns:
+        One Column per kept property, with its source name, Viva field name, type token and the type
+        the schema declares.
+
+    Raises:
+        MappingError: two source columns map to the same Viva field.
     """
     plan = plan_columns(
         schema,
@@ -184,7 +205,7 @@ def plan_columns(
     column_mapping: Mapping[str, str] | None = None,
     field_types: Mapping[str, str] | None = None,
     exclude_columns: Iterable[str] = (),
-    date_order: str = "MDY",
+    date_order: DateOrder = rules.DEFAULT_DATE_ORDER,
 ) -> ColumnPlan:
     """The columns and the notes for the log, without logging (see `build_columns`)."""
     column_mapping = dict(column_mapping or {})
@@ -319,7 +340,11 @@ def metadata_document(columns: Iterable[Column], import_mode: str) -> dict[str, 
 
 # ---- after validation: what the findings mean for the mapping ---------------------------------------
 
-MISSING_FIELD_RULE = "missing-required-field"
+_RULE_OF_KIND = {
+    ValueKind.DATE: Rule.INVALID_DATE,
+    ValueKind.INTEGER: Rule.INVALID_INTEGER,
+    ValueKind.DOUBLE: Rule.INVALID_DOUBLE,
+}
 _WHAT_KIND_IS = {ValueKind.DATE: "dates", ValueKind.INTEGER: "whole numbers", ValueKind.DOUBLE: "numbers"}
 _FIRST_ROWS_SHOWN = 5
 
@@ -333,7 +358,7 @@ def findings_notes(
     notes = [_text_typing_note(column, report) for column in columns if column.typed_from_text]
     sources = [column.source for column in columns]
     for issue in report.errors:
-        if issue.rule != MISSING_FIELD_RULE:
+        if issue.rule is not Rule.MISSING_REQUIRED_FIELD:
             continue
         field = next((name for name in rules.REQUIRED_FIELDS if f" {name} " in issue.message), None)
         if field is not None:
@@ -342,11 +367,11 @@ def findings_notes(
 
 
 def _text_typing_note(column: Column, report: ValidationReport) -> Note:
-    rule = f"invalid-{column.kind.value}"
+    rule = _RULE_OF_KIND[column.kind]
     rows = sorted(
         issue.row
         for issue in report.issues
-        if issue.rule == rule and issue.column == column.field and issue.row is not None
+        if issue.rule is rule and issue.column == column.field and issue.row is not None
     )
     what = _WHAT_KIND_IS[column.kind]
     if not rows:
@@ -355,7 +380,7 @@ def _text_typing_note(column: Column, report: ValidationReport) -> Note:
             f"{column.field} arrived as text; every value is one of Viva's {what}: "
             f"written as {column.token}.",
         )
-    capped = report.counts[(Severity.ERROR, rule)] > MAX_ISSUES_PER_RULE
+    capped = report.counts[(rule.severity, rule)] > MAX_ISSUES_PER_RULE
     plural = len(rows) > 1
     count = f"{len(rows)}{' or more' if capped else ''} value{'s are' if plural else ' is'}"
     shown = ", ".join(str(row) for row in rows[:_FIRST_ROWS_SHOWN])
