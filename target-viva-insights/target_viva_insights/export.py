@@ -165,6 +165,12 @@ class Export:
         self._parts.append(part)
         return part
 
+    def close(self) -> None:
+        """Close every part's zip, finished or not: a run that stops early leaves no open handle (an
+        open one makes the interpreter print a traceback at exit). Closing twice is harmless."""
+        for part in self._parts:
+            part.writer.close()
+
     def finish(self) -> tuple[Path, list[Column], ValidationReport]:
         """Close data.csv and judge it whole.
 

@@ -1,16 +1,31 @@
 """From a stream's JSON Schema to data.csv columns (the metadata.json mapping is built from them in
-`package.py`)."""
+`package.py`).
+
+Any tap should load with no target configuration, so the mapping fits what taps commonly send and
+says so in the log: Singer metadata columns (`_sdc_*`) are left out, common HR-system names are taken
+as Viva fields (`names.py`), and Viva fields with a type of their own that arrive as text are written
+with that type (their values are then checked against it). The user's settings always win, and a
+setting that names nothing in this stream is a warning, so one configuration survives a change of tap.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import enum
-from collections.abc import Iterable, Mapping
+import fnmatch
+import logging
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from target_viva_insights import rules
+from target_viva_insights import names, rules
 from target_viva_insights.errors import ConfigurationError
+from target_viva_insights.report import MAX_ISSUES_PER_RULE, Rule, ValidationReport
 from target_viva_insights.rules import DateOrder, ValueKind
+
+logger = logging.getLogger(__name__)
+
+# Columns a tap adds about the extraction itself (file, line, time...), not about a person.
+SINGER_METADATA_PATTERN = "_sdc_*"
 
 
 class SourceType(enum.Enum):
@@ -34,10 +49,43 @@ class Column:
     token: str
     source_type: SourceType
     nullable: bool = True
+    structured: bool = False  # the schema declares objects or arrays (written as JSON text)
 
     @property
     def kind(self) -> ValueKind:
         return rules.kind_of_token(self.token)
+
+    @property
+    def typed_from_text(self) -> bool:
+        """A field Viva reads as a date or number whose values arrive as text (CSV and report taps)."""
+        return self.source_type is SourceType.STRING and self.kind in TYPED_KINDS
+
+
+# Kinds whose text Viva parses: a text column written as one of them is checked value by value.
+TYPED_KINDS = frozenset({ValueKind.DATE, ValueKind.INTEGER, ValueKind.DOUBLE})
+# The token that writes each kind the way Viva reads it (dates: `rules.DATE_ORDER_TOKENS`).
+_TOKEN_OF_KIND = {
+    ValueKind.STRING: rules.STRING_TYPE,
+    ValueKind.INTEGER: rules.INTEGER_TYPE,
+    ValueKind.DOUBLE: rules.DOUBLE_TYPE,
+    ValueKind.EMAIL: rules.EMAIL_TYPE,
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Note:
+    """What the mapping decided on its own, or a setting it could not apply: one log line."""
+
+    level: int  # logging.INFO or logging.WARNING
+    message: str
+
+
+@dataclasses.dataclass(frozen=True)
+class ColumnPlan:
+    """The data.csv columns of a stream and the notes that explain how they were chosen."""
+
+    columns: list[Column]
+    notes: list[Note]
 
 
 class MappingError(ConfigurationError):
@@ -74,15 +122,29 @@ def source_type_of(property_schema: Mapping[str, Any]) -> tuple[SourceType, bool
 
 
 def viva_field_name(source: str, column_mapping: Mapping[str, str]) -> str:
-    """`column_mapping` wins; else the reserved Viva name the source name matches; else the name itself."""
+    """`column_mapping` wins; else the reserved Viva name the source name matches; else the name itself.
+
+    Common HR-system names (`names.py`) are applied by `plan_columns`, which sees all columns at once.
+    """
     if source in column_mapping:
         return column_mapping[source]
     return rules.RESERVED_BY_NORMALIZED_NAME.get(rules.normalized_name(source), source)
 
 
 def default_token(field: str, source_type: SourceType, date_order: DateOrder) -> str:
+    """The metadata.json type of a field that `field_types` does not name.
+
+    A reserved Viva field gets Viva's type whenever the tap sends text or numbers (a CSV tap sends a
+    date or a Layer as text): the values are then checked against that type. Other fields follow
+    the stream schema.
+    """
     if field in (rules.PERSON_ID, rules.MANAGER_ID):
         return rules.EMAIL_TYPE
+    reserved = rules.RESERVED_FIELDS.get(field)
+    if reserved is not None and source_type not in (SourceType.JSON, SourceType.BOOLEAN):
+        if reserved is ValueKind.DATE:
+            return date_order.type_token
+        return _TOKEN_OF_KIND[reserved]
     if source_type in (SourceType.DATE, SourceType.DATE_TIME):
         return date_order.type_token
     if source_type is SourceType.INTEGER:
@@ -103,13 +165,20 @@ def build_columns(
 ) -> list[Column]:
     """The data.csv columns for a stream schema, in schema order, after the user's settings.
 
+    Logs what `plan_columns` decided on its own (metadata left out, names matched, text typed) and
+    the settings it could not apply.
+
     Args:
-        schema: the stream's JSON Schema; each property becomes a column unless excluded.
-        column_mapping: source column -> Viva field name; unmapped columns whose names match a reserved
-            Viva name (ignoring case, `_`, `-` and spaces) take that name, the others keep theirs.
-        field_types: Viva field name -> metadata.json type token, instead of the token the template
-            or the schema type gives.
-        exclude_columns: source columns to leave out.
+        schema: the stream's JSON Schema; each property becomes a column unless excluded, and Singer
+            metadata properties (`_sdc_*`) only when `column_mapping` names them.
+        column_mapping: source column -> Viva field name. Other columns whose names match a reserved
+            Viva name (ignoring case, `_`, `-` and spaces) take that name; then common HR-system names
+            (`names.py`) take the Viva field they stand for, if no other column has it; the others
+            keep their names.
+        field_types: Viva field name -> metadata.json type token, instead of the token `default_token`
+            gives.
+        exclude_columns: source columns or glob patterns to leave out; one that matches nothing is a
+            warning.
         date_order: the order of the dates written, which decides the date fields' type token.
         template_tokens: Viva field name -> token of the customer's Viva template
             (`metadata_template`), instead of our own guess (`default_token`).
@@ -119,28 +188,138 @@ def build_columns(
         the schema declares.
 
     Raises:
-        MappingError: `column_mapping` or `exclude_columns` names a column the schema does not have,
-            or two source columns map to the same Viva field.
+        MappingError: two source columns map to the same Viva field.
     """
-    column_mapping = column_mapping or {}
+    plan = plan_columns(
+        schema,
+        column_mapping=column_mapping,
+        field_types=field_types,
+        exclude_columns=exclude_columns,
+        date_order=date_order,
+        template_tokens=template_tokens,
+    )
+    for note in plan.notes:
+        logger.log(note.level, "%s", note.message)
+    return plan.columns
+
+
+def plan_columns(
+    schema: Mapping[str, Any],
+    *,
+    column_mapping: Mapping[str, str] | None = None,
+    field_types: Mapping[str, str] | None = None,
+    exclude_columns: Iterable[str] = (),
+    date_order: DateOrder = rules.DEFAULT_DATE_ORDER,
+    template_tokens: Mapping[str, str] | None = None,
+) -> ColumnPlan:
+    """The columns and the notes for the log, without logging (see `build_columns`)."""
+    column_mapping = dict(column_mapping or {})
     field_types = field_types or {}
-    excluded = set(exclude_columns)
-    unknown = sorted((set(column_mapping) | excluded) - set(schema.get("properties", {})))
-    if unknown:
-        raise MappingError(
-            f"column_mapping/exclude_columns name columns the stream does not have: {', '.join(unknown)}"
+    properties: Mapping[str, Any] = schema.get("properties", {})
+    notes = _unknown_setting_notes(properties, column_mapping, list(exclude_columns))
+    kept, metadata = _kept_sources(properties, column_mapping, list(exclude_columns))
+    if metadata:
+        notes.append(
+            Note(
+                logging.INFO,
+                f"Singer metadata columns left out of data.csv: {', '.join(metadata)} "
+                "(map one with column_mapping to keep it).",
+            )
         )
+    fields = {source: viva_field_name(source, column_mapping) for source in kept}
+    respelled = [s for s in kept if s not in column_mapping and fields[s] != s]
+    if respelled:
+        described = ", ".join(f"{source} -> {fields[source]}" for source in respelled)
+        notes.append(Note(logging.INFO, f"Columns named like Viva fields in another spelling: {described}."))
+    for match in names.synonym_matches(
+        [source for source in kept if fields[source] == source and source not in column_mapping],
+        taken_fields=fields.values(),
+    ):
+        fields[match.source] = match.field
+        notes.append(Note(logging.INFO, match.describe()))
     columns = []
-    for source, property_schema in schema.get("properties", {}).items():
-        if source in excluded:
-            continue
+    for source in kept:
+        property_schema = properties[source]
         source_type, nullable = source_type_of(property_schema)
-        field = viva_field_name(source, column_mapping)
+        field = fields[source]
         token = field_types.get(field) or (template_tokens or {}).get(field)
         token = token or default_token(field, source_type, date_order)
-        columns.append(Column(source, field, token, source_type, nullable))
+        columns.append(Column(source, field, token, source_type, nullable, _is_structured(property_schema)))
     _reject_duplicate_fields(columns)
-    return columns
+    notes.extend(_type_notes(columns))
+    return ColumnPlan(columns, notes)
+
+
+def _kept_sources(
+    properties: Mapping[str, Any], column_mapping: Mapping[str, str], exclude_columns: list[str]
+) -> tuple[list[str], list[str]]:
+    """Source columns to write, and the Singer metadata columns left out (unless column_mapping names one)."""
+    kept, metadata = [], []
+    for source in properties:
+        if any(fnmatch.fnmatchcase(source, pattern) for pattern in exclude_columns):
+            continue
+        if fnmatch.fnmatchcase(source, SINGER_METADATA_PATTERN) and source not in column_mapping:
+            metadata.append(source)
+            continue
+        kept.append(source)
+    return kept, metadata
+
+
+def _unknown_setting_notes(
+    properties: Mapping[str, Any], column_mapping: Mapping[str, str], exclude_columns: list[str]
+) -> list[Note]:
+    """Settings that name no column of this stream: warnings, since another tap may well have it."""
+    notes = []
+    unmatched = [
+        pattern
+        for pattern in exclude_columns
+        if not any(fnmatch.fnmatchcase(source, pattern) for source in properties)
+    ]
+    if unmatched:
+        notes.append(
+            Note(logging.WARNING, f"exclude_columns: nothing in this stream matches {', '.join(unmatched)}.")
+        )
+    unmapped = [source for source in column_mapping if source not in properties]
+    if unmapped:
+        notes.append(
+            Note(logging.WARNING, f"column_mapping: this stream has no column {', '.join(unmapped)}.")
+        )
+    return notes
+
+
+def _is_structured(property_schema: Mapping[str, Any]) -> bool:
+    members = property_schema.get("anyOf") or property_schema.get("oneOf") or [property_schema]
+    for member in members:
+        declared = member.get("type", [])
+        types = [declared] if isinstance(declared, str) else list(declared)
+        if "object" in types or "array" in types:
+            return True
+    return False
+
+
+def _type_notes(columns: list[Column]) -> list[Note]:
+    notes = []
+    from_text = [column for column in columns if column.typed_from_text]
+    if from_text:
+        described = ", ".join(f"{column.field} ({column.token})" for column in from_text)
+        notes.append(
+            Note(
+                logging.INFO,
+                f"Text columns written with their Viva type: {described}; every value is checked "
+                "against it (ISO dates are rewritten in the date order).",
+            )
+        )
+    structured = [column.source for column in columns if column.structured]
+    if structured:
+        notes.append(
+            Note(
+                logging.WARNING,
+                f"Columns holding objects or arrays are written as JSON text: {', '.join(structured)}. "
+                "Flatten them (flattening_enabled: true), pick fields with a stream map, or leave "
+                "them out with exclude_columns.",
+            )
+        )
+    return notes
 
 
 def _reject_duplicate_fields(columns: list[Column]) -> None:
@@ -154,3 +333,67 @@ def _reject_duplicate_fields(columns: list[Column]) -> None:
             "Viva allows one source column per field, but several map to the same field: "
             f"{described}. Rename with column_mapping or drop with exclude_columns."
         )
+
+
+def metadata_document(columns: Iterable[Column], import_mode: str) -> dict[str, Any]:
+    """metadata.json: the key order follows the documented layout (DatasetType, IsBootstrap, Mapping)."""
+    return {
+        "DatasetType": "HR",
+        "IsBootstrap": "true" if import_mode == "full" else "false",
+        "Mapping": {column.field: {"name": column.field, "type": column.token} for column in columns},
+    }
+
+
+# ---- after validation: what the findings mean for the mapping ---------------------------------------
+
+_RULE_OF_KIND = {
+    ValueKind.DATE: Rule.INVALID_DATE,
+    ValueKind.INTEGER: Rule.INVALID_INTEGER,
+    ValueKind.DOUBLE: Rule.INVALID_DOUBLE,
+}
+_WHAT_KIND_IS = {ValueKind.DATE: "dates", ValueKind.INTEGER: "whole numbers", ValueKind.DOUBLE: "numbers"}
+_FIRST_ROWS_SHOWN = 5
+
+
+def findings_notes(
+    columns: Sequence[Column], report: ValidationReport, column_mapping: Mapping[str, str]
+) -> list[Note]:
+    """Log lines that tie the validation's findings to the mapping: a text column whose values did or
+    did not all parse as their Viva type, and a missing required field with the columns that did
+    arrive and the likely matches. Rows only, never values (those stay in the report file)."""
+    notes = [_text_typing_note(column, report) for column in columns if column.typed_from_text]
+    sources = [column.source for column in columns]
+    for issue in report.errors:
+        if issue.rule is not Rule.MISSING_REQUIRED_FIELD:
+            continue
+        field = next((name for name in rules.REQUIRED_FIELDS if f" {name} " in issue.message), None)
+        if field is not None:
+            notes.append(Note(logging.ERROR, names.missing_field_message(field, sources, column_mapping)))
+    return notes
+
+
+def _text_typing_note(column: Column, report: ValidationReport) -> Note:
+    rule = _RULE_OF_KIND[column.kind]
+    rows = sorted(
+        issue.row
+        for issue in report.issues
+        if issue.rule is rule and issue.column == column.field and issue.row is not None
+    )
+    what = _WHAT_KIND_IS[column.kind]
+    if not rows:
+        return Note(
+            logging.INFO,
+            f"{column.field} arrived as text; every value is one of Viva's {what}: "
+            f"written as {column.token}.",
+        )
+    capped = report.counts[(rule.severity, rule)] > MAX_ISSUES_PER_RULE
+    plural = len(rows) > 1
+    count = f"{len(rows)}{' or more' if capped else ''} value{'s are' if plural else ' is'}"
+    shown = ", ".join(str(row) for row in rows[:_FIRST_ROWS_SHOWN])
+    more = ", ..." if len(rows) > _FIRST_ROWS_SHOWN else ""
+    return Note(
+        logging.ERROR,
+        f"{column.field} arrived as text: {count} not {what} (data.csv row{'s' if plural else ''} "
+        f"{shown}{more}; the values are in the validation report). Correct them at the source, or "
+        f"leave the column out with exclude_columns: [{column.source}].",
+    )

@@ -29,17 +29,26 @@ DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com"
 DEFAULT_SCOPE = "9d827643-d003-4cca-9dc8-71213a8f1644/.default"
 
 CONNECTION_SETTINGS = th.PropertiesList(
-    th.Property("tenant_id", th.StringType, description="Microsoft Entra tenant (directory) id."),
-    th.Property("client_id", th.StringType, description="Application (client) id of the app registration."),
+    th.Property(
+        "tenant_id", th.StringType, title="Tenant ID", description="Microsoft Entra tenant (directory) id."
+    ),
+    th.Property(
+        "client_id",
+        th.StringType,
+        title="Client (application) ID",
+        description="Application (client) id of the app registration.",
+    ),
     th.Property(
         "client_secret",
         th.StringType,
         secret=True,
+        title="Client secret",
         description="Client secret of the app registration. Use this or `certificate_path`.",
     ),
     th.Property(
         "certificate_path",
         th.StringType,
+        title="Certificate file (PEM or PFX)",
         description=(
             "Certificate for client-assertion auth: a PEM file holding the private key and the "
             "certificate, or a PFX/PKCS#12 file (with `certificate_password`)."
@@ -49,35 +58,47 @@ CONNECTION_SETTINGS = th.PropertiesList(
         "certificate_password",
         th.StringType,
         secret=True,
+        title="Certificate password",
         description="Password of the PFX file or of the encrypted PEM private key.",
     ),
     th.Property(
         "send_certificate_chain",
         th.BooleanType,
         default=False,
+        title="Send certificate chain",
         description="Send the x5c certificate chain with the assertion (subject name/issuer auth).",
     ),
     th.Property(
         "authority_host",
         th.StringType,
         default=DEFAULT_AUTHORITY_HOST,
+        title="Authority host",
         description="Entra ID authority host; change it for sovereign clouds or the local emulator.",
     ),
     th.Property(
         "api_base_url",
         th.StringType,
         default=DEFAULT_API_BASE_URL,
+        title="API base URL",
         description="Base URL of the Viva Insights HR data ingress API.",
     ),
-    th.Property("scope", th.StringType, default=DEFAULT_SCOPE, description="OAuth scope to request."),
+    th.Property(
+        "scope",
+        th.StringType,
+        default=DEFAULT_SCOPE,
+        title="OAuth scope",
+        description="OAuth scope to request.",
+    ),
     th.Property(
         "scale_unit",
         th.StringType,
+        title="Scale unit",
         description="Scale unit (x-nova-scaleunit header); discovered from the API when not set.",
     ),
     th.Property(
         "ca_bundle",
         th.StringType,
+        title="CA bundle",
         description=(
             "PEM file of extra certificate authorities to trust (corporate proxy, local emulator). "
             "TLS verification is never switched off."
@@ -88,6 +109,7 @@ CONNECTION_SETTINGS = th.PropertiesList(
         th.StringType,
         default=AwaitStatus.COMPLETION.value,
         allowed_values=[status.value for status in AwaitStatus],
+        title="Await status",
         description=(
             "How far to follow the ingestion after the upload: `none` (return after the upload), "
             "`validation` (until Viva validated the data) or `completion` (until it is processed)."
@@ -97,18 +119,21 @@ CONNECTION_SETTINGS = th.PropertiesList(
         "poll_interval_seconds",
         th.NumberType,
         default=30,
+        title="Poll interval (seconds)",
         description="Seconds between two status polls.",
     ),
     th.Property(
         "await_timeout_minutes",
         th.NumberType,
         default=24 * 60,
+        title="Await timeout (minutes)",
         description="Give up awaiting the ingestion after this many minutes (processing can take a day).",
     ),
     th.Property(
         "previous_ingestion_wait_minutes",
         th.NumberType,
         default=0,
+        title="Previous ingestion wait (minutes)",
         description=(
             "When Viva answers 'Previous ingestion is not complete', keep retrying the upload for "
             "up to this many minutes before failing."
@@ -118,12 +143,14 @@ CONNECTION_SETTINGS = th.PropertiesList(
         "request_timeout_seconds",
         th.NumberType,
         default=300,
+        title="Request timeout (seconds)",
         description="Timeout of one HTTP request (the upload included).",
     ),
     th.Property(
         "max_retries",
         th.IntegerType,
         default=5,
+        title="Maximum retries",
         description="Retries of a request after connection errors, HTTP 5xx and 429.",
     ),
 )
@@ -132,16 +159,23 @@ PACKAGE_SETTINGS = th.PropertiesList(
     th.Property(
         "stream_name",
         th.StringType,
+        title="HR stream name",
         description="The HR stream to load when the tap sends several streams.",
     ),
     th.Property(
         "column_mapping",
         th.ObjectType(additional_properties=th.StringType),
-        description="Source column -> Viva field name, for columns whose name does not match a Viva name.",
+        title="Column mapping",
+        description=(
+            "Source column -> Viva field name. Needed only for names the target does not map itself: "
+            "Viva names in any case or spelling, and common HR-system names (work_email, "
+            "manager_email, department, Email_-_Primary_Work...) are mapped and logged."
+        ),
     ),
     th.Property(
         "field_types",
         th.ObjectType(additional_properties=th.StringType),
+        title="Field types",
         description=(
             "Viva field name -> metadata.json type token, overriding the token derived from the "
             "schema and the one of `metadata_template`. Any token is written; one neither in "
@@ -151,6 +185,7 @@ PACKAGE_SETTINGS = th.PropertiesList(
     th.Property(
         "metadata_template",
         th.StringType,
+        title="Metadata template",
         description=(
             "Path to the metadata.json of the template zip the Viva Insights portal offers for "
             "API-based imports (or to the zip itself). Each field takes its type token from it; "
@@ -161,13 +196,19 @@ PACKAGE_SETTINGS = th.PropertiesList(
     th.Property(
         "exclude_columns",
         th.ArrayType(th.StringType),
-        description="Source columns left out of data.csv and metadata.json.",
+        title="Excluded columns",
+        description=(
+            "Source columns left out of data.csv and metadata.json: names or glob patterns "
+            "(`salary_*`). Singer metadata columns (`_sdc_*`) are left out without it. A name that "
+            "matches nothing is a warning."
+        ),
     ),
     th.Property(
         "date_order",
         th.StringType,
         default=DEFAULT_DATE_ORDER.value,
         allowed_values=[order.value for order in DateOrder],
+        title="Date order",
         description="Date format of data.csv: MDY writes MM/DD/YYYY, DMY writes DD/MM/YYYY.",
     ),
     th.Property(
@@ -175,11 +216,13 @@ PACKAGE_SETTINGS = th.PropertiesList(
         th.StringType,
         default=DEFAULT_IMPORT_MODE.value,
         allowed_values=[mode.value for mode in ImportMode],
+        title="Import mode",
         description="`full` replaces all organizational data (IsBootstrap true); `incremental` adds to it.",
     ),
     th.Property(
         "output_dir",
         th.StringType,
+        title="Output folder",
         description=(
             "Folder that keeps the package (viva-insights-<timestamp>.zip), the validation report "
             "and Viva's error files. Without it the package and report live in a private temporary "
@@ -190,12 +233,14 @@ PACKAGE_SETTINGS = th.PropertiesList(
         "dry_run",
         th.BooleanType,
         default=False,
+        title="Dry run",
         description="Build and validate the package, then stop: nothing is uploaded.",
     ),
     th.Property(
         "preflight_report_only",
         th.BooleanType,
         default=False,
+        title="Pre-flight report only",
         description=(
             "With dry_run only: write the package even when the local validation finds errors, to "
             "inspect a stream that is not Viva-ready yet. The errors are still reported; nothing is "

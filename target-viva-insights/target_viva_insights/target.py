@@ -8,13 +8,16 @@ import gc
 import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import click
 import pyarrow as pa
 from singer_sdk.exceptions import MappingError as SdkMappingError
+from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities
 from singer_sdk.sinks import Sink
+from singer_sdk.target_base import Target
 
 from target_viva_insights import config_check
 from target_viva_insights.errors import ConfigurationError, DataValidationFailed, VivaError
@@ -26,6 +29,7 @@ from target_viva_insights.fast_path import (
     TerminationHook,
 )
 from target_viva_insights.log_text import keep_log_messages_on_one_line
+from target_viva_insights.mapping import Column, findings_notes
 from target_viva_insights.package import complete_package, metadata_document
 from target_viva_insights.reader import VivaMessageReader
 from target_viva_insights.report import Severity, ValidationReport
@@ -33,6 +37,10 @@ from target_viva_insights.settings import TARGET_SETTINGS
 from target_viva_insights.sink import SkippedStreamSink, VivaSink
 
 LOGGED_FINDINGS = 20
+# Progress during a long extraction: a look at the clock every this many records (cheap), and a log
+# line when this many seconds went by since the last one.
+PROGRESS_CHECK_EVERY = 1000
+PROGRESS_LOG_SECONDS = 5.0
 
 
 class PreflightFailedError(DataValidationFailed):
@@ -50,6 +58,11 @@ class TargetVivaInsights(CheckedSettingsTarget, DirectRecordTarget, HeldStateTar
     package_name = "target-viva-insights"
     config_jsonschema = TARGET_SETTINGS.to_dict()
     message_reader_class = VivaMessageReader
+    # ACTIVATE_VERSION is accepted: every run delivers the whole stream as one package.
+    capabilities: ClassVar[list[CapabilitiesEnum]] = [
+        *Target.capabilities,
+        PluginCapabilities.ACTIVATE_VERSION,
+    ]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         keep_log_messages_on_one_line()  # names from the input never forge a log line
@@ -66,6 +79,9 @@ class TargetVivaInsights(CheckedSettingsTarget, DirectRecordTarget, HeldStateTar
         self._workdir: Path | None = None
         self._export: Export | None = None
         self._sink_class: type[VivaSink] | None = None
+        self._several_streams_unchosen = False
+        self._records_received = 0
+        self._last_progress_log = time.monotonic()
 
     @classmethod
     def invoke(cls, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
@@ -126,19 +142,48 @@ class TargetVivaInsights(CheckedSettingsTarget, DirectRecordTarget, HeldStateTar
         if chosen:
             return self.sink_class if stream_name == chosen else SkippedStreamSink
         if len(self._streams) > 1:
-            msg = (
-                f"The tap sends several streams ({', '.join(self._streams)}); set stream_name to the one "
-                "that holds the HR data."
-            )
-            raise StreamSelectionError(msg)
+            # Not an error yet: the input is read to its end first (`_check_stream_choice`). Stopping
+            # here would break the tap's pipe, and the run would end on the tap's BrokenPipeError.
+            self._several_streams_unchosen = True
+            return SkippedStreamSink
         return self.sink_class
 
-    def _check_chosen_stream_arrived(self) -> None:
+    def _check_stream_choice(self) -> None:
+        """At the end of the input: exactly one HR stream, the one `stream_name` names if set."""
         chosen = self.config.get("stream_name")
         if chosen and chosen not in self._streams:
             seen = ", ".join(self._streams) or "none"
             msg = f"stream_name is '{chosen}', but the tap sent no such stream (streams seen: {seen})."
             raise StreamSelectionError(msg)
+        if self._several_streams_unchosen:
+            msg = (
+                f"The tap sends several streams ({', '.join(self._streams)}); set stream_name to the one "
+                "that holds the HR data. Nothing was packaged or uploaded."
+            )
+            raise StreamSelectionError(msg)
+
+    def _process_activate_version_message(self, message_dict: dict) -> None:
+        """Accepted quietly: the run delivers the whole stream as one package, so there is no older
+        version of it to retire (the SDK's default warns that it is not implemented)."""
+
+    # -- progress during a long extraction, and records once the stream choice failed --------------
+
+    def _process_record_message(self, message_dict: dict) -> None:
+        """Counts the record for the progress line, then takes the direct or the SDK's path
+        (`fast_path.DirectRecordTarget`); once the stream choice failed, reads on without processing."""
+        self._records_received += 1
+        if not self._records_received % PROGRESS_CHECK_EVERY:
+            self._log_progress()
+        if self._several_streams_unchosen:
+            return  # nothing will be packaged: read on to the end of the input, cheaply
+        super()._process_record_message(message_dict)
+
+    def _log_progress(self) -> None:
+        """A log line when a few seconds went by since the last one (called every 1,000 records)."""
+        now = time.monotonic()
+        if now - self._last_progress_log >= PROGRESS_LOG_SECONDS:
+            self._last_progress_log = now
+            self.logger.info("Records received so far: %d.", self._records_received)
 
     # -- signals: STATE stays held back (fast_path.HeldStateTarget), the HR data is removed -----------
 
@@ -152,7 +197,7 @@ class TargetVivaInsights(CheckedSettingsTarget, DirectRecordTarget, HeldStateTar
     def process_endofpipe(self) -> None:
         try:
             super().process_endofpipe()  # drains every sink; STATE is captured, not written
-            self._check_chosen_stream_arrived()
+            self._check_stream_choice()
             if self._export is None or self._export.rows == 0:
                 self.logger.info("No records arrived for the HR stream: nothing to package or upload.")
                 self.release_state()
@@ -168,6 +213,7 @@ class TargetVivaInsights(CheckedSettingsTarget, DirectRecordTarget, HeldStateTar
         stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         report_path = report.write_csv(out_dir / f"viva-insights-{stamp}-validation.csv")
         self._log_report(report, report_path)
+        self._log_mapping_findings(columns, report)
         report_only = bool(self.config.get("preflight_report_only"))
         if not report.ok and not report_only:
             msg = (
@@ -213,7 +259,14 @@ class TargetVivaInsights(CheckedSettingsTarget, DirectRecordTarget, HeldStateTar
         elif not report.ok:
             self.logger.info("Set output_dir to keep the validation report with the offending values.")
 
+    def _log_mapping_findings(self, columns: list[Column], report: ValidationReport) -> None:
+        """What the findings mean for the tap's columns: text that did (not) parse, a missing field."""
+        for note in findings_notes(columns, report, self.export.settings.column_mapping):
+            self.logger.log(note.level, "%s", note.message)
+
     def _remove_workdir(self) -> None:
+        if self._export is not None:
+            self._export.close()
         if self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)
             self._workdir = None
