@@ -753,3 +753,15 @@ def read_text_batches(path: Path) -> tuple[Iterator[pa.RecordBatch], str]:
             handle.close()
 
     return batches(), date_order
+
+
+def digest_file(ledger: Ledger, path: Path) -> tuple[RowDigests, pa.Table]:
+    """A package's or CSV's digests, with its own (PersonId, EffectiveDate) to name what it changes."""
+    batches, date_order = read_text_batches(path)
+    parts: list[RowDigests] = []
+    keys: list[pa.Table] = []
+    for batch in batches:
+        parts.append(digest_batch(ledger.digester, batch, date_order))
+        names = [name for name in (PERSON_FIELD, DATE_FIELD) if name in batch.schema.names]
+        keys.append(pa.Table.from_batches([batch]).select(names))
+    return RowDigests.concat(parts), pa.concat_tables(keys) if keys else pa.table({PERSON_FIELD: []})
