@@ -54,7 +54,9 @@ MANAGER_FIELD = "ManagerId"
 DATE_FIELD = "EffectiveDate"
 NO_MANAGER = np.uint64(0)
 _DATE_FORMATS = {"MDY": "%m/%d/%Y", "DMY": "%d/%m/%Y"}
-_MASK64 = (1 << 64) - 1
+# data.csv is read in blocks of this size: larger blocks repeat fewer digest look-ups, smaller ones
+# keep the peak RSS down (measured with bench/ledger_bench.py).
+READ_BLOCK_BYTES = 1 << 20
 
 
 class LedgerError(ConfigurationError):
@@ -116,39 +118,52 @@ def _blank_to_null(array: pa.Array) -> pa.Array:
 
 
 class Digester:
-    """Keyed 64-bit digests of text values and rows; equal inputs give equal digests for one key."""
+    """Keyed 64-bit digests of text values and rows; equal inputs give equal digests for one key.
+
+    A value's digest is the first 8 bytes of its HMAC-SHA256, computed once per distinct value of a
+    run (a dict remembers it across batches and columns, so a ManagerId's digest is its PersonId's).
+    """
 
     def __init__(self, key: bytes) -> None:
         self._key = key
+        self._known: dict[str, int] = {}
         self._null = self.digest_text("\x00null")
 
     def digest_text(self, value: str) -> int:
-        raw = hmac.digest(self._key, value.encode("utf-8"), "sha256")
-        return int.from_bytes(raw[:8], "little") or 1  # 0 means "no manager"
+        known = self._known.get(value)
+        if known is None:
+            raw = hmac.digest(self._key, value.encode("utf-8"), "sha256")
+            known = self._known[value] = int.from_bytes(raw[:8], "little") or 1  # 0: "no manager"
+        return known
 
     def digest_column(self, column: pa.Array | pa.ChunkedArray) -> np.ndarray:
-        """One digest per value; blanks and nulls (the same to Viva) share one. HMAC per distinct value."""
+        """One digest per value; blanks and nulls (the same to Viva) share one. Python per distinct value."""
         array = _as_array(column)
         if not pa.types.is_string(array.type) and not pa.types.is_large_string(array.type):
             array = pc.cast(array, pa.string())
-        array = _blank_to_null(array)
-        encoded = pc.dictionary_encode(array)
+        encoded = pc.dictionary_encode(_blank_to_null(array))
         dictionary = encoded.dictionary.to_pylist()
+        known = self._known
         table = np.fromiter(
-            (self.digest_text(value) for value in dictionary), dtype=np.uint64, count=len(dictionary)
+            (known.get(value) or self.digest_text(value) for value in dictionary),
+            dtype=np.uint64,
+            count=len(dictionary),
         )
-        indices = encoded.indices.to_numpy(zero_copy_only=False)
+        indices = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False)
         result = np.full(len(array), self._null, dtype=np.uint64)
-        valid = encoded.indices.is_valid().to_numpy(zero_copy_only=False)
-        result[valid] = table[indices[valid].astype(np.int64)]
+        valid = indices >= 0
+        result[valid] = table[indices[valid]]
         return result
 
-    def digest_rows(self, table: pa.Table) -> np.ndarray:
+    def digest_rows(self, table: pa.Table, digested: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
         """The digest of each row's values; columns are taken by name, so their order does not count."""
         digest = np.zeros(table.num_rows, dtype=np.uint64)
         for name in sorted(table.column_names):
             salt = np.uint64(self.digest_text("\x00column:" + name))
-            digest = _mix(digest ^ _mix(self.digest_column(table.column(name)) ^ salt))
+            values = (digested or {}).get(name)
+            if values is None:
+                values = self.digest_column(table.column(name))
+            digest = _mix(digest ^ _mix(values ^ salt))
         return digest
 
 
@@ -219,23 +234,25 @@ def digest_batch(digester: Digester, batch: pa.Table | pa.RecordBatch, date_orde
     table = pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch
     if PERSON_FIELD not in table.column_names:
         raise LedgerError(f"the file has no {PERSON_FIELD} column: the ledger keys every row by it")
-    person = digester.digest_column(table.column(PERSON_FIELD))
+    digested = {PERSON_FIELD: digester.digest_column(table.column(PERSON_FIELD))}
+    person = digested[PERSON_FIELD]
     if DATE_FIELD in table.column_names:
         date_column = _as_array(table.column(DATE_FIELD))
-        date_key = digester.digest_column(date_column)
+        date_key = digested[DATE_FIELD] = digester.digest_column(date_column)
         dates = _dates(date_column, date_order)
     else:
         date_key = np.zeros(table.num_rows, dtype=np.uint64)
         dates = np.full(table.num_rows, -1, dtype=np.int32)
     if MANAGER_FIELD in table.column_names:
         manager_column = _as_array(table.column(MANAGER_FIELD))
-        manager = digester.digest_column(manager_column)
+        digested[MANAGER_FIELD] = digester.digest_column(manager_column)
+        manager = digested[MANAGER_FIELD].copy()
         blank = _blank_to_null(pc.cast(manager_column, pa.string())).is_null()
         manager[blank.to_numpy(zero_copy_only=False)] = NO_MANAGER
     else:
         manager = np.zeros(table.num_rows, dtype=np.uint64)
     key = _mix(person ^ _mix(date_key ^ np.uint64(0x9E3779B97F4A7C15)))
-    return RowDigests(key, digester.digest_rows(table), person, manager, dates)
+    return RowDigests(key, digester.digest_rows(table, digested), person, manager, dates)
 
 
 # ---- the comparison ------------------------------------------------------------------------------
@@ -738,7 +755,7 @@ def read_text_batches(path: Path) -> tuple[Iterator[pa.RecordBatch], str]:
     handle.seek(0)
     reader = pacsv.open_csv(
         handle,
-        read_options=pacsv.ReadOptions(block_size=8 << 20),
+        read_options=pacsv.ReadOptions(block_size=READ_BLOCK_BYTES, use_threads=False),
         convert_options=pacsv.ConvertOptions(
             column_types={name: pa.string() for name in header},
             strings_can_be_null=True,
