@@ -56,7 +56,7 @@ NO_MANAGER = np.uint64(0)
 _DATE_FORMATS = {"MDY": "%m/%d/%Y", "DMY": "%d/%m/%Y"}
 # data.csv is read in blocks of this size: larger blocks repeat fewer digest look-ups, smaller ones
 # keep the peak RSS down (measured with bench/ledger_bench.py).
-READ_BLOCK_BYTES = 1 << 20
+READ_BLOCK_BYTES = 4 << 20
 
 
 class LedgerError(ConfigurationError):

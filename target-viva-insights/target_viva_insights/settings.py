@@ -146,9 +146,34 @@ PACKAGE_SETTINGS = th.PropertiesList(
     th.Property(
         "import_mode",
         th.StringType,
-        default="full",
-        allowed_values=["full", "incremental"],
-        description="`full` replaces all organizational data (IsBootstrap true); `incremental` adds to it.",
+        default="auto",
+        allowed_values=["auto", "full", "incremental"],
+        description=(
+            "`auto`: the first run for a tenant (no ledger) is a full import, later runs send only the rows "
+            "new or changed against the delivery ledger as an incremental import, and nothing when nothing "
+            "changed. `full` replaces all organizational data (IsBootstrap true), refused when it would "
+            "drop more than max_population_drop_percent of the people Viva holds. `incremental` sends the "
+            "file as it is, IsBootstrap false."
+        ),
+    ),
+    th.Property(
+        "ledger_path",
+        th.StringType,
+        description=(
+            "Folder or fsspec URL (s3://, az://, gs:// with its fsspec implementation installed) of the "
+            "delivery ledger: what Viva holds per tenant, as keyed digests. Default: "
+            "$MELTANO_PROJECT_ROOT/.meltano/viva-insights-ledger under Meltano, else "
+            "~/.local/share/viva-insights/ledger ($XDG_DATA_HOME)."
+        ),
+    ),
+    th.Property(
+        "max_population_drop_percent",
+        th.NumberType,
+        default=10,
+        description=(
+            "A full import that would drop more than this share of the people the ledger says Viva "
+            "holds is refused (nothing is sent)."
+        ),
     ),
     th.Property(
         "output_dir",
