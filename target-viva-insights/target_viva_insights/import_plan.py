@@ -96,7 +96,7 @@ def validation_mode(config: Mapping[str, Any], ledger: Ledger | None) -> ImportK
     setting = import_mode_setting(config)
     if setting is ImportModeSetting.INCREMENTAL:
         return ImportKind.INCREMENTAL
-    if setting is ImportModeSetting.AUTO and ledger is not None and ledger.exists():
+    if setting is ImportModeSetting.AUTO and ledger is not None and ledger.holds_data():
         return ImportKind.INCREMENTAL
     return ImportKind.FULL
 
@@ -112,7 +112,7 @@ def plan_import(
     batches, _ = read_text_batches(data_zip)
     date_order = config.get("date_order") or "MDY"
     digests = RowDigests.concat(digest_batch(ledger.digester, batch, date_order) for batch in batches)
-    if not ledger.exists():
+    if not ledger.holds_data():
         if setting is ImportModeSetting.INCREMENTAL:
             return ImportPlan(ImportKind.INCREMENTAL, "import_mode incremental, no ledger yet", digests)
         if setting is ImportModeSetting.AUTO:

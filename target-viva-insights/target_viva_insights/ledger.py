@@ -309,7 +309,7 @@ def _member(sorted_haystack: np.ndarray, needles: np.ndarray) -> tuple[np.ndarra
 def compare(rows: RowDigests, people: RowDigests, file: RowDigests) -> Comparison:
     """Join the file's digests against the ledger's (both sorted by key / person)."""
     found, position = _member(rows.key, file.key)
-    changed = found & (rows.value[position] != file.value)
+    changed = found & (rows.value[position] != file.value) if len(rows) else found.copy()
     file_persons, first = np.unique(file.person, return_index=True)
     known, _ = _member(people.person, file_persons)
     new_people = np.zeros(len(file), dtype=bool)
@@ -525,6 +525,10 @@ class Ledger:
     @property
     def pending(self) -> list[IngestionRecord]:
         return [IngestionRecord.from_json(entry) for entry in self.manifest["pending"]]
+
+    def holds_data(self) -> bool:
+        """Whether an ingestion for this tenant completed (a ledger of pending ones only does not)."""
+        return self.exists() and bool(self.manifest["ingestions"])
 
     def last_ingestion(self) -> IngestionRecord | None:
         ingestions = self.ingestions

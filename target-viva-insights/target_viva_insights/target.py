@@ -266,7 +266,7 @@ class TargetVivaInsights(Target):
     def _judge_with_ledger(self, report: ValidationReport) -> None:
         """In an incremental import a manager Viva already holds is a known person."""
         ledger = self._ledger
-        if ledger is None or not ledger.exists() or self.export.settings.is_bootstrap:
+        if ledger is None or not ledger.holds_data() or self.export.settings.is_bootstrap:
             return
         forgiven = forgive_known_managers(report, ledger)
         if forgiven:
