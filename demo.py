@@ -41,6 +41,8 @@ def show_result(emulator: EmulatorHandle, env: dict[str, str]) -> None:
     for ingestion in ingestions:
         print(f"  ingestion {ingestion['Id']}: {ingestion['Status']}, {ingestion['Bytes']:,} bytes kept in")
         print(f"    {ingestion['Upload']}")
+    held = emulator.org_data(records=False, row_digests=False)
+    print(f"What the emulated tenant now holds: {held['rows']:,} rows for {held['people']:,} people")
     print(f"\nPackages and validation reports: {OUTPUT / 'packages'}")
     print(f"State stored by Meltano ({STATE_ID}):")
     meltano("--log-level=warning", "--environment=dev", "state", "get", STATE_ID, env=env)

@@ -11,11 +11,15 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class Measurement:
-    """Wall time, peak resident set size and exit code of one finished child process."""
+    """Wall time, peak resident set size, exit code and CPU time (user + system) of one finished child.
+
+    CPU time hardly moves when other processes share the machine; wall time does.
+    """
 
     seconds: float
     peak_rss_mb: float
     exit_code: int
+    cpu_seconds: float = 0.0
 
 
 def run_measured(
@@ -24,8 +28,9 @@ def run_measured(
     """Run `command` with stdin from `stdin_path`, stdout discarded, stderr into `log_path`.
 
     os.wait4 reaps exactly this child and returns its own rusage, so ru_maxrss (KiB on Linux) is the
-    peak RSS of this child (and of any grandchild it waited for), not a maximum over all children
-    this process ever ran, which is what RUSAGE_CHILDREN would give.
+    peak RSS (and ru_utime + ru_stime the CPU time) of this child (and of any grandchild it waited
+    for), not a maximum over all children this process ever ran, which is what RUSAGE_CHILDREN would
+    give.
     """
     with stdin_path.open("rb") as stdin, log_path.open("wb") as log:
         start = time.perf_counter()
@@ -34,4 +39,9 @@ def run_measured(
         seconds = time.perf_counter() - start
     # Tell Popen the child is gone so it does not try to reap it a second time.
     process.returncode = os.waitstatus_to_exitcode(status)
-    return Measurement(seconds=seconds, peak_rss_mb=usage.ru_maxrss / 1024, exit_code=process.returncode)
+    return Measurement(
+        seconds=seconds,
+        peak_rss_mb=usage.ru_maxrss / 1024,
+        exit_code=process.returncode,
+        cpu_seconds=usage.ru_utime + usage.ru_stime,
+    )

@@ -2,9 +2,28 @@
 
 from __future__ import annotations
 
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """The tap's exit codes (documented in README.md, "Errors and exit codes")."""
+
+    SOURCE = 1
+    """A file, database or value problem: the source must be fixed."""
+    SETTINGS = 2
+    """A settings problem: the configuration must be fixed."""
+
 
 class HRSourceError(Exception):
-    """Bad source data or settings; the message says what and where, without a Python traceback."""
+    """Bad source data; the message says what and where, without a Python traceback."""
+
+    exit_code = ExitCode.SOURCE
+
+
+class SettingsError(HRSourceError):
+    """Settings that cannot work (a missing or contradictory setting, a config file that is not JSON)."""
+
+    exit_code = ExitCode.SETTINGS
 
 
 class DataValueError(HRSourceError):

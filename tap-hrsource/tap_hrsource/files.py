@@ -11,9 +11,11 @@ import csv
 import datetime as dt
 import glob
 import json
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -67,9 +69,46 @@ def file_format(path: Path, configured: str | None) -> str:
 
 
 def read_text_batches(path: Path, settings: StreamSettings) -> Iterator[TextBatch]:
-    """Read one file of any supported format as text batches."""
+    """Read one file of any supported format as text batches.
+
+    Args:
+        path: The file.
+        settings: The stream's settings (format, encoding, delimiter, null_values).
+
+    Yields:
+        Text batches in file order; a file with a header and no rows yields one empty batch with
+        the header's columns.
+
+    Raises:
+        HRSourceError: The file cannot be read as its format, naming the file and the reason.
+    """
     readers = {"csv": read_csv, "parquet": read_parquet, "jsonl": read_jsonl, "xlsx": read_xlsx}
-    yield from readers[file_format(path, settings.format)](path, settings)
+    try:
+        yield from readers[file_format(path, settings.format)](path, settings)
+    except UnicodeDecodeError as error:
+        raise HRSourceError(
+            f"{path}: not valid {settings.encoding} text (byte {error.start} of a line or block: "
+            f"{error.reason}); set 'encoding' to the file's encoding."
+        ) from None
+    except OSError as error:
+        raise HRSourceError(f"{path}: cannot read the file ({error.strerror or error}).") from None
+
+
+UTF8_FAMILY = {"utf-8-sig", "utf-8", "utf8", "utf_8", "utf-8sig", "ascii", "latin-1", "latin1", "cp1252"}
+"""Encodings in which a NUL byte never belongs in a text file (unlike UTF-16 and UTF-32)."""
+
+
+def refuse_binary(path: Path, settings: StreamSettings, kind: str) -> None:
+    """A NUL byte in the first block means a binary file (a spreadsheet or archive renamed .csv)."""
+    if settings.encoding.lower() not in UTF8_FAMILY:
+        return
+    with path.open("rb") as handle:
+        head = handle.read(64 << 10)
+    if b"\x00" in head:
+        raise HRSourceError(
+            f"{path}: a binary file, not {kind} text (it holds NUL bytes); export it as {kind}, "
+            "or set 'format' to the file's real format."
+        )
 
 
 def null_strings(settings: StreamSettings) -> list[str]:
@@ -81,6 +120,11 @@ def nulls_applied(batch: pa.RecordBatch, settings: StreamSettings) -> pa.RecordB
     nulls = pa.array(null_strings(settings))
     columns = [pc.if_else(pc.is_in(column, nulls), None, column) for column in batch.columns]
     return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
+
+
+def empty_batch(names: list[str]) -> pa.RecordBatch:
+    """No rows, the given text columns: what a file with a header and no data rows holds."""
+    return pa.RecordBatch.from_arrays([pa.array([], pa.string()) for _ in names], names=names)
 
 
 # -- CSV ------------------------------------------------------------------------------------------
@@ -104,6 +148,7 @@ def csv_header(path: Path, settings: StreamSettings) -> tuple[list[str], str]:
 
 
 def read_csv(path: Path, settings: StreamSettings) -> Iterator[TextBatch]:
+    refuse_binary(path, settings, "CSV")
     names, delimiter = csv_header(path, settings)
     encoding = "utf8" if settings.encoding.lower() in PYARROW_NATIVE_ENCODINGS else settings.encoding
     try:
@@ -128,6 +173,8 @@ def read_csv(path: Path, settings: StreamSettings) -> Iterator[TextBatch]:
         for batch in reader:
             yield TextBatch(batch, next_row)
             next_row += batch.num_rows
+        if next_row == 2:  # a header and no rows: an empty stream with the header's columns
+            yield TextBatch(empty_batch(names), next_row)
     except (pa.ArrowInvalid, UnicodeDecodeError) as error:
         raise HRSourceError(f"{path}: cannot read as CSV ({settings.encoding}): {error}") from None
 
@@ -153,6 +200,8 @@ def read_parquet(path: Path, settings: StreamSettings) -> Iterator[TextBatch]:
         text = pa.RecordBatch.from_arrays([as_text(c) for c in batch.columns], names=batch.schema.names)
         yield TextBatch(nulls_applied(text, settings), next_row)
         next_row += batch.num_rows
+    if next_row == 1:
+        yield TextBatch(empty_batch(parquet.schema_arrow.names), next_row)
 
 
 # -- JSON lines and Excel: Python values, converted to text -----------------------------------------
@@ -213,24 +262,78 @@ def jsonl_rows(path: Path, settings: StreamSettings) -> Iterator[tuple[int, dict
 
 
 def read_jsonl(path: Path, settings: StreamSettings) -> Iterator[TextBatch]:
+    refuse_binary(path, settings, "JSON lines")
     yield from batched_rows(jsonl_rows(path, settings), settings)
 
 
-def xlsx_rows(path: Path) -> Iterator[tuple[int, dict[str, object]]]:
-    """Rows of the first worksheet; the first row is the header, blank rows are skipped."""
+def open_workbook(path: Path, *, data_only: bool) -> Any:
+    """An openpyxl workbook in read-only mode, or HRSourceError when the file is not an .xlsx workbook."""
     import openpyxl
+    from openpyxl.utils.exceptions import InvalidFileException
 
-    workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
     try:
-        rows = workbook.worksheets[0].iter_rows(values_only=True)
+        return openpyxl.load_workbook(path, read_only=True, data_only=data_only)
+    except (zipfile.BadZipFile, InvalidFileException, KeyError) as error:
+        raise HRSourceError(
+            f"{path}: not an Excel workbook (.xlsx) ({error}); save it as .xlsx, or set 'format' to the "
+            "file's real format (e.g. csv)."
+        ) from None
+
+
+def xlsx_rows(path: Path, problems: list[str]) -> Iterator[tuple[int, dict[str, object]]]:
+    """Rows of the first worksheet; the first row is the header, blank rows are skipped.
+
+    Formula cells are read as the value Excel saved with them. A formula without a saved value
+    (a workbook written by a program, never opened and saved in Excel) would read as empty: its
+    cell reference goes into `problems` instead, and `read_xlsx` refuses the file.
+    """
+    values_book = open_workbook(path, data_only=True)
+    formulas_book = open_workbook(path, data_only=False)
+    try:
+        rows = values_book.worksheets[0].iter_rows(values_only=True)
+        formulas = formulas_book.worksheets[0].iter_rows(values_only=True)
         header = [str(value).strip() if value is not None else "" for value in next(rows, ())]
-        for row_number, values in enumerate(rows, start=2):
+        next(formulas, ())
+        if not any(header):
+            return
+        yield 1, {name: None for name in header if name}  # the header's columns, even without rows
+        for row_number, (values, cells) in enumerate(zip(rows, formulas, strict=False), start=2):
+            problems.extend(unsaved_formulas(row_number, values, cells))
             if all(value is None for value in values):
                 continue
             yield row_number, {name: value for name, value in zip(header, values, strict=False) if name}
     finally:
-        workbook.close()
+        values_book.close()
+        formulas_book.close()
+
+
+def unsaved_formulas(row_number: int, values: tuple, cells: tuple) -> Iterator[str]:
+    """References (e.g. C7) of the formula cells of one row that have no saved value."""
+    from openpyxl.utils import get_column_letter
+
+    for index, (value, cell) in enumerate(zip(values, cells, strict=False), start=1):
+        if value is None and isinstance(cell, str) and cell.startswith("="):
+            yield f"{get_column_letter(index)}{row_number}"
 
 
 def read_xlsx(path: Path, settings: StreamSettings) -> Iterator[TextBatch]:
-    yield from batched_rows(xlsx_rows(path), settings)
+    problems: list[str] = []
+    rows = xlsx_rows(path, problems)
+    header = next(rows, None)
+    if header is None:
+        return
+    names = list(header[1])
+    found_rows = False
+    for batch in batched_rows(rows, settings):
+        if problems:
+            break
+        found_rows = True
+        yield batch
+    if problems:
+        shown = ", ".join(problems[:10]) + (f" and {len(problems) - 10} more" if len(problems) > 10 else "")
+        raise HRSourceError(
+            f"{path}: {len(problems)} formula cells have no saved value ({shown}); open the workbook in "
+            "Excel and save it so that the results are stored, or export it as CSV."
+        )
+    if not found_rows:
+        yield TextBatch(empty_batch(names), 2)

@@ -1,4 +1,4 @@
-"""The tap's settings (names fixed by DESIGN.md) and their per-stream, validated form."""
+"""The tap's settings and their per-stream, validated form."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 from singer_sdk import typing as th
 
-from tap_hrsource.errors import HRSourceError
+from tap_hrsource.errors import SettingsError
 
 FILE_FORMATS = ("csv", "parquet", "jsonl", "xlsx")
 COLUMN_TYPE_NAMES = ("string", "integer", "number", "boolean", "date", "date-time")
@@ -123,10 +123,10 @@ def parse_history(raw: dict[str, Any], name: str, today: dt.date) -> HistorySett
         return None
     missing = [key for key in ("person_key", "effective_date_column") if not raw.get(key)]
     if missing:
-        raise HRSourceError(f"Stream {name!r}: history {mode!r} needs {', '.join(missing)}.")
+        raise SettingsError(f"Stream {name!r}: history {mode!r} needs {', '.join(missing)}.")
     months = int(raw.get("months") or 13)
     if months < 1:
-        raise HRSourceError(f"Stream {name!r}: months must be at least 1, got {months}.")
+        raise SettingsError(f"Stream {name!r}: months must be at least 1, got {months}.")
     end = raw.get("snapshot_end_date")
     anchor = dt.date.fromisoformat(str(end)[:10]) if end else today
     return HistorySettings(
@@ -139,22 +139,22 @@ def parse_history(raw: dict[str, Any], name: str, today: dt.date) -> HistorySett
 
 
 def parse_stream_settings(raw: dict[str, Any], today: dt.date | None = None) -> StreamSettings:
-    """Turn one `streams` entry into StreamSettings, or raise a clear HRSourceError."""
+    """Turn one `streams` entry into StreamSettings, or raise a clear SettingsError."""
     name = raw.get("name") or ""
     if not name:
-        raise HRSourceError("Every entry in 'streams' needs a 'name'.")
+        raise SettingsError("Every entry in 'streams' needs a 'name'.")
     has_files, has_sql = bool(raw.get("path")), bool(raw.get("sqlalchemy_url"))
     if has_files == has_sql:
-        raise HRSourceError(f"Stream {name!r}: give exactly one source, either 'path' or 'sqlalchemy_url'.")
+        raise SettingsError(f"Stream {name!r}: give exactly one source, either 'path' or 'sqlalchemy_url'.")
     if has_sql and bool(raw.get("table")) == bool(raw.get("query")):
-        raise HRSourceError(f"Stream {name!r}: an SQL stream needs exactly one of 'table' or 'query'.")
+        raise SettingsError(f"Stream {name!r}: an SQL stream needs exactly one of 'table' or 'query'.")
     if raw.get("replication_key") and not has_sql:
-        raise HRSourceError(
+        raise SettingsError(
             f"Stream {name!r}: 'replication_key' is for SQL streams; files replicate by modification time."
         )
     history = parse_history(raw, name, today or dt.date.today())
     if history and raw.get("replication_key"):
-        raise HRSourceError(
+        raise SettingsError(
             f"Stream {name!r}: monthly_snapshots read the full history every run; remove 'replication_key'."
         )
     return StreamSettings(

@@ -6,15 +6,17 @@ transaction that is rolled back, and the view is reflected like a table.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from tap_hrsource.errors import HRSourceError, KeyPropertyError
+from tap_hrsource.errors import DataValueError, HRSourceError, KeyPropertyError, SettingsError
 from tap_hrsource.inference import (
     BOOLEAN,
     INTEGER,
@@ -26,6 +28,7 @@ from tap_hrsource.inference import (
     json_schema,
 )
 from tap_hrsource.settings import StreamSettings
+from tap_hrsource.sql_values import CastError, Converter, caster, declared_type, with_nulls
 from tap_hrsource.streams import HRStream, history_columns
 
 ROWS_PER_FETCH = 10_000
@@ -80,24 +83,106 @@ def reflect_columns(connection: Connection, settings: StreamSettings) -> list[sa
     return columns
 
 
+def masked_url(url: sa.URL) -> str:
+    """The URL as it may be shown in a message: the password replaced by ***."""
+    return url.render_as_string(hide_password=True)
+
+
+def is_sqlite_file(url: sa.URL) -> bool:
+    """A SQLite URL naming a file path (not :memory: and not a file: URI with its own options)."""
+    database = url.database or ""
+    return (
+        url.get_backend_name() == "sqlite"
+        and database not in {"", ":memory:"}
+        and (not database.startswith("file:"))
+    )
+
+
+def database_engine(settings: StreamSettings) -> Engine:
+    """The engine for `sqlalchemy_url`, refusing a URL that cannot work before connecting.
+
+    A SQLite file that does not exist is refused: SQLAlchemy would create an empty database and the
+    run would report a missing table instead of a wrong path.
+    """
+    try:
+        url = sa.make_url(settings.sqlalchemy_url or "")
+    except sa.exc.ArgumentError:
+        raise SettingsError(
+            f"Stream {settings.name!r}: sqlalchemy_url is not a database URL "
+            "(e.g. postgresql+psycopg2://user:password@host/db or sqlite:///path/to/hr.db)."
+        ) from None
+    where = f"Stream {settings.name!r} ({masked_url(url)})"
+    if is_sqlite_file(url) and not Path(url.database or "").expanduser().is_file():
+        raise SettingsError(f"{where}: the SQLite database {url.database} does not exist.")
+    try:
+        return sa.create_engine(url)
+    except (ImportError, sa.exc.NoSuchModuleError) as error:
+        raise SettingsError(
+            f"{where}: the database driver is not installed ({error}); for PostgreSQL install "
+            "tap-hrsource[postgres]."
+        ) from None
+
+
+@contextlib.contextmanager
+def database_errors(where: str) -> Iterator[None]:
+    """Turn a database failure into one line naming the stream and the URL (password masked)."""
+    try:
+        yield
+    except sa.exc.NoSuchTableError as error:
+        raise HRSourceError(f"{where}: no table or view named {str(error)!r}.") from None
+    except sa.exc.DBAPIError as error:
+        reason = str(error.orig).strip().splitlines()[0] if error.orig else type(error).__name__
+        raise HRSourceError(f"{where}: the database refused or failed: {reason}") from None
+    except sa.exc.SQLAlchemyError as error:
+        first_line = str(error).strip().splitlines()[0]
+        raise HRSourceError(f"{where}: {type(error).__name__}: {first_line}") from None
+
+
+def check_date_formats_apply(settings: StreamSettings) -> None:
+    """On SQL streams date_formats parse only the columns column_types declares date or date-time."""
+    declared_dates = [name for name, kind in settings.column_types.items() if kind in {"date", "date-time"}]
+    if settings.date_formats and not declared_dates:
+        raise SettingsError(
+            f"Stream {settings.name!r}: on an SQL stream, date_formats parse the text columns that "
+            "column_types declares 'date' or 'date-time'; declare them (e.g. column_types: "
+            '{"HireDate": "date"}) or remove date_formats.'
+        )
+
+
 class HRSQLStream(HRStream):
     """One table or query; incremental when `replication_key` is set."""
 
     def __init__(self, tap: Any, settings: StreamSettings) -> None:
-        self.engine: Engine = sa.create_engine(settings.sqlalchemy_url or "")
-        with self.engine.connect() as connection:
+        self.engine: Engine = database_engine(settings)
+        self.where = f"Stream {settings.name!r} ({masked_url(self.engine.url)})"
+        with database_errors(self.where), self.engine.connect() as connection:
             self.columns = reflect_columns(connection, settings)
-        self.column_types = {column.name: column_type(column.type) for column in self.columns}
-        required = [*settings.key_properties, *history_columns(settings)]
+        self.database_types = {column.name: column_type(column.type) for column in self.columns}
+        self.column_types = self.database_types | {
+            name: declared_type(kind) for name, kind in settings.column_types.items()
+        }
+        required = [*settings.key_properties, *history_columns(settings), *settings.column_types]
         required += [settings.replication_key] if settings.replication_key else []
         for name in required:
-            if name not in self.column_types:
+            if name not in self.database_types:
                 raise HRSourceError(
                     f"Stream {settings.name!r}: column {name!r} is not in the table or query."
                 )
+        check_date_formats_apply(settings)
         super().__init__(tap, settings, json_schema(self.column_types, settings.key_properties))
         if settings.replication_key:
             self.replication_key = settings.replication_key
+
+    def converters(self) -> list[Converter]:
+        """One converter per column: the column_types cast if set, else the database type's."""
+        nulls = frozenset(self.settings.null_values)
+        result = []
+        for name, column in self.column_types.items():
+            if name in self.settings.column_types:
+                result.append(with_nulls(caster(column, self.settings.date_formats), nulls))
+            else:
+                result.append(with_nulls(json_value_converter(column), nulls))
+        return result
 
     @property
     def is_sorted(self) -> bool:
@@ -153,7 +238,7 @@ class HRSQLStream(HRStream):
         Comparing as text would go wrong where the database stores dates as text in another form
         (SQLite writes '2026-03-03 09:00:00' where the bookmark says '2026-03-03T09:00:00').
         """
-        json_format = self.column_types[column].json_format
+        json_format = self.database_types[column].json_format
         if isinstance(bookmark, str) and json_format == "date-time":
             return dt.datetime.fromisoformat(bookmark)
         if isinstance(bookmark, str) and json_format == "date":
@@ -162,16 +247,40 @@ class HRSQLStream(HRStream):
 
     def typed_records(self, context: Mapping[str, Any] | None) -> Iterator[dict[str, Any]]:
         names = list(self.column_types)
-        converters = [json_value_converter(self.column_types[name]) for name in names]
-        with self.engine.connect() as connection:
+        converters = self.converters()
+        keys = [names.index(key) for key in self.settings.key_properties]
+        with database_errors(self.where), self.engine.connect() as connection:
             self.check_keys(connection)
             result = connection.execution_options(stream_results=True, yield_per=ROWS_PER_FETCH).execute(
                 self.select(context)
             )
-            for row in result:
-                yield {
-                    name: convert(value) for name, convert, value in zip(names, converters, row, strict=False)
-                }
+            for row_number, row in enumerate(result, start=1):
+                try:
+                    values = [convert(value) for convert, value in zip(converters, row, strict=False)]
+                except CastError:
+                    raise self.value_error(row_number, row, converters) from None
+                if keys and any(values[index] is None for index in keys):
+                    empty = next(names[index] for index in keys if values[index] is None)
+                    raise KeyPropertyError(
+                        f"Stream {self.name!r}: row {row_number}, key property {empty!r} is empty "
+                        "(after null_values)."
+                    )
+                yield dict(zip(names, values, strict=False))
+
+    def value_error(self, row_number: int, row: Sequence[Any], converters: list[Converter]) -> DataValueError:
+        """The error for the first value of a row that its column_types cast refuses."""
+        for name, convert, value in zip(self.column_types, converters, row, strict=False):
+            try:
+                convert(value)
+            except CastError:
+                return DataValueError(
+                    f"Stream {self.name!r} ({self.settings.table or 'query'})",
+                    row_number,
+                    name,
+                    value,
+                    self.column_types[name].label + " (column_types)",
+                )
+        raise AssertionError("value_error called for a row whose values all convert")  # pragma: no cover
 
     def get_records(self, context: Mapping[str, Any] | None) -> Iterable[dict[str, Any]]:
         records = self.typed_records(context)

@@ -1,27 +1,24 @@
-"""The tap's streams: a common base with fast record output, and the file stream."""
+"""The tap's streams: a common base (fast record output, monthly snapshots) and the file stream."""
 
 from __future__ import annotations
 
 import datetime as dt
-import functools
+import logging
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-from singer_sdk import Stream
-from singer_sdk.helpers._util import utc_now
-from singer_sdk.helpers.conform import TypeConformanceLevel
-from singer_sdk.mapper import SameRecordTransform
 
 from tap_hrsource.errors import HRSourceError
+from tap_hrsource.fast_path import FastRecordStream, utc_now_iso
 from tap_hrsource.files import match_files, read_text_batches
 from tap_hrsource.inference import ColumnType, SchemaInference, convert_batch, json_schema
 from tap_hrsource.keys import KeyChecker, KeyRows
-from tap_hrsource.output import write_record_line
 from tap_hrsource.settings import StreamSettings
 from tap_hrsource.snapshots import expand_monthly_snapshots
 
+LOGGER = logging.getLogger("tap-hrsource")
 FILE_BOOKMARK = "file_modified_at"
 SNAPSHOT_BOOKMARK = "snapshot_end_date"
 
@@ -33,36 +30,13 @@ def rows_of(columns: dict[str, pa.Array]) -> Iterator[dict[str, Any]]:
         yield dict(zip(names, values, strict=False))
 
 
-class HRStream(Stream):
-    """Base stream: records are emitted already typed, so per-record conformance is skipped."""
-
-    # Records hold only JSON-ready values of the schema's types (built by inference.converted or
-    # sql.json_value), so the SDK's per-record type conformance, its largest per-record cost, is not needed.
-    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
+class HRStream(FastRecordStream):
+    """Base stream: typed records written by the fast path, and monthly snapshots."""
 
     def __init__(self, tap: Any, settings: StreamSettings, schema: dict) -> None:
         self.settings = settings
         super().__init__(tap, schema=schema, name=settings.name)
         self.primary_keys = list(settings.key_properties)
-        self._time_extracted = utc_now().isoformat()
-
-    @functools.cached_property
-    def _plain_output(self) -> bool:
-        """True when no stream map, flattening or deselected property changes the records."""
-        maps = self.stream_maps
-        only_identity = len(maps) == 1 and type(maps[0]) is SameRecordTransform
-        if not only_identity or maps[0].flattening_enabled:
-            return False
-        return all(self.mask.get(("properties", name), True) for name in self.schema["properties"])
-
-    def _write_record_message(self, record: dict) -> None:
-        # Overrides the SDK's private hook to write the record directly when nothing would change it;
-        # otherwise the SDK's own path (selection, stream maps, flattening) runs unchanged.
-        if not self._plain_output:
-            super()._write_record_message(record)
-            return
-        write_record_line(self.name, record, self._time_extracted, self._stream_version)
-        self.state_manager.is_flushed = False
 
     def snapshots(self, records: Iterable[dict], effective_type: ColumnType | None) -> Iterator[dict]:
         history = self.settings.history
@@ -101,6 +75,10 @@ class HRFileStream(HRStream):
         keys = KeyChecker(settings.name, settings.key_properties)
         for path in self.files:
             for batch in read_text_batches(path, settings):
+                if batch.columns.num_rows == 0:
+                    LOGGER.warning(
+                        "%s: a header and no rows; the stream has its columns and no records.", path
+                    )
                 inference.add(batch.columns)
                 keys.add(batch.columns, str(path), batch.first_row)
         return inference.types(), keys
@@ -151,7 +129,7 @@ class HRFileStream(HRStream):
             return
         # Taken before reading, so a file changed while we read is read again next time.
         latest_change = max(self.modified_at(path) for path in self.files)
-        self._time_extracted = utc_now().isoformat()
+        self.time_extracted = utc_now_iso()
         self.logger.info("Stream %s: reading %d of %d files", self.name, len(files), len(self.files))
         records = self.typed_records(files)
         if self.settings.history:

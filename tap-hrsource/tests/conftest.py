@@ -2,54 +2,12 @@
 
 from __future__ import annotations
 
-import io
-import json
 import tempfile
 from collections.abc import Callable, Iterator
-from contextlib import redirect_stdout
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
-from tap_hrsource.tap import TapHRSource
-
-REPO = Path(__file__).resolve().parents[2]
-SAMPLE_CSV = REPO / "sample-data" / "hr" / "employees.csv"
-
-
-@dataclass
-class TapOutput:
-    schemas: dict[str, dict] = field(default_factory=dict)
-    records: dict[str, list[dict]] = field(default_factory=dict)
-    states: list[dict] = field(default_factory=list)
-
-    @property
-    def final_state(self) -> dict:
-        return self.states[-1]
-
-    def of(self, stream: str) -> list[dict]:
-        return self.records.get(stream, [])
-
-
-def sync(config: dict, state: dict | None = None) -> TapOutput:
-    """Sync every stream in-process and parse the Singer messages written to stdout."""
-    tap = TapHRSource(config=config, state=state or {}, setup_mapper=True)
-    stdout = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")
-    with redirect_stdout(stdout):
-        tap.sync_all()
-        stdout.flush()
-    stdout.seek(0)
-    output = TapOutput()
-    for line in stdout.read().splitlines():
-        message = json.loads(line)
-        if message["type"] == "SCHEMA":
-            output.schemas[message["stream"]] = message["schema"]
-        elif message["type"] == "RECORD":
-            output.records.setdefault(message["stream"], []).append(message["record"])
-        elif message["type"] == "STATE":
-            output.states.append(message["value"])
-    return output
+from hrsource_testing import SAMPLE_CSV, TapOutput, load_rows, sync
 
 
 @pytest.fixture
@@ -79,14 +37,3 @@ def postgres_url() -> Iterator[str]:
 def load_table() -> Callable[..., None]:
     """`load_table(url, table, columns, rows)` (re)creates a table in a real database and fills it."""
     return load_rows
-
-
-def load_rows(url: str, table: str, columns: dict[str, sa.types.TypeEngine], rows: list[dict]) -> None:
-    engine = sa.create_engine(url)
-    metadata = sa.MetaData()
-    target = sa.Table(table, metadata, *[sa.Column(name, kind) for name, kind in columns.items()])
-    with engine.begin() as connection:
-        metadata.drop_all(connection)
-        metadata.create_all(connection)
-        connection.execute(target.insert(), rows)
-    engine.dispose()

@@ -19,8 +19,11 @@ import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
+from msal.exceptions import MsalServiceError
 
-from target_viva_insights.errors import AuthenticationFailed, ConfigurationError, network_error
+from target_viva_insights.errors import AuthenticationFailed, ConfigurationError, ServiceError, network_error
+from target_viva_insights.settings import ConnectionSettings
+from target_viva_insights.transport import Sessions
 
 _PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----.+?-----END \1-----", re.DOTALL)
 _PFX_SUFFIXES = (".pfx", ".p12")
@@ -85,49 +88,78 @@ def _read_pem(data: bytes, password: bytes | None) -> tuple[Any, list[x509.Certi
     return key, certificates
 
 
-def client_credential(config: Mapping[str, Any]) -> str | dict[str, str]:
-    """The `client_credential` argument of MSAL from the settings: the secret or a certificate dict."""
-    certificate_path = config.get("certificate_path")
-    if certificate_path:
-        password = config.get("certificate_password")
-        certificate = load_certificate(Path(certificate_path).expanduser(), password)
-        if config.get("send_certificate_chain"):
+def client_credential(settings: ConnectionSettings) -> str | dict[str, str]:
+    """The `client_credential` argument of MSAL: the client secret, or a certificate dict.
+
+    Args:
+        settings: The connection settings (`certificate_path` wins over `client_secret`).
+
+    Returns:
+        The secret, or the private key with the thumbprint (or with the chain when
+        `send_certificate_chain` is set).
+
+    Raises:
+        ConfigurationError: Neither credential is set, or the certificate cannot be read or decrypted.
+    """
+    if settings.certificate_path:
+        certificate = load_certificate(
+            Path(settings.certificate_path).expanduser(), settings.certificate_password
+        )
+        if settings.send_certificate_chain:
             # MSAL then signs with PS256, sends x5t#S256 (SHA-256 thumbprint) and the x5c chain.
             return {"private_key": certificate.private_key_pem, "public_certificate": certificate.chain_pem}
         # Given a thumbprint MSAL signs with RS256 and sends x5t (SHA-1), which every Entra cloud accepts.
         return {"private_key": certificate.private_key_pem, "thumbprint": certificate.sha1_thumbprint}
-    if config.get("client_secret"):
-        return str(config["client_secret"])
+    if settings.client_secret:
+        return settings.client_secret
     raise ConfigurationError("Set client_secret or certificate_path (with certificate_password for a PFX).")
 
 
-class TokenProvider:
-    """Bearer tokens for the API, reused from MSAL's in-memory cache until they near expiry."""
+# Answers of the identity service that mean "unavailable now", not "these credentials are wrong".
+_OUTAGE_STATUSES = frozenset({429, 500, 502, 503, 504})
 
-    def __init__(
-        self,
-        config: Mapping[str, Any],
-        http_client: requests.Session,
-        timeout: float,
-        logger: logging.Logger,
-    ) -> None:
-        self._config = config
-        self._http_client = http_client
-        self._timeout = timeout
+
+class TokenProvider:
+    """Bearer tokens for the API, reused from MSAL's in-memory cache until they near expiry.
+
+    Refusals of the credentials are `AuthenticationFailed` (exit 4); outages of the identity service (429
+    and 5xx past the retries, from its discovery document or its token endpoint) are `ServiceError`
+    (exit 6), never reported as bad credentials.
+    """
+
+    def __init__(self, settings: ConnectionSettings, sessions: Sessions, logger: logging.Logger) -> None:
+        self._settings = settings
+        self._sessions = sessions
         self._logger = logger
         self._app: msal.ConfidentialClientApplication | None = None
 
     @property
     def scope(self) -> str:
-        return str(self._config["scope"])
+        return self._settings.scope
 
     def token(self) -> str:
-        """A valid access token; MSAL fetches a new one when the cached one expires within minutes."""
+        """A valid access token; MSAL fetches a new one when the cached one expires within minutes.
+
+        Returns:
+            The access token.
+
+        Raises:
+            AuthenticationFailed: Entra ID refused the credentials.
+            ServiceError: The identity service is unavailable (429 or 5xx past the retries).
+            NetworkError: The identity service cannot be reached.
+            ConfigurationError: The credential settings are unusable.
+        """
+        application = self._application()
         try:
-            result = self._application().acquire_token_for_client(scopes=[self.scope])
+            result = application.acquire_token_for_client(scopes=[self.scope])
         except requests.RequestException as error:
             raise network_error("Cannot reach the token endpoint", error) from error
+        except (MsalServiceError, ValueError) as error:
+            # MSAL raises for a 5xx, and a ValueError for an answer that is not JSON.
+            raise self._unavailable("token endpoint", error) from error
         if "access_token" not in result:
+            if self._sessions.identity_status in _OUTAGE_STATUSES:
+                raise self._unavailable("token endpoint")
             raise AuthenticationFailed(_describe_token_error(result))
         if result.get("token_source") == "identity_provider":
             self._logger.debug("Obtained a new access token (expires in %s s)", result.get("expires_in"))
@@ -144,23 +176,43 @@ class TokenProvider:
         return self._app
 
     def _build_application(self) -> msal.ConfidentialClientApplication:
-        authority = f"{str(self._config['authority_host']).rstrip('/')}/{self._config['tenant_id']}"
+        settings = self._settings
+        authority = f"{settings.authority_host.rstrip('/')}/{settings.tenant_id}"
+        credential = client_credential(settings)
         try:
+            # MSAL reads the tenant's OpenID configuration here.
             return msal.ConfidentialClientApplication(
-                client_id=str(self._config["client_id"]),
-                client_credential=client_credential(self._config),
+                client_id=settings.client_id,
+                client_credential=credential,
                 authority=authority,
                 # No call to Microsoft's central instance-discovery endpoint: the tenant's own OpenID
                 # document is enough, and it lets sovereign clouds and the emulator work offline.
                 instance_discovery=False,
-                http_client=self._http_client,
-                timeout=self._timeout,
+                http_client=self._sessions.identity,
+                timeout=settings.request_timeout_seconds,
             )
+        except requests.HTTPError as error:
+            raise self._unavailable("OpenID configuration", error) from error
         except requests.RequestException as error:
             raise network_error(f"Cannot reach the authority {authority}", error) from error
+        except (MsalServiceError, RuntimeError) as error:
+            raise self._unavailable("OpenID configuration", error) from error
         except ValueError as error:
-            # MSAL raises ValueError when the tenant's OpenID configuration cannot be fetched.
-            raise AuthenticationFailed(f"Authority {authority} was refused: {error}") from error
+            # MSAL raises ValueError when the tenant's OpenID configuration is refused (4xx: an unknown
+            # tenant, unless it is a 429) or is not JSON (a proxy's page: the service is not reachable).
+            status = self._sessions.identity_status
+            if status is not None and 400 <= status < 500 and status not in _OUTAGE_STATUSES:
+                raise AuthenticationFailed(f"Authority {authority} was refused: {error}") from error
+            raise self._unavailable("OpenID configuration", error) from error
+
+    def _unavailable(self, what: str, error: Exception | None = None) -> ServiceError:
+        status = self._sessions.identity_status
+        answer = f"HTTP {status}" if status is not None else type(error).__name__
+        return ServiceError(
+            f"The identity service is unavailable: {self._settings.authority_host} answered {answer} for "
+            f"its {what} (after {self._settings.max_retries} retries). This is an outage of Entra ID, "
+            "not a problem with the credentials; run again later."
+        )
 
 
 def _describe_token_error(result: Mapping[str, Any]) -> str:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from target_viva_insights.errors import ConfigurationError, DataValidationFailed, VivaError
+from target_viva_insights.rules import DateOrder
 from target_viva_insights.settings import CONNECTION_SETTINGS
 
 ENV_PREFIXES = ("TARGET_VIVA_INSIGHTS_", "VIVA_INSIGHTS_")  # the second wins
@@ -55,6 +56,11 @@ def _convert(name: str, raw: str, kind: str) -> Any:
 
 
 def add_setting_flags(parser: argparse.ArgumentParser) -> None:
+    """Add a `--<setting>` flag for every connection setting of the target, and `--output-dir`.
+
+    Args:
+        parser: The parser (or parent parser) of the commands that talk to the service.
+    """
     group = parser.add_argument_group("connection settings (also VIVA_INSIGHTS_<NAME> or --config)")
     for name, spec in _setting_specs().items():
         flag = "--" + name.replace("_", "-")
@@ -83,7 +89,19 @@ def add_setting_flags(parser: argparse.ArgumentParser) -> None:
 def resolve_settings(
     arguments: argparse.Namespace, environ: Mapping[str, str] = os.environ
 ) -> dict[str, Any]:
-    """Merge config file, environment and flags; the client fills the schema defaults."""
+    """Merge config file, environment and flags (later wins); the client fills the schema defaults.
+
+    Args:
+        arguments: The parsed command line (`--config` and the setting flags).
+        environ: The environment (`TARGET_VIVA_INSIGHTS_<SETTING>`, then `VIVA_INSIGHTS_<SETTING>`).
+
+    Returns:
+        The settings given, without defaults.
+
+    Raises:
+        ConfigurationError: The config file cannot be read or is not a JSON object, or an environment
+            value has the wrong type; the message names the file or the variable.
+    """
     settings: dict[str, Any] = {}
     if arguments.config:
         try:
@@ -120,6 +138,19 @@ def _print_json(document: Any) -> None:
 
 
 def command_upload(arguments: argparse.Namespace, settings: dict[str, Any]) -> int:
+    """`viva-insights upload FILE`: check a package locally, upload it once, follow the ingestion.
+
+    Args:
+        arguments: The parsed command line (`file`, `--skip-validation`).
+        settings: The merged settings (config file, environment, flags).
+
+    Returns:
+        0 once `await_status` was reached; the last ingestion document is printed as JSON.
+
+    Raises:
+        ConfigurationError: FILE is not a file, or a setting is wrong (exit 2).
+        VivaError: Any other failure, with its exit code (errors.py).
+    """
     from target_viva_insights.client import deliver_package
 
     package = Path(arguments.file)
@@ -132,27 +163,67 @@ def command_upload(arguments: argparse.Namespace, settings: dict[str, Any]) -> i
 
 
 def command_status(arguments: argparse.Namespace, settings: dict[str, Any]) -> int:
-    from target_viva_insights.client import IngressApi
+    """`viva-insights status ID [--wait]`: print an ingestion's document, or follow it first.
 
+    Args:
+        arguments: The parsed command line (`ingestion_id`, `--wait`).
+        settings: The merged settings; `await_status` says how far `--wait` follows.
+
+    Returns:
+        0; the ingestion document is printed as JSON.
+
+    Raises:
+        ConfigurationError: ID is not a GUID (exit 2, nothing is sent).
+        VivaError: Any other failure; with `--wait`, as for `upload`.
+    """
+    from target_viva_insights.client import IngressApi, checked_ingestion_id
+
+    ingestion_id = checked_ingestion_id(arguments.ingestion_id)
     with IngressApi(settings, logger) as api:
-        ingestion = api.ingestion(arguments.ingestion_id)
+        ingestion = api.ingestion(ingestion_id)
         if arguments.wait:
-            ingestion = api.await_ingestion(ingestion, api.settings["await_status"], _output_dir(settings))
+            ingestion = api.await_ingestion(ingestion, _output_dir(settings))
     _print_json(ingestion)
     return 0
 
 
 def command_errors(arguments: argparse.Namespace, settings: dict[str, Any]) -> int:
-    from target_viva_insights.client import IngressApi
+    """`viva-insights errors ID [-o FILE]`: download an ingestion's error file (mode 0600).
 
+    Args:
+        arguments: The parsed command line (`ingestion_id`, `--output`).
+        settings: The merged settings; `output_dir` is the default folder.
+
+    Returns:
+        0; the path written is printed.
+
+    Raises:
+        ConfigurationError: ID is not a GUID (exit 2, nothing is sent).
+        VivaError: Any other failure, with its exit code.
+    """
+    from target_viva_insights.client import IngressApi, checked_ingestion_id
+
+    ingestion_id = checked_ingestion_id(arguments.ingestion_id)
     with IngressApi(settings, logger) as api:
         target = Path(arguments.output) if arguments.output else None
-        saved = api.download_errors(arguments.ingestion_id, _output_dir(settings), target)
+        saved = api.download_errors(ingestion_id, _output_dir(settings), target)
     print(saved)
     return 0
 
 
 def command_ping(arguments: argparse.Namespace, settings: dict[str, Any]) -> int:
+    """`viva-insights ping`: check the credentials, the scale unit and the HR connector.
+
+    Args:
+        arguments: The parsed command line.
+        settings: The merged settings.
+
+    Returns:
+        0; tenant, scale unit and connector id are printed.
+
+    Raises:
+        VivaError: The failure, with its exit code (4 credentials, 5 app not registered, 6 outage).
+    """
     from target_viva_insights.client import IngressApi, field
 
     with IngressApi(settings, logger) as api:
@@ -168,7 +239,8 @@ def command_ping(arguments: argparse.Namespace, settings: dict[str, Any]) -> int
 def _validate_or_raise(package: Path, settings: Mapping[str, Any]) -> None:
     from target_viva_insights.validation import validate_package
 
-    report = validate_package(package, settings.get("date_order"))
+    date_order = DateOrder(settings["date_order"]) if settings.get("date_order") else None
+    report = validate_package(package, date_order)
     for line in report.summary_lines():
         logger.info(line)
     for issue in report.errors[:10]:
@@ -179,37 +251,51 @@ def _validate_or_raise(package: Path, settings: Mapping[str, Any]) -> None:
 
 
 def command_validate(arguments: argparse.Namespace, settings: dict[str, Any]) -> int:
+    """`viva-insights validate FILE`: check a package against Viva's rules, without any upload.
+
+    Args:
+        arguments: The parsed command line (`file`, `--date-order`, `--output-dir`).
+        settings: The settings (`date_order`, `output_dir`).
+
+    Returns:
+        0 when the package is valid.
+
+    Raises:
+        DataValidationFailed: It breaks a rule; the report is written to the output folder (exit 3).
+    """
     _validate_or_raise(Path(arguments.file), settings)
     print(f"{arguments.file}: valid")
     return 0
 
 
 def command_emulator(arguments: argparse.Namespace, settings: dict[str, Any]) -> int:
-    from target_viva_insights.emulator.faults import FaultRule
-    from target_viva_insights.emulator.server import EmulatorOptions, configure_logging, serve
+    """Run the local emulator of the ingress API until interrupted (see CLI.md, "The emulator").
+
+    Args:
+        arguments: The parsed command line: the `EmulatorOptions` flags, `--verbose`, and
+            `--show-org-data` / `--export-org-data FILE`, which report what DATA_DIR holds for the
+            tenant instead of serving.
+        settings: Unused (the emulator takes no connection settings).
+
+    Returns:
+        0 once the emulator was stopped.
+    """
+    from target_viva_insights.emulator.options import EmulatorOptions
+
+    options = EmulatorOptions.from_arguments(arguments)
+    if arguments.show_org_data or arguments.export_org_data:
+        from target_viva_insights.emulator.org_data import OrgDataError, held_summary
+
+        export = Path(arguments.export_org_data) if arguments.export_org_data else None
+        try:
+            _print_json(held_summary(options.data_dir, options.tenant_id, export))
+        except OrgDataError as error:
+            raise ConfigurationError(str(error)) from error
+        return 0
+    from target_viva_insights.emulator.server import configure_logging, serve
 
     configure_logging(arguments.verbose)
-    try:
-        faults = [FaultRule.parse(spec) for spec in arguments.fault]
-    except (ValueError, TypeError) as error:
-        raise ConfigurationError(f"--fault: {error}") from error
-    serve(
-        EmulatorOptions(
-            data_dir=Path(arguments.data_dir),
-            tenant_id=arguments.tenant_id,
-            client_id=arguments.client_id,
-            client_secret=arguments.client_secret,
-            certificate=Path(arguments.certificate) if arguments.certificate else None,
-            port=arguments.port,
-            scale_unit=arguments.scale_unit,
-            step_seconds=arguments.step_seconds,
-            token_lifetime_seconds=arguments.token_lifetime,
-            stuck=arguments.stuck,
-            unregistered_app=arguments.unregistered_app,
-            reject=arguments.reject,
-            faults=faults,
-        )
-    )
+    serve(options)
     return 0
 
 
@@ -335,6 +421,11 @@ def add_ledger_commands(commands: Any, with_settings: argparse.ArgumentParser) -
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The `viva-insights` parser: one subcommand per command function above.
+
+    Returns:
+        The parser; each subcommand sets `handler` to its command function.
+    """
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", help="JSON file of settings (the target's config file works)")
     common.add_argument("-v", "--verbose", action="store_true", help="debug logging (never shows secrets)")
@@ -370,29 +461,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     validate = commands.add_parser("validate", parents=[common], help="check a package against Viva's rules")
     validate.add_argument("file", help="package .zip")
-    validate.add_argument("--date-order", dest="date_order", choices=["MDY", "DMY"], default=None)
+    date_orders = [order.value for order in DateOrder]
+    validate.add_argument("--date-order", dest="date_order", choices=date_orders, default=None)
     validate.add_argument("--output-dir", dest="output_dir", default=None, help="where the report goes")
     validate.set_defaults(handler=command_validate)
 
+    from target_viva_insights.emulator.options import add_flags as add_emulator_flags
+
     emulator = commands.add_parser("emulator", parents=[common], help="run the local emulator of the service")
-    emulator.add_argument("--port", type=int, default=0, help="0 picks a free port (printed)")
-    emulator.add_argument("--data-dir", default="viva-emulator", help="CA file, kept uploads, error files")
-    emulator.add_argument("--tenant-id", default="00000000-0000-0000-0000-000000000001")
-    emulator.add_argument("--client-id", default="00000000-0000-0000-0000-000000000002")
-    emulator.add_argument("--client-secret", help="the registered app's secret")
-    emulator.add_argument("--certificate", help="PEM file with the registered app's certificate")
-    emulator.add_argument("--scale-unit", default="emulatorwus2-01")
-    emulator.add_argument("--step-seconds", type=float, default=1.5, help="duration of each status step")
-    emulator.add_argument("--token-lifetime", type=int, default=3600, help="access-token lifetime, seconds")
-    emulator.add_argument("--stuck", action="store_true", help="ingestions never leave NotStarted")
-    emulator.add_argument("--unregistered-app", action="store_true", help="403 as for an unregistered app")
-    emulator.add_argument("--reject", action="store_true", help="every upload ends ValidationFailed")
+    add_emulator_flags(emulator)
     emulator.add_argument(
-        "--fault",
-        action="append",
-        default=[],
-        metavar="ACTION:ENDPOINT[:COUNT[:VALUE]]",
-        help="e.g. error:upload:1:503, throttle:*:2:1, drop:upload, drop_after_accept:upload, slow:*:1:3",
+        "--show-org-data",
+        action="store_true",
+        help="print what the emulated tenant holds (rows, people, columns, digest) from DIR, and exit",
+    )
+    emulator.add_argument(
+        "--export-org-data",
+        metavar="FILE.csv",
+        help="write the rows the emulated tenant holds to FILE.csv (0600), print the summary, and exit",
     )
     emulator.set_defaults(handler=command_emulator)
     add_ledger_commands(commands, with_settings)
@@ -400,6 +486,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def configure_logging(arguments: argparse.Namespace) -> None:
+    """Log to stderr: INFO, DEBUG with `-v`, WARNING with `-q`."""
     level = logging.DEBUG if arguments.verbose else logging.WARNING if arguments.quiet else logging.INFO
     logging.basicConfig(
         stream=sys.stderr, level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -407,6 +494,15 @@ def configure_logging(arguments: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one `viva-insights` command.
+
+    Args:
+        argv: The arguments after the program name (default: `sys.argv[1:]`).
+
+    Returns:
+        The exit code: 0, or the `exit_code` of the `VivaError` that ended the command (errors.py), 130
+        after Ctrl-C.
+    """
     arguments = build_parser().parse_args(argv)
     if arguments.command != "emulator":
         configure_logging(arguments)

@@ -1,30 +1,33 @@
-"""The Viva Insights HR data ingress API: connection check, upload, awaiting the ingestion, error download.
+"""The Viva Insights HR data ingress API: connection check, one upload, following the ingestion, error file.
 
-Paths and their uncertainties are in shared/reference/viva-ingress-api.md (E1-E5). Where the public
-sources disagree on a path, the documented forms are tried in a fixed order and the first that answers
-is kept for the rest of the run.
+The endpoints are those of Microsoft's page "Import organizational data (first import)", section "About the
+Viva Insights HR data ingress API". Where versions of the page disagree on a path (`HR` or `Hr`, with or
+without `fileIngestion`, a double slash in the error path), every documented form is tried in turn and the
+first that answers is kept for the rest of the run (CLI.md, "Paths tried").
+
+One ingestion per run: a package is POSTed again only when it is proven that the earlier attempt did not
+arrive (see `IngressApi.upload`). The HTTP layer (TLS trust, retries, backoff, streamed bodies) is
+transport.py; the statuses and what they mean are ingestion.py.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import enum
 import logging
-import random
-import ssl
+import os
+import re
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import requests
-from requests.adapters import HTTPAdapter
-from requests_toolbelt.multipart.encoder import MultipartEncoder, MultipartEncoderMonitor
-from urllib3.util.retry import Retry
 
 from target_viva_insights.auth import TokenProvider
 from target_viva_insights.errors import (
     PERMISSION_ADVICE,
-    AuthenticationFailed,
     ConfigurationError,
     DataValidationFailed,
     IngestionFailed,
@@ -33,19 +36,28 @@ from target_viva_insights.errors import (
     PermissionDenied,
     PreviousIngestionPending,
     ServiceError,
+    TokenNotAccepted,
+    VivaError,
     network_error,
 )
-from target_viva_insights.ingestion import AwaitStatus, Phase, is_known_status, phase_of
-from target_viva_insights.settings import CONNECTION_SETTINGS
+from target_viva_insights.ingestion import Phase, is_known_status, phase_of
+from target_viva_insights.settings import ConnectionSettings, settings_with_defaults
+from target_viva_insights.transport import (
+    Sessions,
+    UploadBody,
+    backoff_seconds,
+    never_connected,
+    short_body,
+)
 
-USER_AGENT = "target-viva-insights"
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-# Backoff before retry n (n >= 2) is BACKOFF_FACTOR * 2**(n-1) seconds plus jitter, capped.
-BACKOFF_FACTOR = 0.5
-BACKOFF_MAX_SECONDS = 60.0
-PROGRESS_STEP_PERCENT = 10
-ERROR_LINES_LOGGED = 10
 _CHUNK = 1024 * 1024
+# After an upload timed out with the whole file sent, the service may still be working on it: the client
+# looks for the ingestion this long (at least) before it gives up, and never sends the file again.
+ARRIVAL_GRACE_SECONDS = 60.0
+# Microsoft's page writes the connector `HR` in the upload path and `Hr` in the status and error paths.
+CONNECTOR_NAMES = ("Hr", "HR")
+_GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_START_DATE = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)")
 
 ERROR_FILE_SUFFIXES = {
     "text/csv": ".csv",
@@ -54,27 +66,6 @@ ERROR_FILE_SUFFIXES = {
     "application/zip": ".zip",
     "application/x-zip-compressed": ".zip",
 }
-RAW_CONTENT_TYPES = {".csv": "text/csv", ".json": "application/json"}
-
-
-def settings_with_defaults(config: Mapping[str, Any]) -> dict[str, Any]:
-    """The connection settings with the schema's defaults filled in for absent or null values."""
-    properties = CONNECTION_SETTINGS.to_dict()["properties"]
-    merged = {name: spec.get("default") for name, spec in properties.items()}
-    merged.update({name: value for name, value in config.items() if value is not None})
-    for required in ("tenant_id", "client_id"):
-        if not merged.get(required):
-            raise ConfigurationError(f"The setting {required} is required.")
-    try:
-        merged["await_status"] = AwaitStatus(merged["await_status"])
-    except ValueError:
-        choices = ", ".join(status.value for status in AwaitStatus)
-        raise ConfigurationError(f"await_status must be one of {choices}.") from None
-    for url_setting in ("authority_host", "api_base_url"):
-        if not str(merged[url_setting]).lower().startswith("https://"):
-            # Tokens and HR data never travel over plain HTTP.
-            raise ConfigurationError(f"{url_setting} must be an https:// URL.")
-    return merged
 
 
 def field(document: Mapping[str, Any], name: str) -> Any:
@@ -85,120 +76,91 @@ def field(document: Mapping[str, Any], name: str) -> Any:
     return None
 
 
-class _TrustAdapter(HTTPAdapter):
-    """Verifies TLS against the system's CAs plus `ca_bundle` (it adds trust, it never replaces it)."""
+def checked_ingestion_id(value: str) -> str:
+    """`value` when it is an ingestion id (a GUID), so it can go into a URL path safely.
 
-    def __init__(self, ssl_context: ssl.SSLContext, retries: Retry) -> None:
-        self._ssl_context = ssl_context
-        super().__init__(max_retries=retries)
+    Args:
+        value: The id as the user or the service gave it.
 
-    def build_connection_pool_key_attributes(
-        self, request: requests.PreparedRequest, verify: Any, cert: Any = None
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
-        host_params, pool_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
-        pool_kwargs["ssl_context"] = self._ssl_context
-        return host_params, pool_kwargs
+    Returns:
+        The id unchanged.
 
-
-def retrying(max_retries: int, methods: frozenset[str]) -> Retry:
-    """Retries of `methods` on connection errors, 5xx and 429 (honouring Retry-After), backoff with jitter."""
-    return Retry(
-        total=max_retries,
-        status_forcelist=RETRY_STATUSES,
-        allowed_methods=methods,
-        backoff_factor=BACKOFF_FACTOR,
-        backoff_jitter=BACKOFF_FACTOR,
-        backoff_max=BACKOFF_MAX_SECONDS,
-        respect_retry_after_header=True,
-        raise_on_status=False,
-    )
+    Raises:
+        ConfigurationError: It is not a GUID (for example `../../etc/passwd`).
+    """
+    if not _GUID.fullmatch(value):
+        raise ConfigurationError(
+            f"{value[:80]!r} is not an ingestion id: Viva's ingestion ids are GUIDs such as "
+            "0f8fad5b-d9cb-469f-a165-70867728950e. Nothing was sent."
+        )
+    return value
 
 
-# urllib3 re-sends a request of any method after some connection errors (its "other" retries), which
-# would re-send a half-consumed upload body: uploads get no urllib3 retries at all (see upload()).
-NO_RETRIES = Retry(total=0, status_forcelist=(), raise_on_status=False)
-
-
-def build_session(ca_bundle: str | None, retries: Retry) -> requests.Session:
-    """A session verifying TLS against the system CAs plus `ca_bundle`, retrying as `retries` says."""
-    context = ssl.create_default_context(cafile=requests.certs.where())
-    if ca_bundle:
-        try:
-            context.load_verify_locations(cafile=str(Path(ca_bundle).expanduser()))
-        except (OSError, ssl.SSLError) as error:
-            raise ConfigurationError(f"Cannot load ca_bundle {ca_bundle}: {error}") from error
-    session = requests.Session()
-    session.headers["User-Agent"] = USER_AGENT
-    adapter = _TrustAdapter(context, retries)
-    session.mount("https://", adapter)
-    return session
-
-
-def _backoff_seconds(attempt: int, retry_after: str | None = None) -> float:
-    if retry_after and retry_after.strip().isdigit():
-        return float(retry_after)
-    return min(BACKOFF_MAX_SECONDS, BACKOFF_FACTOR * 2**attempt) * random.uniform(0.5, 1.5)  # noqa: S311
-
-
-def _short_body(response: requests.Response) -> str:
-    text = response.text.strip().replace("\n", " ")
-    return text[:300] if text else "(empty body)"
+def _start_date(ingestion: Mapping[str, Any]) -> datetime | None:
+    """The ingestion's StartDate to the second (the service writes 7 fractional digits and Z)."""
+    match = _START_DATE.match(str(field(ingestion, "StartDate") or ""))
+    if match is None:
+        return None
+    return datetime.fromisoformat(match.group(1)).replace(tzinfo=timezone.utc)
 
 
 def _is_previous_ingestion_pending(response: requests.Response) -> bool:
     return response.status_code == 400 and "previous ingestion" in response.text.lower()
 
 
-class UploadProgress:
-    """Logs the bytes sent and the percentage every PROGRESS_STEP_PERCENT."""
+class _Outcome(enum.Enum):
+    """What one POST of the package left behind, as far as the client can tell."""
 
-    def __init__(self, name: str, total: int, logger: logging.Logger) -> None:
-        self._name = name
-        self._total = max(total, 1)
-        self._logger = logger
-        self._next_percent = PROGRESS_STEP_PERCENT
-        self._started = time.monotonic()
+    ACCEPTED = "accepted"
+    # 401: refused before processing; sent again at once with a fresh token, once.
+    UNAUTHORIZED = "unauthorized (401)"
+    # Proven: refused before processing (429, 503), never connected, or the body was not sent whole.
+    NOT_TAKEN = "not taken"
+    PREVIOUS_PENDING = "previous ingestion pending"
+    # The service was done with the request (it answered 500/502, or closed the connection after the
+    # whole body): a listing taken now shows the ingestion if there is one.
+    MAY_HAVE_ARRIVED = "may have arrived"
+    # The service may still be working on it (no answer in time, or 504 from a gateway).
+    MAY_STILL_ARRIVE = "may still arrive"
 
-    def __call__(self, monitor: MultipartEncoderMonitor) -> None:
-        percent = 100 * monitor.bytes_read / self._total
-        if percent >= self._next_percent:
-            elapsed = max(time.monotonic() - self._started, 1e-6)
-            self._logger.info(
-                "Uploading %s: %s of %s bytes (%d%%, %.1f MB/s)",
-                self._name,
-                f"{monitor.bytes_read:,}",
-                f"{self._total:,}",
-                int(percent),
-                monitor.bytes_read / elapsed / 1e6,
-            )
-            while self._next_percent <= percent:
-                self._next_percent += PROGRESS_STEP_PERCENT
+
+@dataclasses.dataclass
+class _Attempt:
+    outcome: _Outcome
+    reason: str
+    response: requests.Response | None = None
+    ingestion: dict[str, Any] | None = None
 
 
 class IngressApi:
-    """One tenant's HR connector on the ingress API. Holds the token provider and the learned paths."""
+    """One tenant's HR connector on the ingress API: token provider, sessions and the paths that answered.
+
+    Use it as a context manager (or call `close`). Constructing it sends nothing.
+
+    Args:
+        config: The target's config or the command's settings; the connection settings are read from it
+            with their defaults (`settings.settings_with_defaults`).
+        logger: Where progress, retries and Viva's error lines are logged (never a token or a secret).
+
+    Raises:
+        ConfigurationError: A connection setting is missing or invalid, or `ca_bundle` cannot be read.
+    """
 
     def __init__(self, config: Mapping[str, Any], logger: logging.Logger) -> None:
-        self.settings = settings_with_defaults(config)
-        self.tenant_id = str(self.settings["tenant_id"])
+        self.settings: ConnectionSettings = settings_with_defaults(config)
+        self.tenant_id = self.settings.tenant_id
         self.logger = logger
-        self._base_url = str(self.settings["api_base_url"]).rstrip("/")
-        self._timeout = float(self.settings["request_timeout_seconds"])
-        max_retries = int(self.settings["max_retries"])
-        ca_bundle = self.settings.get("ca_bundle")
-        # Uploads are never retried blindly (see upload()); a token request may be.
-        self._session = build_session(ca_bundle, retrying(max_retries, frozenset({"GET"})))
-        self._upload_session = build_session(ca_bundle, NO_RETRIES)
-        self._auth_session = build_session(ca_bundle, retrying(max_retries, frozenset({"GET", "POST"})))
-        self._tokens = TokenProvider(self.settings, self._auth_session, self._timeout, logger)
-        self._scale_unit: str | None = self.settings.get("scale_unit")
+        self._base_url = self.settings.api_base_url.rstrip("/")
+        self._timeout = self.settings.request_timeout_seconds
+        self._sessions = Sessions(self.settings.ca_bundle, self.settings.max_retries)
+        self._tokens = TokenProvider(self.settings, self._sessions, logger)
+        self._scale_unit: str | None = self.settings.scale_unit
         self._chosen_paths: dict[str, int] = {}
         self._listing_available = True
 
     def close(self) -> None:
-        self._session.close()
-        self._upload_session.close()
-        self._auth_session.close()
+        """Close the HTTP sessions."""
+        self._sessions.close()
 
     def __enter__(self) -> IngressApi:
         return self
@@ -210,18 +172,29 @@ class IngressApi:
 
     @property
     def connector_path(self) -> str:
+        """The HR connector's path (the upload goes to `<connector_path>/ingestions/fileIngestion`)."""
         return f"/scopes/{self.tenant_id}/ingress/connectors/HR"
 
     def _status_paths(self, ingestion_id: str) -> list[str]:
+        scope = f"/scopes/{self.tenant_id}/ingress/connectors"
         return [
-            f"{self.connector_path}/ingestions/fileIngestion/{ingestion_id}",
-            f"{self.connector_path}/ingestions/{ingestion_id}",
+            *(f"{scope}/{name}/ingestions/fileIngestion/{ingestion_id}" for name in CONNECTOR_NAMES),
+            *(f"{scope}/{name}/ingestions/{ingestion_id}" for name in CONNECTOR_NAMES),
         ]
 
     def _error_paths(self, ingestion_id: str) -> list[str]:
+        scope = f"/scopes/{self.tenant_id}"
         return [
-            f"{self.connector_path}/ingestions/{ingestion_id}/errors",
-            f"{self.connector_path}/ingestions/fileIngestion/{ingestion_id}/errors",
+            # Written so on the page (a double slash, no ingress/connectors): tried as documented first.
+            f"{scope}//Hr/ingestions/{ingestion_id}/errors",
+            *(
+                f"{scope}/ingress/connectors/{name}/ingestions/{ingestion_id}/errors"
+                for name in CONNECTOR_NAMES
+            ),
+            *(
+                f"{scope}/ingress/connectors/{name}/ingestions/fileIngestion/{ingestion_id}/errors"
+                for name in CONNECTOR_NAMES
+            ),
         ]
 
     def _ping_paths(self) -> list[str]:
@@ -235,54 +208,44 @@ class IngressApi:
             headers["x-nova-scaleunit"] = self.scale_unit()
         return headers
 
-    def _send(
-        self,
-        method: str,
-        path: str,
-        *,
-        with_scale_unit: bool = True,
-        body_factory: Callable[[], tuple[Any, dict[str, str]]] | None = None,
-        stream: bool = False,
-    ) -> requests.Response:
-        """One request (the session retries GETs); a 401 fetches a fresh token and tries once more."""
+    def _get(self, path: str, *, with_scale_unit: bool = True, stream: bool = False) -> requests.Response:
+        """One GET (the session retries it); a 401 fetches a fresh token and tries once more."""
         for attempt in (1, 2):
             headers = self._headers(with_scale_unit=with_scale_unit)
-            data = None
-            if body_factory is not None:
-                data, extra_headers = body_factory()
-                headers.update(extra_headers)
             try:
-                session = self._session if method == "GET" else self._upload_session
-                response = session.request(
-                    method,
-                    self._base_url + path,
-                    headers=headers,
-                    data=data,
-                    timeout=self._timeout,
-                    stream=stream,
+                response = self._sessions.reads.get(
+                    self._base_url + path, headers=headers, timeout=self._timeout, stream=stream
                 )
             except requests.RequestException as error:
-                raise network_error(f"{method} {path.split('?')[0]} failed", error) from error
+                raise network_error(f"GET {path.split('?')[0]} failed", error) from error
             if response.status_code == 401 and attempt == 1:
-                self.logger.info("The API refused the access token (401); fetching a new one")
-                self._tokens.invalidate()
+                self._token_refused()
                 continue
             break
         if response.status_code == 401:
-            raise AuthenticationFailed(f"The API refused a fresh access token (401): {_short_body(response)}")
-        if response.status_code == 403:
-            raise PermissionDenied(PERMISSION_ADVICE.format(client_id=self.settings["client_id"]))
+            raise TokenNotAccepted(f"The API refused a fresh access token (401): {short_body(response)}")
+        self._refuse_if_forbidden(response)
         return response
+
+    def _token_refused(self) -> None:
+        self.logger.info("The API refused the access token (401); fetching a new one")
+        self._tokens.invalidate()
+
+    def _refuse_if_forbidden(self, response: requests.Response) -> None:
+        if response.status_code == 403:
+            raise PermissionDenied(PERMISSION_ADVICE.format(client_id=self.settings.client_id))
 
     def _get_first_answering(
         self, purpose: str, paths: list[str], *, stream: bool = False
     ) -> requests.Response:
         """GET the first of `paths` that is not 404/405, and keep using it for `purpose` afterwards."""
         if purpose in self._chosen_paths:
-            return self._check(self._send("GET", paths[self._chosen_paths[purpose]], stream=stream))
+            return self._check(self._get(paths[self._chosen_paths[purpose]], stream=stream))
         last = None
         for index, path in enumerate(paths):
-            last = self._send("GET", path, stream=stream)
+            if last is not None:
+                last.close()
+            last = self._get(path, stream=stream)
             if last.ok:
                 self._chosen_paths[purpose] = index
                 self.logger.debug("Using %s for %s", path.split("?")[0], purpose)
@@ -297,27 +260,43 @@ class IngressApi:
             return response
         raise ServiceError(
             f"{response.request.method} {response.url} answered HTTP {response.status_code}: "
-            f"{_short_body(response)}"
+            f"{short_body(response)}"
         )
 
-    # ---- operations --------------------------------------------------------------------------
+    # ---- connection --------------------------------------------------------------------------
 
     def scale_unit(self) -> str:
-        """`scale_unit` from the settings, else discovered; the endpoint answers a quoted string."""
+        """The tenant's scale unit (the x-nova-scaleunit header): `scale_unit` from the settings, else asked.
+
+        Returns:
+            The scale unit, e.g. `novaprdwus2-01`.
+
+        Raises:
+            ServiceError: The endpoint failed or answered something that is not a scale unit.
+            AuthenticationFailed, PermissionDenied, NetworkError: As for any request.
+        """
         if self._scale_unit is None:
             path = f"/tenants/{self.tenant_id}/scopes/{self.tenant_id}/scaleUnit"
-            response = self._check(self._send("GET", path, with_scale_unit=False))
+            response = self._check(self._get(path, with_scale_unit=False))
             value = response.text.strip().replace('"', "")
             if not value or len(value) > 100 or any(char.isspace() for char in value):
                 raise ServiceError(
-                    f"The scale-unit endpoint answered an unexpected body: {_short_body(response)}"
+                    f"The scale-unit endpoint answered an unexpected body: {short_body(response)}"
                 )
             self._scale_unit = value
             self.logger.info("Scale unit: %s", value)
         return self._scale_unit
 
     def ping(self) -> dict[str, Any]:
-        """Check that the HR connector exists and accepts this app (403 becomes PermissionDenied)."""
+        """Check that the HR connector exists and accepts this app.
+
+        Returns:
+            The service's answer, e.g. `{"ConnectorId": "..."}`.
+
+        Raises:
+            PermissionDenied: The app is not registered in the API-based import connection (403).
+            AuthenticationFailed, ServiceError, NetworkError: As for any request.
+        """
         response = self._get_first_answering("ping", self._ping_paths())
         try:
             answer = response.json()
@@ -329,15 +308,38 @@ class IngressApi:
         )
         return answer if isinstance(answer, dict) else {"body": answer}
 
+    # ---- ingestions --------------------------------------------------------------------------
+
     def ingestion(self, ingestion_id: str) -> dict[str, Any]:
+        """The ingestion's current document (Id, Status, StartDate, EndDate, ErrorDetail, ...).
+
+        Args:
+            ingestion_id: The ingestion's GUID.
+
+        Returns:
+            The service's JSON document of the ingestion.
+
+        Raises:
+            ConfigurationError: `ingestion_id` is not a GUID (nothing is sent).
+            TokenNotAccepted: The service answered a sign-in page instead of the document.
+            ServiceError: No documented status path answered, or the service failed.
+        """
+        checked_ingestion_id(ingestion_id)
         response = self._get_first_answering("status", self._status_paths(ingestion_id))
         return self._ingestion_document(response)
 
     def list_ingestions(self) -> list[dict[str, Any]] | None:
-        """The tenant's ingestions, when the service lists them (the emulator does; undocumented for Viva)."""
+        """The tenant's ingestions, when the service lists them (the emulator does; undocumented for Viva).
+
+        Returns:
+            The ingestion documents, or None when the service has no listing.
+
+        Raises:
+            ServiceError, NetworkError: The listing exists but failed past the retries.
+        """
         if not self._listing_available:
             return None
-        response = self._send("GET", f"{self.connector_path}/ingestions")
+        response = self._get(f"{self.connector_path}/ingestions")
         if response.status_code in (400, 404, 405):
             self._no_listing()
             return None
@@ -345,66 +347,133 @@ class IngressApi:
         try:
             payload = response.json()
         except ValueError:
-            self._no_listing()
-            return None
+            # A sign-in page instead of the JSON: a refused token, not an absent listing.
+            raise ServiceError(f"The ingestion listing answered no JSON: {short_body(response)}") from None
         items = field(payload, "value") if isinstance(payload, dict) else payload
         return [item for item in items or [] if isinstance(item, dict)]
 
     def _no_listing(self) -> None:
         self._listing_available = False
         self.logger.debug(
-            "The service does not list ingestions; duplicate checks rely on its single-flight rule"
+            "The service does not list ingestions; an upload whose outcome is unknown is not sent again"
         )
 
     def upload(self, package: Path) -> dict[str, Any]:
-        """POST the package once; after an ambiguous failure, look the ingestion up before any new POST."""
-        settings = self.settings
-        wait_deadline = time.monotonic() + float(settings["previous_ingestion_wait_minutes"]) * 60
+        """POST the package and return the ingestion it started; never two ingestions for one call.
+
+        The package is sent again only when the earlier attempt provably did not arrive: the connection
+        could not be opened, the body was not sent whole, the service refused before processing (401,
+        429, 503, "Previous ingestion is not complete"), or the service answered 500/502 (or closed the
+        connection) and its listing of ingestions, taken before and after, shows nothing new. Otherwise
+        the client looks for the ingestion the attempt started and follows it; when it cannot find it,
+        it fails with a message saying the outcome is unknown, and sends nothing more.
+
+        Args:
+            package: The package zip (multipart field `info`), or a bare .csv or .json (raw body).
+
+        Returns:
+            The ingestion document from the service's answer (or from its listing, when the answer was
+            lost).
+
+        Raises:
+            ConfigurationError: The package cannot be read (exit 2).
+            PreviousIngestionPending: Another ingestion of the tenant is running (exit 8).
+            NetworkError: The upload's outcome is unknown, or it kept failing to connect (exit 6).
+            ServiceError: The service kept failing, or refused the request (exit 6).
+            AuthenticationFailed, PermissionDenied: The token or the app was refused.
+        """
+        _check_readable(package)
+        wait_deadline = time.monotonic() + self.settings.previous_ingestion_wait_minutes * 60
         known_ids = self._ingestion_ids()
+        first_unsure_since: datetime | None = None
+        unsure = False
         failures = 0
-        may_have_arrived = False
+        self.logger.info("Uploading %s (%s bytes)", package.name, f"{package.stat().st_size:,}")
+        token_refused = False
         while True:
-            response: requests.Response | None
-            try:
-                response = self._post_package(package)
-            except NetworkError as error:
-                response, reason = None, str(error)
-            else:
-                reason = f"HTTP {response.status_code}"
-            if response is not None and response.ok:
-                return self._accepted(response)
-            if response is not None and _is_previous_ingestion_pending(response):
-                if may_have_arrived:
-                    raise PreviousIngestionPending(
-                        "The service now reports an ingestion in progress; an earlier attempt of this upload "
-                        "probably arrived. Check Import history in Viva Insights (or `viva-insights status`) "
-                        "before uploading again."
-                    )
+            since = self._sessions.service_clock
+            attempt = self._post_once(package)
+            if attempt.outcome is _Outcome.ACCEPTED:
+                assert attempt.ingestion is not None
+                return attempt.ingestion
+            if attempt.outcome is _Outcome.UNAUTHORIZED:
+                if token_refused:
+                    raise TokenNotAccepted(f"The API refused a fresh access token (401): {attempt.reason}")
+                token_refused = True
+                self._token_refused()
+                continue  # at once, with a fresh token
+            if attempt.outcome is _Outcome.PREVIOUS_PENDING:
+                if unsure:
+                    return self._earlier_attempt_arrived(known_ids, first_unsure_since)
                 self._wait_for_previous_ingestion(wait_deadline)
                 continue
-            if response is not None and response.status_code not in RETRY_STATUSES:
-                self._check(response)
+            if attempt.outcome in (_Outcome.MAY_HAVE_ARRIVED, _Outcome.MAY_STILL_ARRIVE):
+                if not unsure:
+                    unsure, first_unsure_since = True, since
+                found = self._arrived_despite(attempt, known_ids, since)
+                if found is not None:
+                    return found
             failures += 1
-            if response is None or response.status_code != 429:
-                # A dropped connection, a timeout or a 5xx may come after the service took the file.
-                may_have_arrived = True
-                adopted = self._find_new_ingestion(known_ids)
-                if adopted is not None:
-                    self.logger.warning(
-                        "The upload arrived despite %s: following ingestion %s", reason, field(adopted, "Id")
-                    )
-                    return adopted
-            if failures > int(settings["max_retries"]):
-                error_type = NetworkError if response is None else ServiceError
-                raise error_type(f"The upload failed {failures} times; last: {reason}")
-            delay = _backoff_seconds(
-                failures, response.headers.get("Retry-After") if response is not None else None
+            if failures > self.settings.max_retries:
+                error_type = NetworkError if attempt.response is None else ServiceError
+                raise error_type(f"The upload failed {failures} times; last: {attempt.reason}")
+            retry_after = (
+                attempt.response.headers.get("Retry-After") if attempt.response is not None else None
             )
-            self.logger.warning("Upload attempt %d failed (%s); retrying in %.1f s", failures, reason, delay)
+            delay = backoff_seconds(failures, retry_after)
+            self.logger.warning(
+                "Upload attempt %d failed (%s); retrying in %.1f s", failures, attempt.reason, delay
+            )
             time.sleep(delay)
 
+    def _post_once(self, package: Path) -> _Attempt:
+        """One POST of the package, classified by what its outcome proves.
+
+        The token and the scale unit are obtained first: when that fails, nothing was sent and the
+        error ends the upload.
+        """
+        headers = self._headers()
+        body = UploadBody(package, self.logger)
+        path = f"{self.connector_path}/ingestions/fileIngestion"
+        try:
+            response = self._sessions.uploads.post(
+                self._base_url + path,
+                headers={**headers, **body.headers},
+                data=body.data,
+                timeout=self._timeout,
+            )
+        except requests.RequestException as error:
+            reason = str(network_error(f"POST {path}", error))
+            if never_connected(error):
+                return _Attempt(_Outcome.NOT_TAKEN, reason)
+            if not body.whole_body_read:
+                return _Attempt(
+                    _Outcome.NOT_TAKEN, f"{reason} (after {body.bytes_read:,} of {body.length:,} bytes)"
+                )
+            if isinstance(error, requests.Timeout):
+                return _Attempt(_Outcome.MAY_STILL_ARRIVE, f"no answer within {self._timeout:g} s")
+            return _Attempt(_Outcome.MAY_HAVE_ARRIVED, reason)
+        finally:
+            body.close()
+        reason = f"HTTP {response.status_code}"
+        if response.ok:
+            return _Attempt(_Outcome.ACCEPTED, reason, response, self._accepted(response))
+        if response.status_code == 401:
+            return _Attempt(_Outcome.UNAUTHORIZED, f"{reason}: {short_body(response)}", response)
+        self._refuse_if_forbidden(response)
+        if _is_previous_ingestion_pending(response):
+            return _Attempt(_Outcome.PREVIOUS_PENDING, reason, response)
+        if response.status_code in (429, 503):
+            return _Attempt(_Outcome.NOT_TAKEN, reason, response)
+        if response.status_code == 504:
+            return _Attempt(_Outcome.MAY_STILL_ARRIVE, reason, response)
+        if response.status_code >= 500:
+            return _Attempt(_Outcome.MAY_HAVE_ARRIVED, reason, response)
+        self._check(response)
+        raise AssertionError("unreachable: _check raises for a status that is not ok")
+
     def _ingestion_ids(self) -> set[str] | None:
-        """The ids known before the POST; None when they cannot be listed (then the POST goes ahead)."""
+        """The ids known before the POST; None when they cannot be listed (then no later POST is proven)."""
         try:
             ingestions = self.list_ingestions()
         except (NetworkError, ServiceError) as error:
@@ -412,22 +481,68 @@ class IngressApi:
             return None
         return None if ingestions is None else {str(field(item, "Id")) for item in ingestions}
 
-    def _find_new_ingestion(self, known_ids: set[str] | None) -> dict[str, Any] | None:
-        if known_ids is None:
-            return None
+    def _arrived_despite(
+        self, attempt: _Attempt, known_ids: set[str] | None, since: datetime | None
+    ) -> dict[str, Any] | None:
+        """The ingestion an unsure attempt started; None only when it is proven that there is none.
+
+        Raises:
+            NetworkError: Neither the ingestion nor its absence can be established.
+        """
+        still_arriving = attempt.outcome is _Outcome.MAY_STILL_ARRIVE
+        patience = max(self._timeout, ARRIVAL_GRACE_SECONDS) if still_arriving else 0.0
+        deadline = time.monotonic() + patience
+        while True:
+            try:
+                ingestions = self.list_ingestions()
+            except (NetworkError, ServiceError) as error:
+                ingestions, listing_error = None, str(error)
+            else:
+                listing_error = "" if ingestions is not None else "the service does not list ingestions"
+            if ingestions is not None:
+                found = _newest_new_ingestion(ingestions, known_ids, since)
+                if found is not None:
+                    self.logger.warning(
+                        "The upload arrived despite %s: following ingestion %s",
+                        attempt.reason,
+                        field(found, "Id"),
+                    )
+                    return found
+                if not still_arriving and known_ids is not None:
+                    return None  # the service was done with the request and holds nothing new: proven
+            if (
+                not self._listing_available
+                or time.monotonic() + self.settings.poll_interval_seconds > deadline
+            ):
+                break
+            time.sleep(self.settings.poll_interval_seconds)
+        why = listing_error or "no new ingestion shows up in the service's listing"
+        raise NetworkError(
+            f"The upload's outcome is unknown ({attempt.reason}; {why}), so the file is not sent again: "
+            "Viva may have taken it. Check Import history in Viva Insights (or `viva-insights status ID` "
+            "with the id shown there) before uploading again."
+        )
+
+    def _earlier_attempt_arrived(self, known_ids: set[str] | None, since: datetime | None) -> dict[str, Any]:
+        """After an unsure attempt, Viva reports an ingestion in progress: most likely that attempt's."""
         try:
-            ingestions = self.list_ingestions() or []
-        except (NetworkError, ServiceError) as error:
-            # Without an answer we cannot rule out that the first POST arrived: never POST again blindly.
-            raise NetworkError(
-                f"The upload's outcome is unknown and the ingestions cannot be listed ({error}); "
-                "check `viva-insights status` or Import history before uploading again."
-            ) from error
-        new = [item for item in ingestions if str(field(item, "Id")) not in known_ids]
-        return max(new, key=lambda item: str(field(item, "StartDate") or "")) if new else None
+            ingestions = self.list_ingestions()
+        except (NetworkError, ServiceError):
+            ingestions = None
+        found = None if ingestions is None else _newest_new_ingestion(ingestions, known_ids, since)
+        if found is not None:
+            self.logger.warning(
+                "An earlier attempt of this upload arrived: following ingestion %s", field(found, "Id")
+            )
+            return found
+        raise PreviousIngestionPending(
+            "The service now reports an ingestion in progress; an earlier attempt of this upload "
+            "probably arrived. Check Import history in Viva Insights (or `viva-insights status`) "
+            "before uploading again."
+        )
 
     def _wait_for_previous_ingestion(self, deadline: float) -> None:
-        interval = float(self.settings["poll_interval_seconds"])
+        interval = self.settings.poll_interval_seconds
         if time.monotonic() + interval > deadline:
             raise PreviousIngestionPending(
                 "Viva answered 'Previous ingestion is not complete': another ingestion of this tenant is "
@@ -437,33 +552,6 @@ class IngressApi:
             )
         self.logger.info("A previous ingestion is still running; retrying the upload in %.0f s", interval)
         time.sleep(interval)
-
-    def _post_package(self, package: Path) -> requests.Response:
-        path = f"{self.connector_path}/ingestions/fileIngestion"
-        with self._request_body(package) as body_factory:
-            return self._send("POST", path, body_factory=body_factory)
-
-    @contextmanager
-    def _request_body(self, package: Path) -> Iterator[Callable[[], tuple[Any, dict[str, str]]]]:
-        """Bodies streamed from disk: multipart field `info` for a zip, raw for a bare .csv/.json."""
-        handles = []
-
-        def body() -> tuple[Any, dict[str, str]]:
-            handle = package.open("rb")
-            handles.append(handle)
-            content_type = RAW_CONTENT_TYPES.get(package.suffix.lower())
-            if content_type is not None:
-                return handle, {"Content-Type": content_type}
-            encoder = MultipartEncoder(fields={"info": (package.name, handle)})
-            progress = UploadProgress(package.name, encoder.len, self.logger)
-            return MultipartEncoderMonitor(encoder, progress), {"Content-Type": encoder.content_type}
-
-        try:
-            self.logger.info("Uploading %s (%s bytes)", package.name, f"{package.stat().st_size:,}")
-            yield body
-        finally:
-            for handle in handles:
-                handle.close()
 
     def _accepted(self, response: requests.Response) -> dict[str, Any]:
         ingestion = self._ingestion_document(response)
@@ -479,36 +567,59 @@ class IngressApi:
             document = None
         if not isinstance(document, dict) or not field(document, "Id") or field(document, "Status") is None:
             # Microsoft's READMEs: an expired token can give 200 with a sign-in page instead of the JSON.
-            raise AuthenticationFailed(
+            raise TokenNotAccepted(
                 f"The service answered HTTP {response.status_code} without an ingestion document "
-                f"(a sign-in prompt means the token was not accepted): {_short_body(response)}"
+                f"(a sign-in prompt means the token was not accepted): {short_body(response)}"
+            )
+        if not _GUID.fullmatch(str(field(document, "Id"))):
+            raise ServiceError(
+                f"The service answered an ingestion id that is not a GUID: {short_body(response)}"
             )
         return document
 
-    def await_ingestion(
-        self, ingestion: dict[str, Any], await_status: AwaitStatus, output_dir: Path
-    ) -> dict[str, Any]:
-        """Poll until `await_status` is reached; ValidationFailed downloads the error file and raises."""
+    # ---- following an ingestion ------------------------------------------------------------
+
+    def await_ingestion(self, ingestion: dict[str, Any], output_dir: Path) -> dict[str, Any]:
+        """Poll the ingestion until the `await_status` setting is reached.
+
+        Transient failures while polling (network, 5xx, a sign-in page or a refused token) do not end the
+        wait: the ingestion is in Viva's hands, and the run keeps following it until `await_timeout_minutes`.
+
+        Args:
+            ingestion: The document `upload` returned.
+            output_dir: Where Viva's error file goes when the ingestion ends ValidationFailed.
+
+        Returns:
+            The ingestion's last document.
+
+        Raises:
+            DataValidationFailed: Viva refused the data; the error file is downloaded (exit 3).
+            IngestionFailed: The ingestion ended in another failure status (exit 6).
+            IngestionTimeout: `await_timeout_minutes` passed first (exit 7).
+            PermissionDenied, AuthenticationFailed: The app or its credentials were refused meanwhile.
+        """
         ingestion_id = str(field(ingestion, "Id"))
         started = time.monotonic()
-        deadline = started + float(self.settings["await_timeout_minutes"]) * 60
-        interval = float(self.settings["poll_interval_seconds"])
+        deadline = started + self.settings.await_timeout_minutes * 60
+        interval = self.settings.poll_interval_seconds
         status = str(field(ingestion, "Status"))
         self._log_status(ingestion_id, status, started)
-        while not await_status.reached(phase_of(status)):
+        while not self.settings.await_status.reached(phase_of(status)):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise IngestionTimeout(
                     f"Ingestion {ingestion_id} is still {status} after "
-                    f"{self.settings['await_timeout_minutes']} minutes. It goes on in Viva; follow it with "
+                    f"{self.settings.await_timeout_minutes:g} minutes. It goes on in Viva; follow it with "
                     f"`viva-insights status {ingestion_id}`.",
                     ingestion_id=ingestion_id,
                 )
             time.sleep(min(interval, remaining))
             try:
                 ingestion = self.ingestion(ingestion_id)
-            except (NetworkError, ServiceError) as error:
+            except (NetworkError, ServiceError, TokenNotAccepted) as error:
                 # Processing takes hours: an outage longer than the retries must not end the wait.
+                if isinstance(error, TokenNotAccepted):
+                    self._tokens.invalidate()
                 self.logger.warning(
                     "Status of ingestion %s unavailable (%s); polling on", ingestion_id, error
                 )
@@ -517,7 +628,7 @@ class IngressApi:
             if new_status != status:
                 status = new_status
                 self._log_status(ingestion_id, status, started)
-        return self._outcome(ingestion, output_dir)
+        return self.outcome(ingestion, output_dir)
 
     def _log_status(self, ingestion_id: str, status: str, started: float) -> None:
         elapsed = time.monotonic() - started
@@ -531,68 +642,201 @@ class IngressApi:
                 elapsed,
             )
 
-    def _outcome(self, ingestion: dict[str, Any], output_dir: Path) -> dict[str, Any]:
+    def outcome(self, ingestion: dict[str, Any], output_dir: Path) -> dict[str, Any]:
+        """What an ingestion's document means for the run: failures raise, anything else is returned.
+
+        Also the way to settle an ingestion a previous run left pending:
+        `api.outcome(api.ingestion(ingestion_id), output_dir)`, then `phase_of` its Status.
+
+        Args:
+            ingestion: An ingestion document.
+            output_dir: Where Viva's error file goes for ValidationFailed.
+
+        Returns:
+            The document, when its status is not a failure (Completed, validated or in progress).
+
+        Raises:
+            DataValidationFailed: ValidationFailed; `error_file` is the downloaded error file, or None
+                when it could not be downloaded (the message says how to fetch it later).
+            IngestionFailed: Another failure status.
+        """
         ingestion_id = str(field(ingestion, "Id"))
         status = str(field(ingestion, "Status"))
         phase = phase_of(status)
         if phase is Phase.VALIDATION_FAILED:
-            error_file = self.download_errors(ingestion_id, output_dir)
+            try:
+                error_file: Path | None = self.download_errors(ingestion_id, output_dir)
+                where = f"errors saved to {error_file}"
+            except (NetworkError, ServiceError, TokenNotAccepted) as error:
+                error_file = None
+                where = (
+                    f"its error file could not be downloaded ({error}); fetch it with "
+                    f"`viva-insights errors {ingestion_id}`"
+                )
             raise DataValidationFailed(
-                f"Viva rejected the data of ingestion {ingestion_id} (ValidationFailed); "
-                f"errors saved to {error_file}",
+                f"Viva rejected the data of ingestion {ingestion_id} (ValidationFailed); {where}",
                 error_file=error_file,
                 ingestion_id=ingestion_id,
             )
         if phase is Phase.FAILED:
             detail = field(ingestion, "ErrorDetail")
-            raise IngestionFailed(
+            failure = IngestionFailed(
                 f"Ingestion {ingestion_id} ended as {status}: {detail or 'no detail given'}"
             )
+            failure.ingestion_id = ingestion_id
+            raise failure
         return ingestion
 
     def download_errors(self, ingestion_id: str, output_dir: Path, target: Path | None = None) -> Path:
-        """Save the ingestion's error stream (raw bytes, streamed) and log its first lines."""
+        """Save the ingestion's error stream (raw bytes, streamed, file mode 0600) and log where it is.
+
+        Args:
+            ingestion_id: The ingestion's GUID.
+            output_dir: The folder of the default file name `errors-<id>.<ext>` (created if needed).
+            target: The file to write instead of the default name.
+
+        Returns:
+            The path written.
+
+        Raises:
+            ConfigurationError: `ingestion_id` is not a GUID (nothing is sent), or the file cannot be
+                written (the message names it).
+            ServiceError: No documented error path answered, or the service failed.
+            NetworkError: The download broke off (no partial file is left).
+        """
+        checked_ingestion_id(ingestion_id)
         response = self._get_first_answering("errors", self._error_paths(ingestion_id), stream=True)
         content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
         if target is None:
-            output_dir.mkdir(parents=True, exist_ok=True)
             target = output_dir / f"errors-{ingestion_id}{ERROR_FILE_SUFFIXES.get(content_type, '.txt')}"
-        with target.open("wb") as handle:
-            for chunk in response.iter_content(_CHUNK):
-                handle.write(chunk)
-        self.logger.error("Viva's error file for ingestion %s: %s", ingestion_id, target)
-        for line in _first_lines(target, ERROR_LINES_LOGGED):
-            self.logger.error("  %s", line)
+        with response:
+            _save_stream(response, target)
+        # Its lines hold HR values: the log names the file and its size only.
+        lines = f"{_line_count(target):,}"
+        self.logger.error("Viva's error file for ingestion %s: %s (%s lines)", ingestion_id, target, lines)
         return target
 
 
-def _first_lines(path: Path, count: int) -> list[str]:
-    lines = []
+def _newest_new_ingestion(
+    ingestions: list[dict[str, Any]], known_ids: set[str] | None, since: datetime | None
+) -> dict[str, Any] | None:
+    """The newest ingestion that was not there before the upload.
+
+    With the ids listed before the upload, "new" is exact. Without them, it is an ingestion that started
+    at or after the service's clock (its Date header) just before the POST.
+    """
+    if known_ids is not None:
+        new = [item for item in ingestions if str(field(item, "Id")) not in known_ids]
+    elif since is not None:
+        new = [item for item in ingestions if (start := _start_date(item)) is not None and start >= since]
+    else:
+        return None
+    return max(new, key=lambda item: str(field(item, "StartDate") or "")) if new else None
+
+
+def _check_readable(package: Path) -> None:
+    try:
+        with package.open("rb"):
+            pass
+    except OSError as error:
+        raise ConfigurationError(f"Cannot read the package {package}: {error.strerror}") from error
+
+
+def _save_stream(response: requests.Response, target: Path) -> None:
+    """Write the response body to `target` (mode 0600); a broken download leaves no partial file."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        handle = _private_file(target)
+    except OSError as error:
+        raise ConfigurationError(f"Cannot write the error file {target}: {error.strerror}") from error
+    try:
+        with handle:
+            for chunk in response.iter_content(_CHUNK):
+                handle.write(chunk)
+    except requests.RequestException as error:
+        target.unlink(missing_ok=True)
+        raise network_error(f"Downloading the error file to {target}", error) from error
+
+
+def _private_file(path: Path) -> Any:
+    """`path` opened for writing with mode 0600 whatever the umask (an existing file is narrowed too)."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)
+    return os.fdopen(descriptor, "wb")
+
+
+def _line_count(path: Path) -> int:
     with path.open("rb") as handle:
-        for raw in handle:
-            lines.append(raw.decode("utf-8", errors="replace").rstrip("\r\n"))
-            if len(lines) == count:
-                break
-    return lines
+        return sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(_CHUNK), b""))
 
 
 def deliver_package(
     config: Mapping[str, Any], package: Path, output_dir: Path, logger: logging.Logger
 ) -> dict[str, Any]:
-    """Upload a validated package and follow it to `await_status`; return the last ingestion JSON.
+    """Upload a validated package once and follow its ingestion as far as the `await_status` setting says.
 
-    Raises a `VivaError` subclass (see errors.py) on any failure; ValidationFailed leaves the error file
-    in `output_dir` as errors-<ingestion id>.<ext>.
+    Args:
+        config: The target's config or the command's settings (connection settings, defaults filled in).
+        package: The package zip (or a bare .csv or .json) to upload.
+        output_dir: Where Viva's error file goes when the ingestion ends ValidationFailed
+            (`errors-<ingestion id>.<ext>`, mode 0600).
+        logger: Where progress is logged.
+
+    Returns:
+        The last ingestion document: Completed, validated, or as accepted (`await_status` none).
+
+    Raises:
+        VivaError: A subclass from errors.py, whose `exit_code` is the documented exit code. When the
+            upload was accepted before the failure, `ingestion_id` names the ingestion and the message
+            says to follow it rather than upload again.
     """
     with IngressApi(config, logger) as api:
         api.scale_unit()
         api.ping()
         ingestion = api.upload(package)
-        final = api.await_ingestion(ingestion, api.settings["await_status"], output_dir)
+        try:
+            final = api.await_ingestion(ingestion, output_dir)
+        except VivaError as error:
+            _name_the_ingestion(error, str(field(ingestion, "Id")))
+            raise
     logger.info(
         "Ingestion %s: %s (await_status %s reached)",
         field(final, "Id"),
         field(final, "Status"),
-        api.settings["await_status"].value,
+        api.settings.await_status.value,
     )
     return final
+
+
+def settle_ingestion(
+    config: Mapping[str, Any], ingestion_id: str, output_dir: Path, logger: logging.Logger
+) -> dict[str, Any]:
+    """Ask once for an ingestion an earlier run left pending, and judge it as `deliver_package` would.
+
+    Args:
+        config: The target's config or the command's settings.
+        ingestion_id: The pending ingestion's GUID.
+        output_dir: Where Viva's error file goes when it ended ValidationFailed.
+        logger: Where progress is logged.
+
+    Returns:
+        Its current document when it did not fail: `phase_of(document["Status"])` tells Completed from
+        still in progress (or validated).
+
+    Raises:
+        DataValidationFailed: It ended ValidationFailed; its error file is downloaded (`error_file`).
+        IngestionFailed: It ended in another failure status (for example abandoned).
+        VivaError: The service could not be asked (`ConfigurationError` for an id that is not a GUID).
+    """
+    with IngressApi(config, logger) as api:
+        return api.outcome(api.ingestion(ingestion_id), output_dir)
+
+
+def _name_the_ingestion(error: VivaError, ingestion_id: str) -> None:
+    """Mark `error` with the accepted ingestion; its message says so when it does not already."""
+    error.ingestion_id = ingestion_id
+    if ingestion_id not in str(error):
+        error.args = (
+            f"{error} The upload was accepted as ingestion {ingestion_id}: follow it with "
+            f"`viva-insights status {ingestion_id}` rather than uploading the data again.",
+        )

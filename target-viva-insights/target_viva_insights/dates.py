@@ -1,8 +1,9 @@
 """Dates as Viva reads them, vectorized: ISO text in, MM/DD/YYYY (or DD/MM/YYYY) out, and back to days.
 
 The common case is text in one fixed shape: it is rearranged with string slices and checked by one
-cast to date32, which refuses impossible days. Arrow's strftime costs ~0.6 µs a cell (20x a cast), so
-it runs only on the rare batch that holds an impossible or unusually written date.
+cast to date32, which refuses impossible days. Arrow's strftime costs far more per cell than a cast
+(bench/README.md, "Design measurements"), so it runs only on the rare batch that holds an impossible
+or unusually written date.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from target_viva_insights import rules
+from target_viva_insights.rules import DateOrder
 
 # ISO 8601 date or date-time (RFC 3339 and the common space-separated form).
 ISO_DATE_OR_DATETIME = (
@@ -19,34 +20,36 @@ ISO_DATE_OR_DATETIME = (
 )
 NULL_DATE = pa.scalar(None, pa.date32())
 NULL_TEXT = pa.scalar(None, pa.string())
-
-# Where day, month and year sit in the zero-padded Viva text of each date order.
-_VIVA_SLICES = {
-    "MDY": {"month": (0, 2), "day": (3, 5), "year": (6, 10)},
-    "DMY": {"day": (0, 2), "month": (3, 5), "year": (6, 10)},
-}
+# Where year, month and day sit in YYYY-MM-DD.
+ISO_SLICES = {"year": (0, 4), "month": (5, 7), "day": (8, 10)}
 
 
-def iso_to_viva_dates(text: pa.Array, date_order: str) -> pa.Array:
+def iso_to_viva_dates(text: pa.Array, date_order: DateOrder) -> tuple[pa.Array, pa.Array]:
     """ISO dates and date-times become Viva's date text (the calendar date as written); others stay.
 
     Values left unchanged are judged by the date rule of the validation, which names them.
+
+    Args:
+        text: ISO 8601 dates or date-times (others are left as they are).
+        date_order: the order of day and month in the text written.
+
+    Returns:
+        The text for data.csv, and the day of each converted value (date32; null where the value was
+        left unchanged or is null), which the validation then need not parse again.
     """
-    parts = {"year": (0, 4), "month": (5, 7), "day": (8, 10)}
-    order = _viva_order(date_order)
     try:
         # The usual column of plain dates: one cast checks every value (format and calendar).
-        pc.cast(text, pa.date32())
-        return _join_parts(text, parts, order, "/")
+        days = pc.cast(text, pa.date32())
+        return _join_parts(text, ISO_SLICES, date_order.parts, "/"), days
     except pa.ArrowInvalid:
         pass
     is_iso = pc.fill_null(pc.match_substring_regex(text, ISO_DATE_OR_DATETIME), False)
     iso_day = pc.if_else(is_iso, pc.utf8_slice_codeunits(text, 0, 10), NULL_TEXT)
-    real = pc.is_valid(real_days(iso_day))
-    return pc.if_else(real, _join_parts(iso_day, parts, order, "/"), text)
+    days = real_days(iso_day)
+    return pc.if_else(pc.is_valid(days), _join_parts(iso_day, ISO_SLICES, date_order.parts, "/"), text), days
 
 
-def viva_date_days(values: pa.Array, date_order: str) -> pa.Array:
+def viva_date_days(values: pa.Array, date_order: DateOrder) -> pa.Array:
     """date32 for text in Viva's date format for `date_order`, else null.
 
     Accepts one- or two-digit day and month and text after the date (a time), as Viva does.
@@ -61,7 +64,7 @@ def viva_date_days(values: pa.Array, date_order: str) -> pa.Array:
         ),
         False,
     )
-    iso = _join_parts(values, _VIVA_SLICES[date_order], ("year", "month", "day"), "-")
+    iso = _join_parts(values, date_order.slices, ("year", "month", "day"), "-")
     days = real_days(pc.if_else(fixed_shape, iso, NULL_TEXT))
     other_forms = pc.and_(pc.invert(fixed_shape), pc.is_valid(values))
     if pc.any(other_forms).as_py():
@@ -81,16 +84,12 @@ def real_days(iso: pa.Array) -> pa.Array:
     return pc.if_else(same, pc.cast(parsed, pa.date32()), NULL_DATE)
 
 
-def _loose_viva_days(values: pa.Array, date_order: str) -> pa.Array:
+def _loose_viva_days(values: pa.Array, date_order: DateOrder) -> pa.Array:
     """Unpadded day or month, or a time after the date: the regex path, for the few such cells."""
-    parts = pc.extract_regex(values, rules.DATE_PATTERNS[date_order])
+    parts = pc.extract_regex(values, date_order.pattern)
     year, month, day = (pc.struct_field(parts, name) for name in ("year", "month", "day"))
     iso = pc.binary_join_element_wise(year, pc.utf8_lpad(month, 2, "0"), pc.utf8_lpad(day, 2, "0"), "-")
     return real_days(iso)
-
-
-def _viva_order(date_order: str) -> tuple[str, str, str]:
-    return ("month", "day", "year") if date_order == "MDY" else ("day", "month", "year")
 
 
 def _join_parts(

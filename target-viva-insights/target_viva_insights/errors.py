@@ -20,9 +20,14 @@ from pathlib import Path
 
 
 class VivaError(Exception):
-    """Base of every expected failure; `str(error)` is the message for the user."""
+    """Base of every expected failure; `str(error)` is the message for the user.
+
+    `ingestion_id` names the ingestion the failure concerns when the upload was accepted before it: the
+    data is then in Viva's hands and must be followed (`viva-insights status ID`), not sent again.
+    """
 
     exit_code = 1
+    ingestion_id: str | None = None
 
 
 class ConfigurationError(VivaError):
@@ -44,6 +49,14 @@ class DataValidationFailed(VivaError):
 
 class AuthenticationFailed(VivaError):
     exit_code = 4
+
+
+class TokenNotAccepted(AuthenticationFailed):
+    """The API turned an access token away (401 after a fresh token, or a sign-in page instead of JSON).
+
+    Entra ID issued the token, so the credentials are right: while an accepted ingestion is followed, this
+    is treated as transient and the polling goes on.
+    """
 
 
 class PermissionDenied(VivaError):
@@ -86,11 +99,11 @@ PERMISSION_ADVICE = (
 def network_error(action: str, error: Exception) -> NetworkError:
     """A NetworkError for a failed request, with advice for TLS failures (URLs only, never headers)."""
     text = str(error)
-    if "CERTIFICATE_VERIFY_FAILED" in text or type(error).__name__ == "SSLError":
-        reason = "CERTIFICATE_VERIFY_FAILED" if "CERTIFICATE_VERIFY_FAILED" in text else type(error).__name__
+    if "CERTIFICATE_VERIFY_FAILED" in text:
         return NetworkError(
-            f"{action}: TLS verification failed ({reason}). If a corporate proxy or the local emulator "
-            "issues "
-            "the certificate, set ca_bundle to its CA file; verification is never switched off."
+            f"{action}: TLS verification failed (CERTIFICATE_VERIFY_FAILED). If a corporate proxy or the "
+            "local emulator issues the certificate, set ca_bundle to its CA file; verification is never "
+            "switched off."
         )
+    # Other TLS errors (a connection cut during the transfer shows as one) say what happened themselves.
     return NetworkError(f"{action}: {type(error).__name__}: {text[:300]}")

@@ -10,42 +10,54 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import pyarrow as pa
-import pyarrow.csv as pacsv
 
 from target_viva_insights import mapping
-from target_viva_insights.formatting import SCHEMA_RULE, format_batch
+from target_viva_insights.catalogue import Rule
+from target_viva_insights.formatting import format_batch
 from target_viva_insights.mapping import Column, MappingError
-from target_viva_insights.package import DataCsvWriter, open_data_csv
+from target_viva_insights.package import CsvField, DataCsvWriter, open_data_csv, read_text_batches
 from target_viva_insights.report import ValidationReport
-from target_viva_insights.validation import CsvField, DataValidator, validate_data_csv
+from target_viva_insights.rules import DEFAULT_DATE_ORDER, DateOrder
+from target_viva_insights.settings import DEFAULT_IMPORT_MODE, ImportMode
+from target_viva_insights.validation import DataValidator, validate_data_csv
 
 
 @dataclasses.dataclass(frozen=True)
 class ExportSettings:
+    """The settings that shape data.csv and metadata.json (the target's settings of the same names)."""
+
     column_mapping: Mapping[str, str]
     field_types: Mapping[str, str]
     exclude_columns: Sequence[str]
-    date_order: str
-    import_mode: str
+    date_order: DateOrder
+    import_mode: ImportMode
     check_types: bool
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> ExportSettings:
+        """The export settings of a target configuration, defaults filled in.
+
+        Args:
+            config: the target's settings (`column_mapping`, `field_types`, `exclude_columns`,
+                `date_order`, `import_mode`, `validate_records`); absent ones take their defaults.
+
+        Returns:
+            The settings, with `date_order` and `import_mode` as enums.
+
+        Raises:
+            ValueError: `date_order` or `import_mode` is not one of its tokens.
+        """
         return cls(
             column_mapping=dict(config.get("column_mapping") or {}),
             field_types=dict(config.get("field_types") or {}),
             exclude_columns=list(config.get("exclude_columns") or []),
-            date_order=config.get("date_order") or "MDY",
-            import_mode=config.get("import_mode") or "full",
+            date_order=DateOrder(config.get("date_order") or DEFAULT_DATE_ORDER.value),
+            import_mode=ImportMode(config.get("import_mode") or DEFAULT_IMPORT_MODE.value),
             check_types=bool(config.get("validate_records", True)),
         )
-
-    @property
-    def is_bootstrap(self) -> bool:
-        return self.import_mode == "full"
 
 
 @dataclasses.dataclass
@@ -56,22 +68,48 @@ class _Part:
 
 
 def csv_fields(columns: Sequence[Column]) -> list[CsvField]:
-    """The header is the Viva field name, so metadata.json maps each column onto itself."""
+    """The package's view of `columns`.
+
+    Args:
+        columns: data.csv's columns, in file order.
+
+    Returns:
+        One CsvField per column; the header is the Viva field name, so metadata.json maps each column
+        onto itself.
+    """
     return [CsvField(column.field, column.field, column.token) for column in columns]
 
 
 class Export:
+    """One run's data.csv: batches of records in, formatted, checked and written as they come.
+
+    Args:
+        workdir: a private directory for the zip parts (the caller creates and removes it).
+        settings: how columns are named and typed and how data.csv is written and judged.
+    """
+
     def __init__(self, workdir: Path, settings: ExportSettings) -> None:
         self.workdir = workdir
         self.settings = settings
-        self.stream_name: str | None = None
         self._parts: list[_Part] = []
 
     @property
     def rows(self) -> int:
+        """Records written so far, over all parts."""
         return sum(part.writer.rows for part in self._parts)
 
     def columns_for(self, schema: Mapping[str, Any]) -> list[Column]:
+        """data.csv's columns for a stream schema, after the settings.
+
+        Args:
+            schema: the stream's JSON Schema (from its SCHEMA message).
+
+        Returns:
+            The columns, in schema order.
+
+        Raises:
+            MappingError: the settings name columns the schema lacks, or two columns map to one field.
+        """
         return mapping.build_columns(
             schema,
             column_mapping=self.settings.column_mapping,
@@ -81,11 +119,18 @@ class Export:
         )
 
     def append(self, columns: list[Column], records: list[dict[str, Any]]) -> None:
-        """Format, check and write one batch. Empties `records` once converted: the dicts are the
-        largest objects of a batch, and freeing them before the checks lowers the peak memory."""
+        """Format, check and write one batch.
+
+        Args:
+            columns: the columns of the stream schema the records follow (from `columns_for`); when
+                they differ from the previous batch's, the rows go into a new part.
+            records: the batch's records as the tap sent them. Emptied once converted: the dicts are
+                the largest objects of a batch, and freeing them before the checks lowers the peak
+                memory.
+        """
         part = self._part_for(columns)
         first_row = part.writer.rows + 2  # data.csv line of the first record: the header is line 1
-        table, issues = format_batch(
+        batch = format_batch(
             records,
             columns,
             date_order=self.settings.date_order,
@@ -93,10 +138,10 @@ class Export:
             check_types=self.settings.check_types,
         )
         records.clear()
-        for issue in issues:
+        for issue in batch.issues:
             part.validator.report.add(issue)
-        part.validator.add_batch(table, first_row)
-        part.writer.append(table)
+        part.validator.add_batch(batch.table, first_row, known_days=batch.days)
+        part.writer.append(batch.table)
 
     def _part_for(self, columns: list[Column]) -> _Part:
         if self._parts and self._parts[-1].columns == columns:
@@ -108,14 +153,22 @@ class Export:
             DataValidator(
                 csv_fields(columns),
                 date_order=self.settings.date_order,
-                is_bootstrap=self.settings.is_bootstrap,
+                import_mode=self.settings.import_mode,
             ),
         )
         self._parts.append(part)
         return part
 
     def finish(self) -> tuple[Path, list[Column], ValidationReport]:
-        """Close data.csv and judge it whole: (zip holding data.csv, its columns, the validation report)."""
+        """Close data.csv and judge it whole.
+
+        Returns:
+            The zip holding data.csv (metadata.json still to be added), its columns, and the
+            validation report of every row.
+
+        Raises:
+            MappingError: neither records nor a schema arrived.
+        """
         for part in self._parts:
             part.writer.close()
         if not self._parts:
@@ -131,7 +184,8 @@ class Export:
         merged = DataCsvWriter(self.workdir / "data.zip", headers)
         for part in self._parts:
             with open_data_csv(part.writer.path) as data:
-                for batch in _read_text_batches(data, [c.field for c in part.columns]):
+                part_headers = [column.field for column in part.columns]
+                for batch in read_text_batches(data, part_headers, skip_header=True, empty_as_null=True):
                     present = {name: batch.column(name) for name in batch.schema.names}
                     arrays = [present.get(name, pa.nulls(batch.num_rows, pa.string())) for name in headers]
                     merged.append(pa.table(arrays, names=headers))
@@ -142,12 +196,12 @@ class Export:
                 data,
                 csv_fields(columns),
                 date_order=self.settings.date_order,
-                is_bootstrap=self.settings.is_bootstrap,
+                import_mode=self.settings.import_mode,
             )
         offset = 0
         for part in self._parts:  # type findings were made while formatting, before the merge
             for issue in part.validator.report.issues:
-                if issue.rule == SCHEMA_RULE and issue.row is not None:
+                if issue.rule is Rule.SCHEMA_TYPE and issue.row is not None:
                     report.add(dataclasses.replace(issue, row=issue.row + offset))
             offset += part.writer.rows
         return merged.path, columns, report
@@ -159,15 +213,3 @@ def _union_of_columns(column_lists: list[list[Column]]) -> list[Column]:
         for column in columns:
             latest[column.field] = column
     return list(latest.values())
-
-
-def _read_text_batches(data: IO[bytes], headers: list[str]) -> pacsv.CSVStreamingReader:
-    return pacsv.open_csv(
-        data,
-        read_options=pacsv.ReadOptions(column_names=headers, skip_rows=1, block_size=8 << 20),
-        convert_options=pacsv.ConvertOptions(
-            column_types={name: pa.string() for name in headers},
-            strings_can_be_null=True,
-            quoted_strings_can_be_null=False,
-        ),
-    )

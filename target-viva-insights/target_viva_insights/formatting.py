@@ -10,6 +10,7 @@ Viva rules in `validation.py` judge the same text that would reach Viva.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import decimal
 import json
@@ -19,10 +20,11 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from target_viva_insights.catalogue import Rule
 from target_viva_insights.dates import iso_to_viva_dates
 from target_viva_insights.mapping import Column, SourceType
-from target_viva_insights.report import Issue, Severity
-from target_viva_insights.rules import ValueKind
+from target_viva_insights.report import Issue
+from target_viva_insights.rules import DateOrder, ValueKind
 
 ARROW_TYPES: dict[SourceType, pa.DataType] = {
     SourceType.STRING: pa.string(),
@@ -33,24 +35,45 @@ ARROW_TYPES: dict[SourceType, pa.DataType] = {
     SourceType.DATE_TIME: pa.string(),
 }
 
-SCHEMA_RULE = "schema-type"
+
+@dataclasses.dataclass(frozen=True)
+class FormattedBatch:
+    """A batch as data.csv's text, with what the formatting learned on the way."""
+
+    table: pa.Table  # one string column per data.csv column, named by Viva field
+    issues: list[Issue]  # values that do not fit the type the stream schema declares
+    days: dict[str, pa.Array]  # date fields: the day each converted value names (date32), by field
 
 
 def format_batch(
     records: Sequence[dict[str, Any]],
     columns: Sequence[Column],
     *,
-    date_order: str,
+    date_order: DateOrder,
     first_row: int,
     check_types: bool = True,
-) -> tuple[pa.Table, list[Issue]]:
+) -> FormattedBatch:
     """The batch as a table of strings (one per column, named by Viva field) and any type findings.
 
-    `first_row` is the data.csv line number of the first record, so findings name real rows.
+    Args:
+        records: the records as the tap sent them.
+        columns: data.csv's columns, in file order.
+        date_order: the order of day and month in the dates written.
+        first_row: the data.csv line number of the first record, so findings name real rows.
+        check_types: report values that do not fit the type the stream schema declares.
+
+    Returns:
+        The text table, the type findings, and the days of the date values converted from ISO text.
     """
     arrays, issues = _typed_arrays(records, columns, first_row=first_row, check_types=check_types)
-    texts = [_as_text(array, column, date_order) for array, column in zip(arrays, columns, strict=True)]
-    return pa.table(texts, names=[column.field for column in columns]), issues
+    texts = []
+    days = {}
+    for array, column in zip(arrays, columns, strict=True):
+        text = _as_text(array)
+        if column.kind is ValueKind.DATE:
+            text, days[column.field] = iso_to_viva_dates(text, date_order)
+        texts.append(text)
+    return FormattedBatch(pa.table(texts, names=[column.field for column in columns]), issues, days)
 
 
 def _typed_arrays(
@@ -68,7 +91,7 @@ def _typed_arrays(
     typed = [column for column in columns if column.source_type in ARROW_TYPES]
     row_type = pa.struct([pa.field(column.source, ARROW_TYPES[column.source_type]) for column in typed])
     try:
-        # One struct array from the dicts: a third faster than Table.from_pylist (bench/).
+        # One struct array from the dicts: faster than Table.from_pylist (bench/README.md).
         rows = pa.array(records, type=row_type)
         fast = {column.source: rows.field(index) for index, column in enumerate(typed)}
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
@@ -121,8 +144,7 @@ def _type_issues(values: list[Any], bad_rows: list[int], column: Column, first_r
     expected = column.source_type.value
     return [
         Issue(
-            Severity.ERROR,
-            SCHEMA_RULE,
+            Rule.SCHEMA_TYPE,
             f"value is not of type {expected} as the stream schema declares for '{column.source}'",
             row=first_row + index,
             column=column.field,
@@ -164,17 +186,15 @@ def _plain_number(value: float) -> str:
     return text[:-2] if text.endswith(".0") else text
 
 
-def _as_text(array: pa.Array, column: Column, date_order: str) -> pa.Array:
-    """One typed column as the text Viva reads."""
+def _as_text(array: pa.Array) -> pa.Array:
+    """One typed column as the text Viva reads (dates still as the tap wrote them)."""
     if pa.types.is_boolean(array.type):
         return pc.if_else(array, "TRUE", "FALSE")
     if pa.types.is_floating(array.type):
         text = pc.cast(array, pa.string())
         return _rewrite_exponents(array, text)
     if not pa.types.is_string(array.type):
-        array = pc.cast(array, pa.string())
-    if column.kind is ValueKind.DATE:
-        return iso_to_viva_dates(array, date_order)
+        return pc.cast(array, pa.string())
     return array
 
 

@@ -16,11 +16,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from target_viva_insights import rules
-from target_viva_insights.report import MAX_ISSUES_PER_RULE, Issue, Severity, ValidationReport
+from target_viva_insights.catalogue import Rule
+from target_viva_insights.memory import release_freed_memory
+from target_viva_insights.report import MAX_ISSUES_PER_RULE, Issue, ValidationReport
 
 MISSING_DAY = np.iinfo(np.int32).min
 NO_MANAGER = -1
 CODE_EVERY_ROWS = 20_000
+# The most rows that wait to be coded: their addresses are held twice while they are coded.
+CODE_AT_MOST_ROWS = 50_000
+RELEASE_EVERY_CHUNKS = 4
 ABSENT = -2
 # Reporting chains longer than this are followed one step at a time (rare; org charts are shallow).
 DOUBLING_ROUNDS = 6
@@ -50,8 +55,8 @@ class EmailCodes:
     def __init__(self) -> None:
         self.values = pa.array([], type=pa.string())
 
-    def encode(self, emails: pa.Array) -> np.ndarray:
-        """Codes for `emails`; -1 where the address is missing."""
+    def encode(self, emails: pa.Array | pa.ChunkedArray) -> np.ndarray:
+        """Codes for `emails` (chunked: no copy of the addresses); -1 where the address is missing."""
         codes = pc.index_in(emails, value_set=self.values)
         unseen = pc.and_(pc.is_null(codes), pc.is_valid(emails))
         if pc.any(unseen).as_py():
@@ -112,28 +117,29 @@ class Hierarchy:
         """`person`/`manager`: addresses (null when blank); `days`: date32 (null when invalid).
 
         Batches are coded a few at a time: each lookup hashes every address seen so far, so fewer,
-        larger lookups cost far less (a few MB of addresses wait in the meantime).
+        larger lookups cost far less (a few MB of addresses wait in the meantime). They wait until
+        there are as many rows as known addresses (within CODE_EVERY_ROWS..CODE_AT_MOST_ROWS): hashing
+        then costs about one step per row instead of growing with the organization's size.
         """
         if self._first_line is None:
             self._first_line = first_row
         self._pending.append((person, manager, days))
         self._pending_rows += len(person)
-        if self._pending_rows >= CODE_EVERY_ROWS:
+        if self._pending_rows >= min(max(CODE_EVERY_ROWS, len(self.codes.values)), CODE_AT_MOST_ROWS):
             self._code_pending()
 
     def _code_pending(self) -> None:
         if not self._pending:
             return
-        person = pa.concat_arrays([batch[0] for batch in self._pending])
-        managers = [batch[1] for batch in self._pending]
-        manager = None if managers[0] is None else pa.concat_arrays(managers)
-        days = pa.concat_arrays([batch[2] for batch in self._pending])
+        pending, size = self._pending, self._pending_rows
         self._pending, self._pending_rows = [], 0
-        size = len(person)
-        if manager is None:
+        days = pa.concat_arrays([batch[2] for batch in pending])
+        if pending[0][1] is None:
+            person = pa.chunked_array([batch[0] for batch in pending], type=pa.string())
             person_codes, manager_codes = self.codes.encode(person), np.full(size, NO_MANAGER, np.int32)
         else:  # one lookup for both columns: each lookup hashes every address seen so far
-            both = self.codes.encode(pa.concat_arrays([person, manager]))
+            both_columns = [batch[0] for batch in pending] + [batch[1] for batch in pending]
+            both = self.codes.encode(pa.chunked_array(both_columns, type=pa.string()))
             person_codes, manager_codes = both[:size], both[size:]
         day_numbers = pc.fill_null(pc.cast(days, pa.int32()), MISSING_DAY)
         rows = _Rows(
@@ -172,12 +178,21 @@ class Hierarchy:
         return self._rows
 
     def _merged_chunks(self) -> _Rows:
-        """One array per field, filled chunk by chunk so that each chunk is freed as it is copied."""
+        """One array per field, filled chunk by chunk so that each chunk is freed as it is copied.
+
+        The freed chunks' memory goes back to the system every few chunks: otherwise the heap keeps
+        it, and the run's peak RSS counts every row twice.
+        """
+        release_freed_memory()  # what coding the last rows needed
         total = sum(chunk.person.size for chunk in self._chunks)
         merged = _Rows(*(np.empty(total, dtype=np.int32) for _ in range(3)))  # type: ignore[arg-type]
         start = 0
+        copied = 0
         while self._chunks:
             chunk = self._chunks.pop(0)
+            copied += 1
+            if copied % RELEASE_EVERY_CHUNKS == 0:
+                release_freed_memory()
             end = start + chunk.person.size
             merged.person[start:end], merged.manager[start:end], merged.day[start:end] = (
                 chunk.person,
@@ -207,8 +222,7 @@ class Hierarchy:
             email, date = self.codes.email(int(rows.person[current])), _date_text(int(rows.day[current]))
             samples.append(
                 Issue(
-                    Severity.ERROR,
-                    "duplicate-person-date",
+                    Rule.DUPLICATE_PERSON_DATE,
                     f"a second row for {rules.PERSON_ID} {email} and {rules.EFFECTIVE_DATE} {date} "
                     f"(first on row {rows.line(first)})",
                     row=rows.line(current),
@@ -219,8 +233,7 @@ class Hierarchy:
             if self.has_manager and rows.manager[current] != rows.manager[first]:
                 conflicts.append(
                     Issue(
-                        Severity.ERROR,
-                        "several-managers",
+                        Rule.SEVERAL_MANAGERS,
                         f"{email} has more than one {rules.MANAGER_ID} on {rules.EFFECTIVE_DATE} {date} "
                         f"(row {rows.line(first)} says otherwise)",
                         row=rows.line(current),
@@ -242,8 +255,7 @@ class Hierarchy:
         positions = np.nonzero(unknown)[0]
         samples = [
             Issue(
-                Severity.ERROR,
-                "manager-not-a-person",
+                Rule.MANAGER_NOT_A_PERSON,
                 f"the manager has no row of their own ({rules.PERSON_ID}); every manager must be in the file",
                 row=rows.line(index),
                 column=rules.MANAGER_ID,
@@ -313,8 +325,7 @@ class Hierarchy:
             reported.add(int(person))
             issues.append(
                 Issue(
-                    Severity.ERROR,
-                    "manager-missing",
+                    Rule.MANAGER_MISSING,
                     f"{self.codes.email(int(person))} has no {rules.MANAGER_ID} as of {date}; only the top "
                     f"of the hierarchy ({self.codes.email(int(top))}) may have none",
                     row=int(row_of[person]),
@@ -343,8 +354,7 @@ class Hierarchy:
             chain = " -> ".join(self.codes.email(member) for member in [*cycle, cycle[0]])
             issues.extend(
                 Issue(
-                    Severity.ERROR,
-                    "reporting-loop",
+                    Rule.REPORTING_LOOP,
                     f"reporting loop as of {date}: {chain}",
                     row=int(row_of[member]),
                     column=rules.MANAGER_ID,
@@ -361,8 +371,7 @@ class Hierarchy:
         if len(coverage.months) < rules.RECOMMENDED_MONTHLY_SNAPSHOTS:
             report.add(
                 Issue(
-                    Severity.WARNING,
-                    "few-monthly-snapshots",
+                    Rule.FEW_MONTHLY_SNAPSHOTS,
                     f"the data covers {len(coverage.months)} month(s); Viva recommends "
                     f"{rules.RECOMMENDED_MONTHLY_SNAPSHOTS} monthly snapshots per person for a first import",
                     column=rules.EFFECTIVE_DATE,
@@ -376,8 +385,7 @@ class Hierarchy:
         gappy = np.nonzero(missing > 0)[0]
         samples = [
             Issue(
-                Severity.WARNING,
-                "missing-monthly-snapshot",
+                Rule.MISSING_MONTHLY_SNAPSHOT,
                 f"{int(missing[index])} month(s) without a row between this person's first and last "
                 "monthly snapshot",
                 column=rules.PERSON_ID,
@@ -389,9 +397,6 @@ class Hierarchy:
 
     def _email_or_blank(self, code: int) -> str:
         return self.codes.email(code) if code >= 0 else ""
-
-
-_ROW_FIELDS = ("person", "manager", "day", "row")
 
 
 def _date_blocks(day: np.ndarray) -> list[tuple[int, int]] | None:

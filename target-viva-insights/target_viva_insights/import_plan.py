@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import dataclasses
-import enum
 import logging
 from collections.abc import Mapping
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from target_viva_insights.catalogue import Rule
 from target_viva_insights.errors import ConfigurationError
 from target_viva_insights.ledger import (
     Comparison,
@@ -31,18 +31,11 @@ from target_viva_insights.ledger import (
 )
 from target_viva_insights.package import DataCsvWriter
 from target_viva_insights.report import Severity, ValidationReport
+from target_viva_insights.settings import DEFAULT_IMPORT_MODE, ImportMode
 
 DEFAULT_MAX_POPULATION_DROP_PERCENT = 10.0
 # The hierarchy rule a manager known from the ledger satisfies in an incremental import.
-MANAGER_ROW_RULE = "manager-not-a-person"
-
-
-class ImportModeSetting(str, enum.Enum):
-    """The `import_mode` setting."""
-
-    AUTO = "auto"
-    FULL = "full"
-    INCREMENTAL = "incremental"
+MANAGER_ROW_RULE = Rule.MANAGER_NOT_A_PERSON
 
 
 class PopulationDropRefused(ConfigurationError):  # noqa: N818 - named for the outcome, as in errors.py
@@ -79,8 +72,8 @@ class ImportPlan:
         return text
 
 
-def import_mode_setting(config: Mapping[str, Any]) -> ImportModeSetting:
-    return ImportModeSetting(config.get("import_mode") or ImportModeSetting.AUTO.value)
+def import_mode_setting(config: Mapping[str, Any]) -> ImportMode:
+    return ImportMode(config.get("import_mode") or DEFAULT_IMPORT_MODE.value)
 
 
 def open_ledger(config: Mapping[str, Any]) -> Ledger | None:
@@ -94,9 +87,9 @@ def open_ledger(config: Mapping[str, Any]) -> Ledger | None:
 def validation_mode(config: Mapping[str, Any], ledger: Ledger | None) -> ImportKind:
     """How the file is judged: as a full import unless it will (or may) go as an incremental one."""
     setting = import_mode_setting(config)
-    if setting is ImportModeSetting.INCREMENTAL:
+    if setting is ImportMode.INCREMENTAL:
         return ImportKind.INCREMENTAL
-    if setting is ImportModeSetting.AUTO and ledger is not None and ledger.holds_data():
+    if setting is ImportMode.AUTO and ledger is not None and ledger.holds_data():
         return ImportKind.INCREMENTAL
     return ImportKind.FULL
 
@@ -107,15 +100,15 @@ def plan_import(
     """Compare data.csv with the ledger and decide what goes; refuses a full import that drops people."""
     setting = import_mode_setting(config)
     if ledger is None:
-        mode = ImportKind.INCREMENTAL if setting is ImportModeSetting.INCREMENTAL else ImportKind.FULL
+        mode = ImportKind.INCREMENTAL if setting is ImportMode.INCREMENTAL else ImportKind.FULL
         return ImportPlan(mode, "no tenant_id: no ledger", _placeholder(rows))
     batches, _ = read_text_batches(data_zip)
     date_order = config.get("date_order") or "MDY"
     digests = RowDigests.concat(digest_batch(ledger.digester, batch, date_order) for batch in batches)
     if not ledger.holds_data():
-        if setting is ImportModeSetting.INCREMENTAL:
+        if setting is ImportMode.INCREMENTAL:
             return ImportPlan(ImportKind.INCREMENTAL, "import_mode incremental, no ledger yet", digests)
-        if setting is ImportModeSetting.AUTO:
+        if setting is ImportMode.AUTO:
             logger.warning(
                 "No delivery ledger for tenant %s at %s: this run is a FULL import (IsBootstrap true), "
                 "replacing all organizational data Viva holds. If the tenant already holds data uploaded "
@@ -125,10 +118,10 @@ def plan_import(
             )
         return ImportPlan(ImportKind.FULL, "no ledger for this tenant yet", digests)
     comparison = ledger.compare(digests)
-    if setting is ImportModeSetting.FULL:
+    if setting is ImportMode.FULL:
         _refuse_population_drop(config, ledger, comparison)
         return ImportPlan(ImportKind.FULL, "import_mode full", digests, comparison=comparison)
-    if setting is ImportModeSetting.INCREMENTAL:
+    if setting is ImportMode.INCREMENTAL:
         return ImportPlan(ImportKind.INCREMENTAL, "import_mode incremental", digests, comparison=comparison)
     send = comparison.to_send
     return ImportPlan(

@@ -1,4 +1,5 @@
-"""From a stream's JSON Schema to data.csv columns and the metadata.json mapping."""
+"""From a stream's JSON Schema to data.csv columns (the metadata.json mapping is built from them in
+`package.py`)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 
 from target_viva_insights import rules
 from target_viva_insights.errors import ConfigurationError
-from target_viva_insights.rules import ValueKind
+from target_viva_insights.rules import DateOrder, ValueKind
 
 
 class SourceType(enum.Enum):
@@ -79,11 +80,11 @@ def viva_field_name(source: str, column_mapping: Mapping[str, str]) -> str:
     return rules.RESERVED_BY_NORMALIZED_NAME.get(rules.normalized_name(source), source)
 
 
-def default_token(field: str, source_type: SourceType, date_order: str) -> str:
+def default_token(field: str, source_type: SourceType, date_order: DateOrder) -> str:
     if field in (rules.PERSON_ID, rules.MANAGER_ID):
         return rules.EMAIL_TYPE
     if source_type in (SourceType.DATE, SourceType.DATE_TIME):
-        return rules.DATE_ORDER_TOKENS[date_order]
+        return date_order.type_token
     if source_type is SourceType.INTEGER:
         return rules.INTEGER_TYPE
     if source_type is SourceType.NUMBER:
@@ -97,9 +98,27 @@ def build_columns(
     column_mapping: Mapping[str, str] | None = None,
     field_types: Mapping[str, str] | None = None,
     exclude_columns: Iterable[str] = (),
-    date_order: str = "MDY",
+    date_order: DateOrder = rules.DEFAULT_DATE_ORDER,
 ) -> list[Column]:
-    """The data.csv columns for a stream schema, in schema order, after the user's settings."""
+    """The data.csv columns for a stream schema, in schema order, after the user's settings.
+
+    Args:
+        schema: the stream's JSON Schema; each property becomes a column unless excluded.
+        column_mapping: source column -> Viva field name; unmapped columns whose names match a reserved
+            Viva name (ignoring case, `_`, `-` and spaces) take that name, the others keep theirs.
+        field_types: Viva field name -> metadata.json type token, instead of the token the schema
+            type gives.
+        exclude_columns: source columns to leave out.
+        date_order: the order of the dates written, which decides the date fields' type token.
+
+    Returns:
+        One Column per kept property, with its source name, Viva field name, type token and the type
+        the schema declares.
+
+    Raises:
+        MappingError: `column_mapping` or `exclude_columns` names a column the schema does not have,
+            or two source columns map to the same Viva field.
+    """
     column_mapping = column_mapping or {}
     field_types = field_types or {}
     excluded = set(exclude_columns)
@@ -131,12 +150,3 @@ def _reject_duplicate_fields(columns: list[Column]) -> None:
             "Viva allows one source column per field, but several map to the same field: "
             f"{described}. Rename with column_mapping or drop with exclude_columns."
         )
-
-
-def metadata_document(columns: Iterable[Column], import_mode: str) -> dict[str, Any]:
-    """metadata.json: the key order follows the documented layout (DatasetType, IsBootstrap, Mapping)."""
-    return {
-        "DatasetType": "HR",
-        "IsBootstrap": "true" if import_mode == "full" else "false",
-        "Mapping": {column.field: {"name": column.field, "type": column.token} for column in columns},
-    }

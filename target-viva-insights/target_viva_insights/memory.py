@@ -23,7 +23,7 @@ _MALLOC_TRIM = _glibc_malloc_trim()
 
 def release_freed_memory() -> None:
     """glibc keeps the pages of freed batches (decoded records, Arrow buffers) mapped, so the peak RSS
-    creeps up batch after batch; trimming after each batch keeps it flat (~8 MB less at a million
-    rows, measured with bench/target_bench.py). Elsewhere this does nothing."""
+    creeps up batch after batch; trimming after each batch keeps it flat (bench/README.md).
+    Elsewhere this does nothing."""
     if _MALLOC_TRIM is not None:
         _MALLOC_TRIM(0)

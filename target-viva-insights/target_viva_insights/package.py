@@ -1,34 +1,75 @@
-"""data.csv on disk batch by batch, already inside the zip Viva takes (data.csv and metadata.json).
+"""The Viva HR package: a zip holding data.csv and metadata.json, written and read here only.
 
-data.csv is written as the deflated member of a zip in the private work directory, so no uncompressed
-copy of the HR data is written and the package needs no second pass over the data (a background
-compressing thread was tried: no faster, GIL hand-offs eat the gain). metadata.json is added once the
-data has passed validation, and only then does the zip move to its final name.
+Writing: data.csv is written batch by batch as the deflated member of a zip in the private work
+directory, so no uncompressed copy of the HR data is written and the package needs no second pass over
+the data (a background compressing thread was tried and gained nothing: bench/README.md).
+metadata.json is added once the data has passed validation, and only then does the zip move to its final
+name.
+
+Reading (the `viva-insights validate` command, the emulator, and the target merging the parts of a run
+whose schema changed): the zip's members, metadata.json and data.csv's header are checked for shape here
+and raise `PackageError`; data.csv's rows come back as Arrow batches of text columns for the rules in
+`validation.py` to judge.
 """
 
 from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import io
 import json
 import shutil
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from target_viva_insights.validation import DATA_FILE, METADATA_FILE
+from target_viva_insights import rules
+from target_viva_insights.rules import DateOrder, ValueKind
+from target_viva_insights.settings import ImportMode
 
-# Level 1: a third of level 6's time for ~30% more bytes (HR files are tens of MB at most).
+DATA_FILE = "data.csv"
+METADATA_FILE = "metadata.json"
+DATASET_TYPE = "HR"
+# metadata.json's IsBootstrap: a full import replaces Viva's organizational data.
+IS_BOOTSTRAP = {ImportMode.FULL: "true", ImportMode.INCREMENTAL: "false"}
+# Level 1: much faster than the default level for somewhat larger files (bench/README.md); HR files
+# are tens of MB at most.
 COMPRESS_LEVEL = 1
+READ_BLOCK_BYTES = 8 << 20
+
+
+class PackageError(ValueError):
+    """The zip itself is not a Viva package (wrong files, unreadable metadata)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class CsvField:
+    """A data.csv column as metadata.json maps it."""
+
+    header: str
+    name: str
+    token: str
+
+    @property
+    def kind(self) -> ValueKind:
+        return rules.TYPE_TOKENS.get(self.token, ValueKind.STRING)
+
+
+# -- writing ----------------------------------------------------------------------------------------------
 
 
 class DataCsvWriter:
-    """Appends text tables to data.csv in a zip: UTF-8 without BOM, RFC 4180 quoting, one header line."""
+    """Appends text tables to data.csv in a zip: UTF-8 without BOM, RFC 4180 quoting, one header line.
+
+    Args:
+        zip_path: the zip to create (in a private directory: it holds HR data).
+        headers: data.csv's header, written at once.
+    """
 
     def __init__(self, zip_path: Path, headers: Sequence[str]) -> None:
         self.path = zip_path
@@ -42,19 +83,14 @@ class DataCsvWriter:
         self._member.write(_header_line(self.headers))
 
     def append(self, table: pa.Table) -> None:
+        """Write the rows of `table` (text columns in header order; null is written as an empty field)."""
         pacsv.write_csv(table, self._member, write_options=self._options)
         self.rows += table.num_rows
 
     def close(self) -> None:
+        """Finish data.csv and the zip; `path` then holds a zip with data.csv only."""
         self._member.close()
         self._archive.close()
-
-
-@contextlib.contextmanager
-def open_data_csv(zip_path: Path) -> Iterator[IO[bytes]]:
-    """The data.csv member of a zip written by DataCsvWriter, for reading back; closes the zip too."""
-    with zipfile.ZipFile(zip_path) as archive, archive.open(DATA_FILE) as data:
-        yield data
 
 
 def _header_line(headers: Sequence[str]) -> bytes:
@@ -64,12 +100,40 @@ def _header_line(headers: Sequence[str]) -> bytes:
     return buffer.getvalue().encode("utf-8")
 
 
+def metadata_document(fields: Iterable[CsvField], import_mode: ImportMode) -> dict[str, Any]:
+    """metadata.json of a package; the key order follows the documented layout.
+
+    Args:
+        fields: data.csv's columns, in file order, with the Viva field each maps to and its type token.
+        import_mode: FULL replaces Viva's organizational data (IsBootstrap "true"), INCREMENTAL adds to
+            it ("false").
+
+    Returns:
+        The document: DatasetType, IsBootstrap, Mapping (header -> name and type).
+    """
+    return {
+        "DatasetType": DATASET_TYPE,
+        "IsBootstrap": IS_BOOTSTRAP[import_mode],
+        "Mapping": {field.header: {"name": field.name, "type": field.token} for field in fields},
+    }
+
+
 def metadata_bytes(metadata: dict[str, Any]) -> bytes:
+    """metadata.json's content: indented UTF-8 JSON without BOM, non-ASCII names kept as they are."""
     return json.dumps(metadata, indent=2, ensure_ascii=False).encode("utf-8") + b"\n"
 
 
 def complete_package(data_zip: Path, metadata: dict[str, Any], zip_path: Path) -> Path:
-    """Add metadata.json to the zip holding data.csv and move it to `zip_path`, complete or not at all."""
+    """Add metadata.json to the zip holding data.csv and move it to `zip_path`, complete or not at all.
+
+    Args:
+        data_zip: the zip DataCsvWriter wrote (moved away, so it no longer exists afterwards).
+        metadata: the document from `metadata_document`.
+        zip_path: the package's final name; its folder is created when missing.
+
+    Returns:
+        `zip_path`, which appears only once the package is whole.
+    """
     with zipfile.ZipFile(data_zip, "a", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr(METADATA_FILE, metadata_bytes(metadata))
     zip_path.parent.mkdir(parents=True, exist_ok=True)
@@ -77,3 +141,166 @@ def complete_package(data_zip: Path, metadata: dict[str, Any], zip_path: Path) -
     shutil.move(data_zip, partial)  # the work dir may be on another file system
     partial.replace(zip_path)
     return zip_path
+
+
+# -- reading ----------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class OpenPackage:
+    """An existing package whose layout and metadata.json passed the shape checks."""
+
+    fields: list[CsvField]
+    import_mode: ImportMode
+    data: IO[bytes]  # data.csv, positioned at its header line
+
+    @property
+    def date_order(self) -> DateOrder:
+        """The order the mapping's date types announce (the default when it maps no dates)."""
+        return date_order_of(self.fields)
+
+
+@contextlib.contextmanager
+def open_package(zip_path: Path) -> Iterator[OpenPackage]:
+    """Check the zip's members and metadata.json, and open data.csv for reading.
+
+    Args:
+        zip_path: the package.
+
+    Returns:
+        A context manager giving the package's fields, import mode and open data.csv; closes the zip.
+
+    Raises:
+        PackageError: the zip does not hold exactly data.csv and metadata.json, or either is empty, or
+            metadata.json is not a valid HR mapping.
+        zipfile.BadZipFile: the file is not a zip.
+    """
+    with zipfile.ZipFile(zip_path) as archive:
+        _check_members(archive)
+        fields, import_mode = _fields_from_metadata(_read_metadata(archive))
+        with archive.open(DATA_FILE) as data:
+            yield OpenPackage(fields, import_mode, data)
+
+
+@contextlib.contextmanager
+def open_data_csv(zip_path: Path) -> Iterator[IO[bytes]]:
+    """The data.csv member of a zip written by DataCsvWriter, for reading back; closes the zip too.
+
+    Args:
+        zip_path: a zip holding data.csv.
+
+    Returns:
+        A context manager giving data.csv as a binary file, positioned at its header line.
+    """
+    with zipfile.ZipFile(zip_path) as archive, archive.open(DATA_FILE) as data:
+        yield data
+
+
+def _check_members(archive: zipfile.ZipFile) -> None:
+    names = sorted(info.filename for info in archive.infolist() if not info.is_dir())
+    if names != sorted([DATA_FILE, METADATA_FILE]):
+        raise PackageError(
+            f"the zip must hold exactly {DATA_FILE} and {METADATA_FILE} at its root; it holds: "
+            f"{', '.join(names) or 'nothing'}"
+        )
+    for name in names:
+        if archive.getinfo(name).file_size == 0:
+            raise PackageError(f"{name} is empty")
+
+
+def _read_metadata(archive: zipfile.ZipFile) -> dict[str, Any]:
+    try:
+        metadata = json.loads(archive.read(METADATA_FILE).decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PackageError(f"{METADATA_FILE} is not valid UTF-8 JSON: {exc}") from exc
+    if not isinstance(metadata, dict):
+        raise PackageError(f"{METADATA_FILE} must hold a JSON object")
+    if metadata.get("DatasetType") != DATASET_TYPE:
+        raise PackageError(f'{METADATA_FILE}: "DatasetType" must be "{DATASET_TYPE}"')
+    if metadata.get("IsBootstrap") not in IS_BOOTSTRAP.values():
+        raise PackageError(f'{METADATA_FILE}: "IsBootstrap" must be the string "true" or "false"')
+    if not isinstance(metadata.get("Mapping"), dict) or not metadata["Mapping"]:
+        raise PackageError(f'{METADATA_FILE}: "Mapping" must be a non-empty object')
+    return metadata
+
+
+def _fields_from_metadata(metadata: dict[str, Any]) -> tuple[list[CsvField], ImportMode]:
+    fields = []
+    for header, target in metadata["Mapping"].items():
+        if not isinstance(target, dict) or not target.get("name") or not target.get("type"):
+            raise PackageError(
+                f'{METADATA_FILE}: the mapping of column "{header}" needs a "name" and a "type"'
+            )
+        fields.append(CsvField(header, str(target["name"]), str(target["type"])))
+    mode = next(mode for mode, token in IS_BOOTSTRAP.items() if token == metadata["IsBootstrap"])
+    return fields, mode
+
+
+def date_order_of(fields: Iterable[CsvField]) -> DateOrder:
+    """The date order of the mapping's date types; the default when it maps no dates.
+
+    Args:
+        fields: the columns as metadata.json maps them.
+
+    Returns:
+        MDY for DateTime_MMDDYYYY fields, DMY for DateTime_DDMMYYYY fields.
+
+    Raises:
+        PackageError: the mapping mixes MM/DD/YYYY and DD/MM/YYYY types.
+    """
+    orders = {order for field in fields if (order := DateOrder.of_type_token(field.token)) is not None}
+    if len(orders) > 1:
+        raise PackageError(f"{METADATA_FILE} mixes MM/DD/YYYY and DD/MM/YYYY date types")
+    return orders.pop() if orders else rules.DEFAULT_DATE_ORDER
+
+
+def read_header(data: IO[bytes]) -> list[str]:
+    """The first line of data.csv as column names; leaves `data` positioned at the first row.
+
+    Args:
+        data: data.csv, at its start. A UTF-8 byte order mark is skipped.
+
+    Returns:
+        The column names, unquoted as CSV.
+
+    Raises:
+        PackageError: the header line is not UTF-8.
+    """
+    first = data.readline()
+    try:
+        text = first.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PackageError(f"the {DATA_FILE} header is not UTF-8") from exc
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    return next(csv.reader([text.rstrip("\r\n")]), [])
+
+
+def read_text_batches(
+    data: IO[bytes], headers: Sequence[str], *, skip_header: bool = False, empty_as_null: bool = False
+) -> pacsv.CSVStreamingReader:
+    """data.csv's rows as Arrow batches of text columns.
+
+    Args:
+        data: data.csv, read up to and including its header line (see `read_header`), or from its
+            start with `skip_header`.
+        headers: the column names, in file order.
+        skip_header: let the CSV parser skip the header row.
+        empty_as_null: read an empty unquoted cell as null (to write the rows again byte for byte);
+            otherwise it is an empty string, as the rules judge it.
+
+    Returns:
+        A streaming reader of record batches; it raises `pyarrow.ArrowInvalid` (or
+        `UnicodeDecodeError`) at the batch that cannot be read.
+    """
+    return pacsv.open_csv(
+        data,
+        read_options=pacsv.ReadOptions(
+            column_names=list(headers), skip_rows=int(skip_header), block_size=READ_BLOCK_BYTES
+        ),
+        convert_options=pacsv.ConvertOptions(
+            column_types={name: pa.string() for name in headers},
+            strings_can_be_null=empty_as_null,
+            quoted_strings_can_be_null=False,
+        ),
+    )

@@ -4,30 +4,31 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import enum
 from collections import Counter
 from pathlib import Path
+
+from target_viva_insights.catalogue import Rule, Severity
+
+__all__ = ["MAX_ISSUES_PER_RULE", "Issue", "Rule", "Severity", "ValidationReport"]
 
 # Enough to show every problem of a realistic bad file without letting a systematic error
 # (one wrong column in a million rows) grow the report without bound.
 MAX_ISSUES_PER_RULE = 1000
 
 
-class Severity(str, enum.Enum):
-    ERROR = "error"
-    WARNING = "warning"
-
-
 @dataclasses.dataclass(frozen=True)
 class Issue:
-    """One finding. `row` is the line number in data.csv (the header is line 1)."""
+    """One finding of a catalogue rule. `row` is the line number in data.csv (the header is line 1)."""
 
-    severity: Severity
-    rule: str
+    rule: Rule
     message: str
     row: int | None = None
     column: str | None = None
     value: str | None = None
+
+    @property
+    def severity(self) -> Severity:
+        return self.rule.severity
 
     def describe(self) -> str:
         shown = "" if self.value is None else f" (value {self.value!r})"
@@ -50,7 +51,7 @@ class ValidationReport:
 
     source: str
     issues: list[Issue] = dataclasses.field(default_factory=list)
-    counts: Counter[tuple[Severity, str]] = dataclasses.field(default_factory=Counter)
+    counts: Counter[tuple[Severity, Rule]] = dataclasses.field(default_factory=Counter)
     rows_checked: int = 0
 
     def add(self, issue: Issue) -> None:
@@ -103,7 +104,7 @@ class ValidationReport:
                 writer.writerow(
                     [
                         issue.severity.value,
-                        issue.rule,
+                        issue.rule.id,
                         "" if issue.row is None else issue.row,
                         issue.column or "",
                         "" if issue.value is None else issue.value,

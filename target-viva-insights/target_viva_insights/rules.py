@@ -1,9 +1,9 @@
 """Viva Insights organizational-data rules: the one place that states them.
 
 The target's pre-flight (`validation.py`), the metadata builder (`mapping.py`) and the emulator all
-read these facts from here. Sources: Microsoft Learn "Prepare organizational data", "Import
-organizational data (first import)" and "Rules and validation errors"; see
-`shared/reference/viva-ingress-api.md` sections 5 to 7.
+read these facts from here. Sources: the Microsoft Learn pages "Prepare organizational data",
+"Import organizational data (first import)" and "File rules and validation errors"; docs/viva-rules.md
+gives each rule with its source, and `catalogue.py` lists the rules the validation reports.
 """
 
 from __future__ import annotations
@@ -40,8 +40,48 @@ TYPE_TOKENS: dict[str, ValueKind] = {
     DATE_DMY_TYPE: ValueKind.DATE,
 }
 
-DATE_ORDER_TOKENS = {"MDY": DATE_MDY_TYPE, "DMY": DATE_DMY_TYPE}
-DATE_TOKEN_ORDER = {token: order for order, token in DATE_ORDER_TOKENS.items()}
+
+class DateOrder(enum.Enum):
+    """The order of day and month in data.csv dates; the value is the `date_order` setting's token."""
+
+    MDY = "MDY"
+    DMY = "DMY"
+
+    @property
+    def type_token(self) -> str:
+        """The metadata.json type token of date fields written in this order."""
+        return DATE_MDY_TYPE if self is DateOrder.MDY else DATE_DMY_TYPE
+
+    @property
+    def display(self) -> str:
+        """The format as Microsoft's pages write it."""
+        return "MM/DD/YYYY" if self is DateOrder.MDY else "DD/MM/YYYY"
+
+    @property
+    def parts(self) -> tuple[str, str, str]:
+        """The names of the date's parts in the order they are written."""
+        return ("month", "day", "year") if self is DateOrder.MDY else ("day", "month", "year")
+
+    @property
+    def slices(self) -> dict[str, tuple[int, int]]:
+        """Where each part sits in the zero-padded text (MM/DD/YYYY or DD/MM/YYYY)."""
+        first, second, _ = self.parts
+        return {first: (0, 2), second: (3, 5), "year": (6, 10)}
+
+    @property
+    def pattern(self) -> str:
+        """The date as Viva reads it: one or two digit day and month, four-digit year, optionally
+        followed by a time (Viva ignores text after the date)."""
+        first, second, _ = self.parts
+        return rf"^(?P<{first}>[0-9]{{1,2}})/(?P<{second}>[0-9]{{1,2}})/(?P<year>[0-9]{{4}})(?:[ T].*)?$"
+
+    @classmethod
+    def of_type_token(cls, token: str) -> DateOrder | None:
+        """The date order a metadata.json type token stands for; None for tokens of other types."""
+        return next((order for order in cls if order.type_token == token), None)
+
+
+DEFAULT_DATE_ORDER = DateOrder.MDY
 
 PERSON_ID = "PersonId"
 MANAGER_ID = "ManagerId"
@@ -101,14 +141,6 @@ EMAIL_PATTERN = rf"^[A-Za-z0-9.!#$%&'*+/=?^_`{{|}}~-]+@{_DOMAIN_LABEL}(?:\.{_DOM
 INTEGER_PATTERN = r"^-?[0-9]+$"
 # Plain decimal notation: no thousands separators, currency signs or exponents.
 DOUBLE_PATTERN = r"^-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)$"
-
-# Dates as Viva reads them for each date order: one or two digit day and month, four-digit year,
-# optionally followed by a time (Viva ignores text after the date).
-DATE_PATTERNS = {
-    "MDY": r"^(?P<month>[0-9]{1,2})/(?P<day>[0-9]{1,2})/(?P<year>[0-9]{4})(?:[ T].*)?$",
-    "DMY": r"^(?P<day>[0-9]{1,2})/(?P<month>[0-9]{1,2})/(?P<year>[0-9]{4})(?:[ T].*)?$",
-}
-DATE_WRITE_FORMATS = {"MDY": "%m/%d/%Y", "DMY": "%d/%m/%Y"}
 
 # Viva recommends 13 monthly snapshots per person for a first import.
 RECOMMENDED_MONTHLY_SNAPSHOTS = 13

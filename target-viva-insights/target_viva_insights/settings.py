@@ -2,10 +2,28 @@
 
 from __future__ import annotations
 
+import dataclasses
+import enum
+from collections.abc import Mapping
+from typing import Any
+
 from singer_sdk import typing as th
 
+from target_viva_insights.errors import ConfigurationError
 from target_viva_insights.ingestion import AwaitStatus
-from target_viva_insights.rules import TYPE_TOKENS
+from target_viva_insights.rules import DEFAULT_DATE_ORDER, TYPE_TOKENS, DateOrder
+
+
+class ImportMode(enum.Enum):
+    """Whether a package replaces Viva's organizational data or adds to it; the value is the setting."""
+
+    # Decided per run against the delivery ledger (import_plan.py): FULL or INCREMENTAL, never sent as is.
+    AUTO = "auto"
+    FULL = "full"
+    INCREMENTAL = "incremental"
+
+
+DEFAULT_IMPORT_MODE = ImportMode.AUTO
 
 DEFAULT_API_BASE_URL = "https://api.orginsights.viva.office.com/v1.0"
 DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com"
@@ -139,15 +157,15 @@ PACKAGE_SETTINGS = th.PropertiesList(
     th.Property(
         "date_order",
         th.StringType,
-        default="MDY",
-        allowed_values=["MDY", "DMY"],
+        default=DEFAULT_DATE_ORDER.value,
+        allowed_values=[order.value for order in DateOrder],
         description="Date format of data.csv: MDY writes MM/DD/YYYY, DMY writes DD/MM/YYYY.",
     ),
     th.Property(
         "import_mode",
         th.StringType,
-        default="auto",
-        allowed_values=["auto", "full", "incremental"],
+        default=DEFAULT_IMPORT_MODE.value,
+        allowed_values=[mode.value for mode in ImportMode],
         description=(
             "`auto`: the first run for a tenant (no ledger) is a full import, later runs send only the rows "
             "new or changed against the delivery ledger as an incremental import, and nothing when nothing "
@@ -203,3 +221,91 @@ PACKAGE_SETTINGS = th.PropertiesList(
 )
 
 TARGET_SETTINGS = th.PropertiesList(*PACKAGE_SETTINGS.wrapped.values(), *CONNECTION_SETTINGS.wrapped.values())
+
+
+@dataclasses.dataclass(frozen=True)
+class ConnectionSettings:
+    """The connection settings of one run, defaults filled in, types and ranges checked.
+
+    Secrets are left out of the repr, so a settings object in a traceback or a log shows none.
+    """
+
+    tenant_id: str
+    client_id: str
+    client_secret: str | None = dataclasses.field(default=None, repr=False)
+    certificate_path: str | None = None
+    certificate_password: str | None = dataclasses.field(default=None, repr=False)
+    send_certificate_chain: bool = False
+    authority_host: str = DEFAULT_AUTHORITY_HOST
+    api_base_url: str = DEFAULT_API_BASE_URL
+    scope: str = DEFAULT_SCOPE
+    scale_unit: str | None = None
+    ca_bundle: str | None = None
+    await_status: AwaitStatus = AwaitStatus.COMPLETION
+    poll_interval_seconds: float = 30.0
+    await_timeout_minutes: float = 24 * 60.0
+    previous_ingestion_wait_minutes: float = 0.0
+    request_timeout_seconds: float = 300.0
+    max_retries: int = 5
+
+
+_POSITIVE = ("poll_interval_seconds", "await_timeout_minutes", "request_timeout_seconds")
+_NOT_NEGATIVE = ("previous_ingestion_wait_minutes", "max_retries")
+
+
+def settings_with_defaults(config: Mapping[str, Any]) -> ConnectionSettings:
+    """The connection settings of `config`, with the schema's defaults for absent or null values.
+
+    Other keys of `config` (the package settings of the target) are ignored here.
+
+    Args:
+        config: The target's config, or the settings the `viva-insights` command gathered.
+
+    Returns:
+        Typed settings: `await_status` is an `AwaitStatus`, numbers are numbers.
+
+    Raises:
+        ConfigurationError: A required setting is missing, or a value has the wrong type or range, or a
+            URL is not https://; the message names the setting.
+    """
+    properties = CONNECTION_SETTINGS.to_dict()["properties"]
+    merged = {name: spec.get("default") for name, spec in properties.items()}
+    merged.update({name: config[name] for name in properties if config.get(name) is not None})
+    for required in ("tenant_id", "client_id"):
+        if not merged.get(required):
+            raise ConfigurationError(f"The setting {required} is required.")
+    try:
+        merged["await_status"] = AwaitStatus(merged["await_status"])
+    except ValueError:
+        choices = ", ".join(status.value for status in AwaitStatus)
+        raise ConfigurationError(f"await_status must be one of {choices}.") from None
+    for url_setting in ("authority_host", "api_base_url"):
+        if not str(merged[url_setting]).lower().startswith("https://"):
+            # Tokens and HR data never travel over plain HTTP.
+            raise ConfigurationError(f"{url_setting} must be an https:// URL.")
+    for name in _POSITIVE + _NOT_NEGATIVE:
+        merged[name] = _number(name, merged[name], whole=name == "max_retries")
+    for name in _POSITIVE:
+        if merged[name] <= 0:
+            raise ConfigurationError(f"{name} must be greater than 0 (it is {merged[name]}).")
+    for name in _NOT_NEGATIVE:
+        if merged[name] < 0:
+            raise ConfigurationError(f"{name} must not be negative (it is {merged[name]}).")
+    merged["send_certificate_chain"] = bool(merged["send_certificate_chain"])
+    for name in ("tenant_id", "client_id", "authority_host", "api_base_url", "scope"):
+        merged[name] = str(merged[name])
+    return ConnectionSettings(**merged)
+
+
+def _number(name: str, value: Any, *, whole: bool) -> Any:
+    if isinstance(value, bool):
+        raise ConfigurationError(f"{name} must be a number, not {value!r}.")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ConfigurationError(f"{name} must be a number, not {value!r}.") from None
+    if not whole:
+        return number
+    if not number.is_integer():
+        raise ConfigurationError(f"{name} must be a whole number, not {value!r}.")
+    return int(number)

@@ -8,27 +8,31 @@ All per-cell checks are pyarrow.compute expressions over whole columns.
 
 from __future__ import annotations
 
-import csv
-import dataclasses
-import json
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 
 from target_viva_insights import rules
+from target_viva_insights.catalogue import Rule
 from target_viva_insights.dates import viva_date_days
 from target_viva_insights.hierarchy import Hierarchy
-from target_viva_insights.report import MAX_ISSUES_PER_RULE, Issue, Severity, ValidationReport
-from target_viva_insights.rules import ValueKind
+from target_viva_insights.package import (
+    DATA_FILE,
+    METADATA_FILE,
+    CsvField,
+    PackageError,
+    open_package,
+    read_header,
+    read_text_batches,
+)
+from target_viva_insights.report import MAX_ISSUES_PER_RULE, Issue, ValidationReport
+from target_viva_insights.rules import DateOrder, ValueKind
+from target_viva_insights.settings import ImportMode
 
-DATA_FILE = "data.csv"
-METADATA_FILE = "metadata.json"
-READ_BLOCK_BYTES = 8 << 20
 SHOWN_VALUE_CHARS = 200
 # Per-batch distinct values are merged every so many batches: fewer calls, little memory.
 DISTINCT_MERGE_EVERY = 16
@@ -41,30 +45,35 @@ VALUE_PATTERNS = {
     ValueKind.INTEGER: (rules.INTEGER_PATTERN, "not a valid integer (digits only)"),
     ValueKind.DOUBLE: (rules.DOUBLE_PATTERN, "not a valid number (plain decimal like 23.75, no separators)"),
 }
-
-
-@dataclasses.dataclass(frozen=True)
-class CsvField:
-    """A data.csv column as metadata.json maps it."""
-
-    header: str
-    name: str
-    token: str
-
-    @property
-    def kind(self) -> ValueKind:
-        return rules.TYPE_TOKENS.get(self.token, ValueKind.STRING)
+INVALID_VALUE_RULES = {
+    ValueKind.EMAIL: Rule.INVALID_EMAIL,
+    ValueKind.INTEGER: Rule.INVALID_INTEGER,
+    ValueKind.DOUBLE: Rule.INVALID_DOUBLE,
+    ValueKind.DATE: Rule.INVALID_DATE,
+}
 
 
 class DataValidator:
-    """Checks header and mapping at once, each batch of rows as it comes, the whole org at the end."""
+    """Checks header and mapping at once, each batch of rows as it comes, the whole org at the end.
+
+    Args:
+        fields: data.csv's columns as metadata.json maps them, in file order.
+        date_order: how the dates are written.
+        import_mode: FULL requires all four required fields, INCREMENTAL only PersonId and EffectiveDate.
+        source: the name the report gives the file.
+    """
 
     def __init__(
-        self, fields: Sequence[CsvField], *, date_order: str, is_bootstrap: bool, source: str = DATA_FILE
+        self,
+        fields: Sequence[CsvField],
+        *,
+        date_order: DateOrder,
+        import_mode: ImportMode,
+        source: str = DATA_FILE,
     ) -> None:
         self.fields = list(fields)
         self.date_order = date_order
-        self.is_bootstrap = is_bootstrap
+        self.import_mode = import_mode
         self.report = ValidationReport(source)
         self._by_name = {field.name: field for field in self.fields}
         self._check_layout()
@@ -80,7 +89,7 @@ class DataValidator:
     @property
     def required_fields(self) -> tuple[str, ...]:
         """A full import needs the four required fields; an incremental one PersonId and EffectiveDate."""
-        if self.is_bootstrap:
+        if self.import_mode is ImportMode.FULL:
             return rules.REQUIRED_FIELDS
         return (rules.PERSON_ID, rules.EFFECTIVE_DATE)
 
@@ -88,23 +97,23 @@ class DataValidator:
 
     def _check_layout(self) -> None:
         if len(self.fields) > rules.MAX_COLUMNS:
-            self._error(
-                "too-many-columns", f"{len(self.fields)} columns; Viva accepts at most {rules.MAX_COLUMNS}"
+            self._finding(
+                Rule.TOO_MANY_COLUMNS, f"{len(self.fields)} columns; Viva accepts at most {rules.MAX_COLUMNS}"
             )
-        self._check_unique([field.header for field in self.fields], "duplicate-header", "header")
-        self._check_unique([field.name for field in self.fields], "duplicate-field", "Viva field")
+        self._check_unique([field.header for field in self.fields], Rule.DUPLICATE_HEADER, "header")
+        self._check_unique([field.name for field in self.fields], Rule.DUPLICATE_FIELD, "Viva field")
         for field in self.fields:
             labels = {field.header: "header"}
             labels.setdefault(field.name, "field name")  # one finding when both are the same name
             for name, label in labels.items():
                 problem = rules.header_problem(name)
                 if problem:
-                    self._error(
-                        "illegal-name", f"illegal {label}: {problem}", column=field.header, value=name
+                    self._finding(
+                        Rule.ILLEGAL_NAME, f"illegal {label}: {problem}", column=field.header, value=name
                     )
             if field.token not in rules.TYPE_TOKENS:
-                self._error(
-                    "unknown-type",
+                self._finding(
+                    Rule.UNKNOWN_TYPE,
                     f"unknown type token; known: {', '.join(rules.TYPE_TOKENS)}",
                     column=field.header,
                     value=field.token,
@@ -112,21 +121,23 @@ class DataValidator:
             self._check_reserved_type(field)
         for required in self.required_fields:
             if required not in self._by_name:
-                self._error("missing-required-field", f"the required field {required} is not in the data")
+                self._finding(
+                    Rule.MISSING_REQUIRED_FIELD, f"the required field {required} is not in the data"
+                )
 
-    def _check_unique(self, names: list[str], rule: str, label: str) -> None:
+    def _check_unique(self, names: list[str], rule: Rule, label: str) -> None:
         seen: set[str] = set()
         for name in names:
             if name in seen:
-                self._error(rule, f"{label} appears more than once", column=name, value=name)
+                self._finding(rule, f"{label} appears more than once", column=name, value=name)
             seen.add(name)
 
     def _check_reserved_type(self, field: CsvField) -> None:
         expected = rules.RESERVED_FIELDS.get(field.name)
         if expected is None or field.kind is expected or field.token not in rules.TYPE_TOKENS:
             return
-        self._error(
-            "reserved-field-type",
+        self._finding(
+            Rule.RESERVED_FIELD_TYPE,
             f"Viva's {field.name} holds {expected.value} values but is mapped as {field.token}; "
             "declare the type in the tap's schema or set field_types",
             column=field.header,
@@ -135,12 +146,21 @@ class DataValidator:
 
     # -- rows ------------------------------------------------------------------------------------------
 
-    def add_batch(self, table: pa.Table, first_row: int) -> None:
-        """Check one batch of text columns (named by header, in header order); `first_row` is its CSV line.
+    def add_batch(
+        self, table: pa.Table, first_row: int, known_days: Mapping[str, pa.Array] | None = None
+    ) -> None:
+        """Check one batch of rows.
 
         Checks that apply to many columns run once over all of them (a chunked array, one chunk per
-        column): a compute call costs ~10-30 µs whatever its size, and a batch would otherwise make
-        hundreds. Details per column are worked out only when such a check finds something.
+        column): a compute call has a fixed cost whatever its size (bench/README.md), and a batch would
+        otherwise make hundreds. Details per column are worked out only when such a check finds something.
+
+        Args:
+            table: text columns named by header, in header order (null or empty for a blank cell).
+            first_row: the data.csv line of the table's first row (the header is line 1).
+            known_days: date fields whose days are already known, by field name (date32, as the
+                formatting converted them from ISO dates); a field whose every value is known is not
+                parsed again.
         """
         if table.num_rows == 0:
             return
@@ -149,20 +169,25 @@ class DataValidator:
         blanks = _split(_blank(pa.chunked_array(columns, type=pa.string())), table.num_rows)
         self._check_text(columns, first_row)
         self._check_required(columns, blanks, first_row)
-        days = self._check_kinds(columns, blanks, first_row)
+        days = self._check_kinds(columns, blanks, first_row, known_days or {})
         for field, values, blank in zip(self.fields, columns, blanks, strict=True):
             self._track_values(field, values, blank)
         if self._hierarchy is not None:
             self._hierarchy.add(
-                _nulled(self._column(columns, rules.PERSON_ID)),
-                _nulled(self._column(columns, rules.MANAGER_ID)),
+                self._addresses(columns, blanks, rules.PERSON_ID),
+                self._addresses(columns, blanks, rules.MANAGER_ID),
                 days.get(rules.EFFECTIVE_DATE, pa.nulls(table.num_rows, pa.date32())),
                 first_row,
             )
 
-    def _column(self, columns: list[pa.Array], name: str) -> pa.Array | None:
+    def _addresses(self, columns: list[pa.Array], blanks: list[pa.Array], name: str) -> pa.Array | None:
+        """The PersonId or ManagerId column with blank cells as nulls, so they code as 'no address'."""
         field = self._by_name.get(name)
-        return None if field is None else columns[self.fields.index(field)]
+        if field is None:
+            return None
+        index = self.fields.index(field)
+        values, blank = columns[index], blanks[index]
+        return values if blank.true_count == 0 else pc.if_else(blank, NULL_TEXT, values)
 
     def _check_text(self, columns: list[pa.Array], first_row: int) -> None:
         """No line breaks and at most 128 KB in any value."""
@@ -173,11 +198,11 @@ class DataValidator:
         for field, values in zip(self.fields, columns, strict=True):
             has_newline = pc.fill_null(pc.match_substring_regex(values, r"[\r\n]"), False)
             self._report_rows(
-                "newline", "values may not contain line breaks", field, values, has_newline, first_row
+                Rule.NEWLINE, "values may not contain line breaks", field, values, has_newline, first_row
             )
             too_long = pc.fill_null(pc.greater(pc.binary_length(values), rules.MAX_VALUE_BYTES), False)
             message = f"value longer than {rules.MAX_VALUE_BYTES} bytes"
-            self._report_rows("value-too-long", message, field, values, too_long, first_row)
+            self._report_rows(Rule.VALUE_TOO_LONG, message, field, values, too_long, first_row)
 
     def _check_required(self, columns: list[pa.Array], blanks: list[pa.Array], first_row: int) -> None:
         """Required fields are non-blank (a blank ManagerId is judged with the org chart)."""
@@ -191,10 +216,14 @@ class DataValidator:
         for index in required:
             field = self.fields[index]
             message = f"{field.name} is required on every row"
-            self._report_rows("blank-required", message, field, columns[index], blanks[index], first_row)
+            self._report_rows(Rule.BLANK_REQUIRED, message, field, columns[index], blanks[index], first_row)
 
     def _check_kinds(
-        self, columns: list[pa.Array], blanks: list[pa.Array], first_row: int
+        self,
+        columns: list[pa.Array],
+        blanks: list[pa.Array],
+        first_row: int,
+        known_days: Mapping[str, pa.Array],
     ) -> dict[str, pa.Array]:
         """Report values that are not of their field's kind; returns the parsed days of date fields."""
         days: dict[str, pa.Array] = {}
@@ -205,11 +234,14 @@ class DataValidator:
             matches = pc.match_substring_regex(pa.chunked_array([columns[i] for i in members]), pattern)
             for index, valid in zip(members, _split(matches, len(columns[0])), strict=True):
                 self._report_invalid(index, pc.fill_null(valid, False), message, columns, blanks, first_row)
-        expected = "MM/DD/YYYY" if self.date_order == "MDY" else "DD/MM/YYYY"
         for index, field in enumerate(self.fields):
             if field.kind is ValueKind.DATE:
+                known = known_days.get(field.name)
+                if known is not None and known.null_count == 0:
+                    days[field.name] = known  # every value was written from a real date
+                    continue
                 days[field.name] = viva_date_days(columns[index], self.date_order)
-                message = f"not a valid date; expected {expected}"
+                message = f"not a valid date; expected {self.date_order.display}"
                 valid = pc.is_valid(days[field.name])
                 self._report_invalid(index, valid, message, columns, blanks, first_row)
         return days
@@ -225,15 +257,21 @@ class DataValidator:
     ) -> None:
         field = self.fields[index]
         invalid = pc.and_not(pc.invert(valid), blanks[index])
-        self._report_rows(f"invalid-{field.kind.value}", message, field, columns[index], invalid, first_row)
+        self._report_rows(INVALID_VALUE_RULES[field.kind], message, field, columns[index], invalid, first_row)
 
     def _track_values(self, field: CsvField, values: pa.Array, blank: pa.Array) -> None:
-        """Remember enough to tell single-valued columns and columns with one value per person."""
-        low_high = pc.min_max(pc.if_else(blank, NULL_TEXT, values))
+        """Remember enough to tell single-valued columns and columns with one value per person.
+
+        A column that is not judged for distinct values is settled once two of its values differ.
+        """
+        known = self._value_range[field.header]
+        if known is not None and known[0] != known[1] and field.header not in self._distinct:
+            return
+        non_blank = values if blank.true_count == 0 else pc.if_else(blank, NULL_TEXT, values)
+        low_high = pc.min_max(non_blank)
         low, high = low_high["min"].as_py(), low_high["max"].as_py()
         if low is None:
             return
-        known = self._value_range[field.header]
         self._value_range[field.header] = (
             (low, high) if known is None else (min(known[0], low), max(known[1], high))
         )
@@ -250,13 +288,18 @@ class DataValidator:
     # -- the end ---------------------------------------------------------------------------------------
 
     def finish(self) -> ValidationReport:
+        """Judge what needs every row (duplicates, managers, loops, snapshots) and close the report.
+
+        Returns:
+            Every finding of the header, the rows and the organization.
+        """
         for header in list(self._distinct_pending):
             self._merge_distinct(header)
         if self._hierarchy is not None:
             self._hierarchy.judge(self.report)
             self._warn_uninformative_columns(self._hierarchy.person_count())
         if self.report.rows_checked == 0:
-            self._error("empty-file", "data.csv has no rows")
+            self._finding(Rule.EMPTY_FILE, "data.csv has no rows")
         return self.report
 
     def _warn_uninformative_columns(self, persons: int) -> None:
@@ -267,8 +310,7 @@ class DataValidator:
             if value_range is not None and value_range[0] == value_range[1]:
                 self.report.add(
                     Issue(
-                        Severity.WARNING,
-                        "single-value-column",
+                        Rule.SINGLE_VALUE_COLUMN,
                         "every row has the same value: the attribute cannot tell groups apart",
                         column=field.header,
                         value=value_range[0],
@@ -280,8 +322,7 @@ class DataValidator:
             if len(distinct) == persons:
                 self.report.add(
                     Issue(
-                        Severity.WARNING,
-                        "value-per-person",
+                        Rule.VALUE_PER_PERSON,
                         f"{persons} distinct values for {persons} people: an identifier, not a group "
                         "attribute (Viva cannot report on groups of one)",
                         column=header,
@@ -290,11 +331,13 @@ class DataValidator:
 
     # -- reporting helpers -----------------------------------------------------------------------------
 
-    def _error(self, rule: str, message: str, *, column: str | None = None, value: str | None = None) -> None:
-        self.report.add(Issue(Severity.ERROR, rule, message, column=column, value=value))
+    def _finding(
+        self, rule: Rule, message: str, *, column: str | None = None, value: str | None = None
+    ) -> None:
+        self.report.add(Issue(rule, message, column=column, value=value))
 
     def _report_rows(
-        self, rule: str, message: str, field: CsvField, values: pa.Array, mask: pa.Array, first_row: int
+        self, rule: Rule, message: str, field: CsvField, values: pa.Array, mask: pa.Array, first_row: int
     ) -> None:
         if not pc.any(mask).as_py():
             return
@@ -304,7 +347,6 @@ class DataValidator:
         texts = pc.take(values, shown).to_pylist()
         sample = [
             Issue(
-                Severity.ERROR,
                 rule,
                 message,
                 row=first_row + int(position),
@@ -317,7 +359,7 @@ class DataValidator:
 
 
 def _may_hold_line_break(values: pa.Array) -> bool:
-    """A byte search of the column's character data: ~100x cheaper than a regex per value.
+    """A byte search of the column's character data: far cheaper than a regex per value (bench/README.md).
 
     The data buffer of a sliced array holds bytes of other rows too; a hit there only costs the
     exact per-value check."""
@@ -344,13 +386,6 @@ def _blank(values: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
     return pc.fill_null(empty_or_space, True)
 
 
-def _nulled(values: pa.Array | None) -> pa.Array | None:
-    """Blank cells as nulls, so they code as 'no address'."""
-    if values is None:
-        return None
-    return pc.if_else(_blank(values), pa.scalar(None, pa.string()), values)
-
-
 def _shown(text: str | None) -> str | None:
     if text is None or len(text) <= SHOWN_VALUE_CHARS:
         return text
@@ -360,86 +395,51 @@ def _shown(text: str | None) -> str | None:
 # -- existing packages (the `validate` command and the emulator) -----------------------------------------
 
 
-class PackageError(ValueError):
-    """The zip itself is not a Viva package (wrong files, unreadable metadata)."""
+def validate_package(zip_path: Path, date_order: DateOrder | None = None) -> ValidationReport:
+    """Validate a Viva HR package: zip layout, metadata.json, header and every row of data.csv.
 
+    Args:
+        zip_path: the package (a zip holding data.csv and metadata.json).
+        date_order: how to read data.csv's dates; by default the order metadata.json's date types name.
 
-def validate_package(zip_path: Path, date_order: str | None = None) -> ValidationReport:
-    """Validate a Viva HR package: zip layout, metadata.json, header and every row of data.csv."""
+    Returns:
+        The findings; a package that cannot be read as one is a single `package` error, not an exception.
+    """
     source = f"{Path(zip_path).name}"
     try:
-        with zipfile.ZipFile(zip_path) as archive:
-            _check_members(archive)
-            metadata = _read_metadata(archive)
-            fields, is_bootstrap = _fields_from_metadata(metadata)
-            order = date_order or _date_order_of(fields)
-            with archive.open(DATA_FILE) as data:
-                return _validate_data_csv(data, fields, order, is_bootstrap, source)
+        with open_package(zip_path) as package:
+            order = date_order or package.date_order
+            return _validate_data_csv(package.data, package.fields, order, package.import_mode, source)
     except (PackageError, zipfile.BadZipFile) as exc:
         report = ValidationReport(source)
-        report.add(Issue(Severity.ERROR, "package", str(exc)))
+        report.add(Issue(Rule.PACKAGE, str(exc)))
         return report
 
 
-def _check_members(archive: zipfile.ZipFile) -> None:
-    names = sorted(info.filename for info in archive.infolist() if not info.is_dir())
-    if names != sorted([DATA_FILE, METADATA_FILE]):
-        raise PackageError(
-            f"the zip must hold exactly {DATA_FILE} and {METADATA_FILE} at its root; it holds: "
-            f"{', '.join(names) or 'nothing'}"
-        )
-    for name in names:
-        if archive.getinfo(name).file_size == 0:
-            raise PackageError(f"{name} is empty")
-
-
-def _read_metadata(archive: zipfile.ZipFile) -> dict[str, Any]:
-    try:
-        metadata = json.loads(archive.read(METADATA_FILE).decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise PackageError(f"{METADATA_FILE} is not valid UTF-8 JSON: {exc}") from exc
-    if not isinstance(metadata, dict):
-        raise PackageError(f"{METADATA_FILE} must hold a JSON object")
-    if metadata.get("DatasetType") != "HR":
-        raise PackageError(f'{METADATA_FILE}: "DatasetType" must be "HR"')
-    if metadata.get("IsBootstrap") not in ("true", "false"):
-        raise PackageError(f'{METADATA_FILE}: "IsBootstrap" must be the string "true" or "false"')
-    if not isinstance(metadata.get("Mapping"), dict) or not metadata["Mapping"]:
-        raise PackageError(f'{METADATA_FILE}: "Mapping" must be a non-empty object')
-    return metadata
-
-
-def _fields_from_metadata(metadata: dict[str, Any]) -> tuple[list[CsvField], bool]:
-    fields = []
-    for header, target in metadata["Mapping"].items():
-        if not isinstance(target, dict) or not target.get("name") or not target.get("type"):
-            raise PackageError(
-                f'{METADATA_FILE}: the mapping of column "{header}" needs a "name" and a "type"'
-            )
-        fields.append(CsvField(header, str(target["name"]), str(target["type"])))
-    return fields, metadata["IsBootstrap"] == "true"
-
-
-def _date_order_of(fields: list[CsvField]) -> str:
-    orders = {
-        rules.DATE_TOKEN_ORDER[field.token] for field in fields if field.token in rules.DATE_TOKEN_ORDER
-    }
-    if len(orders) > 1:
-        raise PackageError("metadata.json mixes MM/DD/YYYY and DD/MM/YYYY date types")
-    return orders.pop() if orders else "MDY"
-
-
 def validate_data_csv(
-    data: IO[bytes], fields: list[CsvField], *, date_order: str, is_bootstrap: bool
+    data: IO[bytes], fields: list[CsvField], *, date_order: DateOrder, import_mode: ImportMode
 ) -> ValidationReport:
-    """Validate an open data.csv (header line first) whose columns `fields` describe."""
-    return _validate_data_csv(data, fields, date_order, is_bootstrap, DATA_FILE)
+    """Validate an open data.csv (header line first) whose columns `fields` describe.
+
+    Args:
+        data: data.csv, at its start.
+        fields: its columns as metadata.json maps them, in file order.
+        date_order: how its dates are written.
+        import_mode: FULL requires all four required fields, INCREMENTAL only PersonId and EffectiveDate.
+
+    Returns:
+        The findings; a file that cannot be parsed past some row is an `unreadable-csv` error.
+
+    Raises:
+        PackageError: the header is not UTF-8 or does not match `fields`.
+    """
+    return _validate_data_csv(data, fields, date_order, import_mode, DATA_FILE)
 
 
 def _validate_data_csv(
-    data: Any, fields: list[CsvField], date_order: str, is_bootstrap: bool, source: str
+    data: IO[bytes], fields: list[CsvField], date_order: DateOrder, import_mode: ImportMode, source: str
 ) -> ValidationReport:
-    header = _read_header(data)
+    header = read_header(data)
     mapped = [field.header for field in fields]
     if header != mapped:
         raise PackageError(
@@ -448,38 +448,15 @@ def _validate_data_csv(
         )
     by_header = {field.header: field for field in fields}
     validator = DataValidator(
-        [by_header[name] for name in header], date_order=date_order, is_bootstrap=is_bootstrap, source=source
-    )
-    read_options = pacsv.ReadOptions(column_names=header, skip_rows=0, block_size=READ_BLOCK_BYTES)
-    convert_options = pacsv.ConvertOptions(
-        column_types={name: pa.string() for name in header},
-        strings_can_be_null=False,
-        quoted_strings_can_be_null=False,
+        [by_header[name] for name in header], date_order=date_order, import_mode=import_mode, source=source
     )
     next_row = 2
     try:
-        reader = pacsv.open_csv(data, read_options=read_options, convert_options=convert_options)
-        for batch in reader:
+        for batch in read_text_batches(data, header):
             validator.add_batch(pa.Table.from_batches([batch]), next_row)
             next_row += batch.num_rows
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
         validator.report.add(
-            Issue(
-                Severity.ERROR,
-                "unreadable-csv",
-                f"{DATA_FILE} cannot be read after row {next_row - 1}: {exc}",
-            )
+            Issue(Rule.UNREADABLE_CSV, f"{DATA_FILE} cannot be read after row {next_row - 1}: {exc}")
         )
     return validator.finish()
-
-
-def _read_header(data: Any) -> list[str]:
-    """The first line of data.csv as column names; leaves `data` positioned at the first row."""
-    first = data.readline()
-    try:
-        text = first.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise PackageError(f"the {DATA_FILE} header is not UTF-8") from exc
-    if text.startswith("\ufeff"):
-        text = text[1:]
-    return next(csv.reader([text.rstrip("\r\n")]), [])

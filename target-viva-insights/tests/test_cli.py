@@ -204,3 +204,68 @@ def test_tls_is_verified_and_ca_bundle_adds_the_emulator_ca(emulator):
 
     assert result.returncode == 6
     assert "CERTIFICATE_VERIFY_FAILED" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["status", "errors"])
+@pytest.mark.parametrize("bad_id", ["../../etc/passwd", "123", "0f8fad5b-d9cb-469f-a165-70867728950e/../x"])
+def test_an_ingestion_id_that_is_not_a_guid_exits_2_and_sends_nothing(emulator, command, bad_id):
+    before = emulator.state()["tokens_issued"]
+
+    result = run_cli(command, bad_id, env=settings_env(emulator))
+
+    assert result.returncode == 2
+    assert "is not an ingestion id" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert emulator.state()["tokens_issued"] == before, "not even a token was requested"
+
+
+@pytest.mark.parametrize("endpoint", ["token", "discovery"])
+def test_an_identity_outage_exits_6_as_an_outage_without_traceback(emulator, endpoint):
+    emulator.set_faults(rules=[{"action": "error", "endpoint": endpoint, "status": 503, "count": 100}])
+
+    result = run_cli("ping", env=settings_env(emulator, max_retries=1))
+
+    assert result.returncode == 6
+    assert "identity service is unavailable" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_the_error_file_is_written_0600_even_over_a_wider_file(emulator, packages, tmp_path):
+    env = settings_env(emulator)
+    run_cli("upload", str(packages["bad"]), "--skip-validation", "--output-dir", str(tmp_path), env=env)
+    ingestion = emulator.state()["ingestions"][-1]
+    target = tmp_path / "wide.csv"
+    target.write_text("old")
+    target.chmod(0o644)
+
+    result = run_cli("errors", ingestion["Id"], "-o", str(target), env=env)
+
+    assert result.returncode == 0, result.stderr
+    assert target.stat().st_mode & 0o777 == 0o600
+    assert "not-an-email" in target.read_text()
+    assert "not-an-email" not in result.stderr, "Viva's error lines hold HR values: not logged"
+
+
+def test_status_wait_follows_the_ingestion_to_the_await_status_setting(emulator, packages):
+    env = settings_env(emulator, await_status="none")
+    uploaded = run_cli("upload", str(packages["good"]), env=env)
+    ingestion_id = json.loads(uploaded.stdout)["Id"]
+
+    followed = run_cli("status", ingestion_id, "--wait", "--await-status", "completion", env=env)
+
+    assert uploaded.returncode == 0, uploaded.stderr
+    assert json.loads(uploaded.stdout)["Status"] == "NotStarted"
+    assert followed.returncode == 0, followed.stderr
+    assert json.loads(followed.stdout)["Status"] == "Completed"
+
+
+def test_an_error_file_target_that_cannot_be_written_exits_2_naming_it(emulator, packages, tmp_path):
+    env = settings_env(emulator)
+    run_cli("upload", str(packages["bad"]), "--skip-validation", "--output-dir", str(tmp_path), env=env)
+    ingestion = emulator.state()["ingestions"][-1]
+
+    result = run_cli("errors", ingestion["Id"], "-o", str(tmp_path), env=env)
+
+    assert result.returncode == 2
+    assert f"Cannot write the error file {tmp_path}" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -15,6 +15,7 @@ from target_viva_insights.errors import (
     ConfigurationError,
     DataValidationFailed,
     IngestionTimeout,
+    NetworkError,
     PermissionDenied,
     PreviousIngestionPending,
     ServiceError,
@@ -154,8 +155,8 @@ def test_status_and_error_paths_fall_back_to_the_older_forms(emulator, packages,
     assert error_file is not None
     assert "invalid-email" in error_file.read_text()
     remaining = {rule["endpoint"]: rule["count"] for rule in emulator.state()["faults"]["rules"]}
-    # Each documented form was tried once, then only the one that answered.
-    assert remaining == {"status": 99, "errors": 99}
+    # Each documented form was tried once (Hr, then HR), then only the one that answered.
+    assert remaining == {"status": 98, "errors": 98}
 
 
 def test_rejected_package_saves_the_error_file(emulator, packages, output_dir, test_logger):
@@ -208,25 +209,37 @@ def test_upload_progress_is_logged_in_bytes_and_percent(emulator, packages, outp
 NO_LISTING = {"action": "error", "endpoint": "list", "status": 404, "count": 100}
 
 
-def test_without_a_listing_a_dropped_upload_is_sent_again(emulator, packages, output_dir, test_logger):
-    emulator.set_faults(rules=[NO_LISTING, {"action": "drop", "endpoint": "upload"}])
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        {"action": "throttle", "endpoint": "upload", "retry_after": 1},
+        {"action": "error", "endpoint": "upload", "status": 503},
+        {"action": "error", "endpoint": "upload", "status": 401},
+    ],
+    ids=lambda rule: f"{rule['action']}-{rule.get('status', 429)}",
+)
+def test_without_a_listing_a_refusal_before_processing_is_sent_again(
+    emulator, packages, output_dir, test_logger, refusal
+):
+    # 429, 503 and 401 say the service did not take the request: proof enough to send it again.
+    emulator.set_faults(rules=[NO_LISTING, refusal])
 
     final = _deliver_once(emulator, packages, output_dir, test_logger)
 
     assert final["Status"] == "Completed"
+    assert [rule["endpoint"] for rule in emulator.state()["faults"]["rules"]] == ["list"]
 
 
-def test_without_a_listing_an_accepted_upload_is_not_duplicated(emulator, packages, output_dir, test_logger):
-    # The response of an accepted upload is lost; the second POST meets the single-flight rule while the
-    # first ingestion is still processing (steps of minutes in Viva, 30 s here).
-    emulator.set_faults(
-        rules=[NO_LISTING, {"action": "drop_after_accept", "endpoint": "upload"}], step_seconds=30
-    )
+def test_without_a_listing_an_accepted_upload_is_not_sent_again(emulator, packages, output_dir, test_logger):
+    # The whole file went and the answer was lost: nothing proves it did not arrive, so no second POST.
+    emulator.set_faults(rules=[NO_LISTING, {"action": "drop_after_accept", "endpoint": "upload"}])
     before = len(_ingestions(emulator))
 
-    with pytest.raises(PreviousIngestionPending, match="probably arrived"):
+    with pytest.raises(NetworkError, match="outcome is unknown") as raised:
         deliver_package(emulator.config(), packages["good"], output_dir, test_logger)
 
+    assert raised.value.exit_code == 6
+    assert "Import history" in str(raised.value)
     assert len(_ingestions(emulator)) == before + 1
 
 

@@ -11,7 +11,10 @@ Routes (relative to https://localhost:PORT):
     GET  .../ingestions/fileIngestion/{id} and .../ingestions/{id}               E4 status
     GET  .../ingestions/{id}/errors and .../ingestions/fileIngestion/{id}/errors E5 error file
     GET  /_emulator/state, POST /_emulator/faults, POST /_emulator/reset,
-    POST /_emulator/ingestions/{id}/abandon                      control API (tests, demos)
+    POST /_emulator/ingestions/{id}/abandon,
+    GET  /_emulator/org-data?tenant={tid}                        control API (tests, demos)
+
+Ingestion ids in paths must be GUIDs (400 otherwise): they are only ever looked up in memory.
 """
 
 from __future__ import annotations
@@ -22,17 +25,19 @@ import logging
 import socket
 import struct
 import time
+import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import jwt
-from werkzeug.exceptions import HTTPException, NotFound
+from werkzeug.exceptions import BadRequest, HTTPException, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from target_viva_insights.emulator.faults import FaultRule, Faults
 from target_viva_insights.emulator.identity import Identity, TokenRefused, openid_configuration
+from target_viva_insights.emulator.org_data import OrgDataError
 from target_viva_insights.emulator.service import VALIDATION_FAILED, Ingestion, IngestionService
 
 logger = logging.getLogger(__name__)
@@ -59,9 +64,9 @@ URLS = Map(
         Rule("/_emulator/faults", endpoint="control_faults", methods=["POST"]),
         Rule("/_emulator/reset", endpoint="control_reset", methods=["POST"]),
         Rule("/_emulator/ingestions/<ingestion_id>/abandon", endpoint="control_abandon", methods=["POST"]),
+        Rule("/_emulator/org-data", endpoint="control_org_data", methods=["GET"]),
     ]
 )
-AUTH_ENDPOINTS = frozenset({"discovery", "token"})
 # The documented 400 when an ingestion is already running for the tenant.
 PREVIOUS_INGESTION_MESSAGE = "Previous ingestion is not complete."
 
@@ -88,17 +93,21 @@ class EmulatorApp:
         faults: Faults,
         scale_unit: str,
         defaults: Callable[[], None],
+        max_upload_bytes: int | None = None,
     ) -> None:
         self.identity = identity
         self.service = service
         self.faults = faults
         self.scale_unit = scale_unit
         self._reset_faults = defaults
+        self.max_upload_bytes = max_upload_bytes
 
     # ---- WSGI plumbing -------------------------------------------------------------------------
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         request = Request(environ)
+        # A chunked body has no declared length: werkzeug stops reading it past the limit (413).
+        request.max_content_length = self.max_upload_bytes
         try:
             response = self.dispatch(request)
         except DropConnection:
@@ -208,7 +217,7 @@ class EmulatorApp:
         if save is None:
             return _api_error(500, "InternalServerError", "File is missing.")
         ingestion = self.service.start(
-            tenant, save, is_zip=is_zip, stuck=self.faults.stuck, reject=self.faults.reject
+            tenant, save, is_zip=is_zip, stuck=self.faults.stuck, strictness=self.faults.strictness()
         )
         return _json(self.service.as_json(ingestion))
 
@@ -227,7 +236,7 @@ class EmulatorApp:
         refusal = self._authorize(request, tenant)
         if refusal is not None:
             return refusal
-        ingestion = self.service.get(tenant, ingestion_id)
+        ingestion = self.service.get(tenant, _guid(ingestion_id))
         if ingestion is None:
             raise NotFound(f"Ingestion {ingestion_id} not found.")
         return ingestion
@@ -278,18 +287,51 @@ class EmulatorApp:
         return _json(self.faults.as_json())
 
     def on_control_reset(self, request: Request) -> Response:
-        """Back to the start-up behaviour; unfinished ingestions are abandoned so the next test can upload."""
+        """Back to the start-up behaviour; unfinished ingestions are abandoned so the next test can upload.
+
+        Org data is kept, so tests can chain runs; `{"org_data": true}` clears it too.
+        """
+        document = request.get_json(force=True, silent=True) if request.content_length else None
         self._reset_faults()
         for ingestion in self.service.all():
             self.service.abandon(ingestion)
+        if isinstance(document, dict) and document.get("org_data") is True:
+            self.service.org_data.clear()
         return _json(self.faults.as_json())
 
     def on_control_abandon(self, request: Request, ingestion_id: str) -> Response:
+        wanted = _guid(ingestion_id)
         for ingestion in self.service.all():
-            if ingestion.id == ingestion_id:
+            if ingestion.id == wanted:
                 self.service.abandon(ingestion)
                 return _json(self.service.as_json(ingestion))
-        raise NotFound(f"Ingestion {ingestion_id} not found.")
+        raise NotFound(f"Ingestion {wanted} not found.")
+
+    def on_control_org_data(self, request: Request) -> Response:
+        """What a tenant holds: `tenant` (default the registered one); `records=false`, `row_digests=false`
+        leave the rows and their digests out."""
+        tenant = request.args.get("tenant") or self.identity.app.tenant_id
+        try:
+            report = self.service.org_data.report(
+                tenant,
+                records=_flag(request.args.get("records")),
+                row_digests=_flag(request.args.get("row_digests")),
+            )
+        except OrgDataError as error:
+            return _api_error(400, "BadRequest", str(error))
+        return _json(report)
+
+
+def _flag(value: str | None) -> bool:
+    return value is None or value.lower() not in ("0", "false", "no")
+
+
+def _guid(ingestion_id: str) -> str:
+    """The id in its canonical form; 400 when it is not a GUID (never used as a path or a file name)."""
+    try:
+        return str(uuid.UUID(ingestion_id))
+    except ValueError:
+        raise BadRequest("The ingestion id must be a GUID.") from None
 
 
 def _require_hr(connector: str) -> None:

@@ -31,19 +31,32 @@ ACCESS_TOKEN_ALGORITHM = "HS256"  # noqa: S105 - an algorithm name, not a secret
 
 @dataclasses.dataclass
 class RegisteredApp:
-    """The one app registration the emulator knows: its tenant, id, secret and/or certificates."""
+    """The one app registration the emulator knows: its tenant, id, secret and/or certificates, and the
+    other tenants where it is consented (a multi-tenant app)."""
 
     tenant_id: str
     client_id: str
     client_secret: str | None = None
     certificates: list[x509.Certificate] = dataclasses.field(default_factory=list)
+    other_tenants: list[str] = dataclasses.field(default_factory=list)
 
     @classmethod
     def load(
-        cls, tenant_id: str, client_id: str, client_secret: str | None, certificate: Path | None
+        cls,
+        tenant_id: str,
+        client_id: str,
+        client_secret: str | None,
+        certificate: Path | None,
+        other_tenants: list[str] | None = None,
     ) -> RegisteredApp:
+        """The registration, with the first certificate of a PEM file (the public part is enough)."""
         certificates = x509.load_pem_x509_certificates(certificate.read_bytes()) if certificate else []
-        return cls(tenant_id, client_id, client_secret, certificates[:1])
+        return cls(tenant_id, client_id, client_secret, certificates[:1], list(other_tenants or []))
+
+    @property
+    def tenants(self) -> frozenset[str]:
+        """Every tenant the app can get tokens in, lower case."""
+        return frozenset(tenant.lower() for tenant in [self.tenant_id, *self.other_tenants])
 
     def certificate_for(self, header: dict[str, Any]) -> x509.Certificate | None:
         """The registered certificate an assertion header names (x5t#S256 = SHA-256, x5t = SHA-1)."""
@@ -115,7 +128,8 @@ class Identity:
         self.tokens_issued = 0
 
     def known_tenant(self, tenant: str) -> bool:
-        return tenant.lower() == self.app.tenant_id.lower()
+        """Whether the app is registered or consented in `tenant`."""
+        return tenant.lower() in self.app.tenants
 
     def token_response(self, form: dict[str, str], tenant: str, token_endpoint: str) -> dict[str, Any]:
         """Answer a client-credentials request, or raise TokenRefused as Entra ID would."""

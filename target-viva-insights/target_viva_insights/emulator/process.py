@@ -13,11 +13,13 @@ from typing import Any
 
 import requests
 
+from target_viva_insights.emulator.options import EmulatorOptions
+
 STARTUP_TIMEOUT_SECONDS = 60
 
 
 class EmulatorStartError(RuntimeError):
-    pass
+    """The emulator process exited or did not print `ready` in time (its log's tail in the message)."""
 
 
 @dataclasses.dataclass
@@ -37,7 +39,14 @@ class EmulatorHandle:
     log_file: Path | None = None
 
     def config(self, **overrides: Any) -> dict[str, Any]:
-        """Target settings that point at this emulator (short polls), plus `overrides`."""
+        """Target settings that point at this emulator (short polls).
+
+        Args:
+            **overrides: Settings to add or replace, e.g. `output_dir`, `await_status`.
+
+        Returns:
+            A config dict for the target or `viva-insights --config`.
+        """
         settings: dict[str, Any] = {
             "tenant_id": self.tenant_id,
             "client_id": self.client_id,
@@ -52,9 +61,20 @@ class EmulatorHandle:
         settings.update(overrides)
         return settings
 
-    def _control(self, method: str, path: str, document: dict[str, Any] | None = None) -> dict[str, Any]:
+    def _control(
+        self,
+        method: str,
+        path: str,
+        document: dict[str, Any] | None = None,
+        params: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
         response = requests.request(
-            method, f"{self.control_url}/{path}", json=document, verify=str(self.ca_bundle), timeout=30
+            method,
+            f"{self.control_url}/{path}",
+            json=document,
+            params=params,
+            verify=str(self.ca_bundle),
+            timeout=120,
         )
         response.raise_for_status()
         return response.json()
@@ -64,78 +84,97 @@ class EmulatorHandle:
         return self._control("GET", "state")
 
     def set_faults(self, **document: Any) -> dict[str, Any]:
-        """E.g. `set_faults(rules=[{"action": "error", "endpoint": "upload", "count": 1}], stuck=True)`."""
+        """Change the emulator's behaviour; behaviours left out keep their value (see faults.py).
+
+        Example: `set_faults(rules=[{"action": "error", "endpoint": "upload"}], stuck=True)`.
+
+        Returns:
+            The behaviour now in force.
+        """
         return self._control("POST", "faults", document)
 
-    def reset(self) -> dict[str, Any]:
-        """Start-up behaviour again, unfinished ingestions abandoned."""
-        return self._control("POST", "reset")
+    def reset(self, *, org_data: bool = False) -> dict[str, Any]:
+        """Start-up behaviour again, unfinished ingestions abandoned.
+
+        Args:
+            org_data: Also forget every tenant's org data (kept by default, so tests can chain runs).
+
+        Returns:
+            The behaviour now in force (as `state()["faults"]`).
+        """
+        return self._control("POST", "reset", {"org_data": True} if org_data else None)
+
+    def org_data(
+        self, tenant_id: str | None = None, *, records: bool = True, row_digests: bool = True
+    ) -> dict[str, Any]:
+        """What the emulated tenant holds, as Viva would after the completed ingestions.
+
+        Args:
+            tenant_id: The tenant (default: the emulator's registered tenant).
+            records: Include the held rows.
+            row_digests: Include each row's digest by key.
+
+        Returns:
+            A plain dict: {"tenant_id", "rows", "people", "columns", "digest", "row_digests":
+            {"<PersonId>|<EffectiveDate as written>": "<sha256 hex>"}, "records": [{column: value}, ...]}.
+            A row digest is the SHA-256 of the row as compact JSON with sorted keys (columns without a
+            value left out); `digest` is the SHA-256 of every "key<TAB>row digest<LF>" line in key order.
+        """
+        params = {
+            "tenant": tenant_id or self.tenant_id,
+            "records": str(records).lower(),
+            "row_digests": str(row_digests).lower(),
+        }
+        return self._control("GET", "org-data", params=params)
 
     def abandon(self, ingestion_id: str) -> dict[str, Any]:
+        """Abandon an unfinished ingestion, as an admin does in Import history; its JSON afterwards."""
         return self._control("POST", f"ingestions/{ingestion_id}/abandon")
 
     def stop(self) -> None:
+        """Terminate the emulator process (killed after 10 s)."""
         _stop(self.process)
 
 
-def emulator_command(
-    data_dir: Path,
-    *,
-    tenant_id: str,
-    client_id: str,
-    client_secret: str | None = None,
-    certificate: Path | None = None,
-    port: int = 0,
-    extra_args: Sequence[str] = (),
-) -> list[str]:
-    command = [
-        sys.executable,
-        "-m",
-        "target_viva_insights.cli",
-        "emulator",
-        "--port",
-        str(port),
-        "--data-dir",
-        str(data_dir),
-        "--tenant-id",
-        tenant_id,
-        "--client-id",
-        client_id,
-    ]
-    if client_secret is not None:
-        command += ["--client-secret", client_secret]
-    if certificate is not None:
-        command += ["--certificate", str(certificate)]
-    return [*command, *extra_args]
+def emulator_command(options: EmulatorOptions, extra_args: Sequence[str] = ()) -> list[str]:
+    """The command that runs `viva-insights emulator` with `options` in this Python.
+
+    Args:
+        options: The emulator's options; those left at their default are left out of the command.
+        extra_args: More `viva-insights emulator` arguments, appended as given.
+
+    Returns:
+        The argument list for `subprocess.Popen`.
+    """
+    module = [sys.executable, "-m", "target_viva_insights.cli", "emulator"]
+    return [*module, *options.command_line(), *extra_args]
 
 
 @contextmanager
 def running_emulator(
-    data_dir: Path,
-    *,
-    tenant_id: str,
-    client_id: str,
-    client_secret: str | None = None,
-    certificate: Path | None = None,
-    extra_args: Sequence[str] = (),
+    data_dir: Path, *, extra_args: Sequence[str] = (), **options: Any
 ) -> Iterator[EmulatorHandle]:
     """Launch `viva-insights emulator --port 0` in `data_dir`, wait for its URLs, stop it on exit.
 
     Its stdout goes to DATA_DIR/emulator.out (the `name: value` lines) and its log to
     DATA_DIR/emulator.log.
+
+    Args:
+        data_dir: The emulator's folder (CA file, kept uploads, error files, org data).
+        extra_args: More `viva-insights emulator` arguments, appended as given.
+        **options: Any other `EmulatorOptions` field, e.g. `tenant_id`, `client_secret`,
+            `step_seconds=0.3`, `refuse_tokens=["StringType"]`.
+
+    Yields:
+        The handle of the running emulator.
     """
     data_dir.mkdir(parents=True, exist_ok=True)
+    settings = EmulatorOptions(data_dir=data_dir, **options)
     out_file, log_file = data_dir / "emulator.out", data_dir / "emulator.log"
-    command = emulator_command(
-        data_dir,
-        tenant_id=tenant_id,
-        client_id=client_id,
-        client_secret=client_secret,
-        certificate=certificate,
-        extra_args=extra_args,
-    )
     with out_file.open("wb") as out, log_file.open("wb") as log:
-        process = subprocess.Popen(command, stdout=out, stderr=log, stdin=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            emulator_command(settings, extra_args), stdout=out, stderr=log, stdin=subprocess.DEVNULL
+        )
     try:
         values = _wait_until_ready(process, out_file, log_file)
         handle = EmulatorHandle(
@@ -145,10 +184,10 @@ def running_emulator(
             api_base_url=values["api_base_url"],
             ca_bundle=Path(values["ca_bundle"]),
             control_url=values["control_url"],
-            tenant_id=tenant_id,
-            client_id=client_id,
+            tenant_id=values["tenant_id"],
+            client_id=values["client_id"],
             scale_unit=values["scale_unit"],
-            client_secret=client_secret,
+            client_secret=settings.client_secret,
             log_file=log_file,
         )
         yield handle

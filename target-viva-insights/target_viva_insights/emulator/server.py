@@ -2,65 +2,85 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import json
 import logging
+import selectors
+import socket
 import sys
-from pathlib import Path
 
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 from target_viva_insights.emulator import tls
 from target_viva_insights.emulator.app import EmulatorApp
-from target_viva_insights.emulator.faults import (
-    DEFAULT_STEP_SECONDS,
-    DEFAULT_TOKEN_LIFETIME_SECONDS,
-    FaultRule,
-    Faults,
-)
+from target_viva_insights.emulator.faults import BEHAVIOUR, Faults
 from target_viva_insights.emulator.identity import Identity, RegisteredApp
+from target_viva_insights.emulator.options import EmulatorOptions
 from target_viva_insights.emulator.service import IngestionService
+from target_viva_insights.errors import ConfigurationError
 
-DEFAULT_SCALE_UNIT = "emulatorwus2-01"
 HOST = "127.0.0.1"
 
 
-@dataclasses.dataclass
-class EmulatorOptions:
-    data_dir: Path
-    tenant_id: str
-    client_id: str
-    client_secret: str | None = None
-    certificate: Path | None = None
-    port: int = 0
-    scale_unit: str = DEFAULT_SCALE_UNIT
-    step_seconds: float = DEFAULT_STEP_SECONDS
-    token_lifetime_seconds: int = DEFAULT_TOKEN_LIFETIME_SECONDS
-    stuck: bool = False
-    unregistered_app: bool = False
-    reject: bool = False
-    faults: list[FaultRule] = dataclasses.field(default_factory=list)
+def startup_behaviour(options: EmulatorOptions) -> dict[str, object]:
+    """The behaviour the options start with, as a control-API document (reset returns to it).
+
+    Options and behaviours share their names, except the fault rules (`faults` here, `rules` there).
+    """
+    document: dict[str, object] = {
+        name: getattr(options, name) for name in BEHAVIOUR if hasattr(options, name)
+    }
+    document["rules"] = [dataclasses.replace(rule) for rule in options.faults]
+    return document
 
 
 def serve(options: EmulatorOptions) -> None:
-    """Serve until interrupted; print `name: value` lines, then `ready`, for people and scripts."""
+    """Serve until interrupted; print `name: value` lines, then `ready`, for people and scripts.
+
+    Args:
+        options: Where the emulator keeps its files, the app it registers and how it behaves at first.
+
+    Raises:
+        ConfigurationError: DATA_DIR cannot be written or the certificate cannot be read (exit 2).
+    """
     data_dir = options.data_dir.resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    ssl_context, ca_file = tls.server_context(data_dir)
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        ssl_context, ca_file = tls.server_context(data_dir)
+    except OSError as error:
+        raise ConfigurationError(f"--data-dir {options.data_dir}: {error}") from error
     faults = Faults()
 
-    def startup_behaviour() -> None:
-        faults.reset(options.step_seconds, options.token_lifetime_seconds)
-        faults.stuck = options.stuck
-        faults.unregistered_app = options.unregistered_app
-        faults.reject = options.reject
-        faults.rules = [dataclasses.replace(rule) for rule in options.faults]
+    def restore_startup_behaviour() -> None:
+        faults.reset(startup_behaviour(options))
 
-    startup_behaviour()
-    app = RegisteredApp.load(options.tenant_id, options.client_id, options.client_secret, options.certificate)
+    restore_startup_behaviour()
+    try:
+        app = RegisteredApp.load(
+            options.tenant_id,
+            options.client_id,
+            options.client_secret,
+            options.certificate,
+            options.extra_tenants,
+        )
+    except (OSError, ValueError) as error:
+        raise ConfigurationError(
+            f"--certificate {options.certificate}: not a readable PEM certificate ({error})"
+        ) from error
     identity = Identity(app, lambda: faults.token_lifetime_seconds)
     service = IngestionService(data_dir, lambda: faults.step_seconds, lambda: faults.unknown_status)
-    wsgi = EmulatorApp(identity, service, faults, options.scale_unit, startup_behaviour)
-    server = make_server(HOST, options.port, wsgi, threaded=True, ssl_context=ssl_context)
+    wsgi = EmulatorApp(
+        identity, service, faults, options.scale_unit, restore_startup_behaviour, options.max_upload_bytes
+    )
+    server = make_server(
+        HOST,
+        options.port,
+        wsgi,
+        threaded=True,
+        ssl_context=ssl_context,
+        request_handler=request_handler(options.max_upload_bytes),
+    )
     origin = f"https://localhost:{server.server_port}"
     for name, value in (
         ("authority_host", origin),
@@ -81,6 +101,70 @@ def serve(options: EmulatorOptions) -> None:
     finally:
         server.server_close()
         service.shutdown()
+
+
+# After a 413 the unread body is discarded for a moment, so that a client still sending it reads the
+# answer instead of a connection reset; a bounded amount, never the body itself.
+LINGER_BYTES = 4 << 20
+LINGER_SECONDS = 0.5
+
+
+def request_handler(max_upload_bytes: int) -> type[WSGIRequestHandler]:
+    """werkzeug's request handler, answering 413 before the application when a declared body is too big.
+
+    werkzeug would send `100 Continue` and run the application first; an over-sized upload gets its
+    answer at once instead, and its body is neither read nor waited for.
+    """
+
+    class Handler(WSGIRequestHandler):
+        def _oversized(self) -> int | None:
+            declared = _declared_length(self.headers.get("Content-Length"))
+            return declared if declared is not None and declared > max_upload_bytes else None
+
+        def handle_expect_100(self) -> bool:
+            # No "100 Continue" for a body that will be refused: run_wsgi answers 413 instead.
+            return True if self._oversized() is not None else super().handle_expect_100()
+
+        def run_wsgi(self) -> None:
+            declared = self._oversized()
+            if declared is not None:
+                self._refuse_oversized(declared)
+                return
+            super().run_wsgi()
+
+        def _refuse_oversized(self, declared: int) -> None:
+            message = f"The request declares {declared} bytes; the limit is {max_upload_bytes} bytes."
+            body = json.dumps({"error": {"code": "RequestEntityTooLarge", "message": message}}).encode()
+            self.send_response(413)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(body)
+            self.wfile.flush()
+            self.close_connection = True
+            _linger(self.connection)
+
+    return Handler
+
+
+def _declared_length(header: str | None) -> int | None:
+    try:
+        return int(header) if header is not None else None
+    except ValueError:
+        return None  # werkzeug answers a malformed length itself
+
+
+def _linger(connection: socket.socket) -> None:
+    """Discard what the client is still sending, briefly and boundedly, before the connection closes."""
+    discarded = 0
+    with contextlib.suppress(OSError), selectors.DefaultSelector() as selector:
+        selector.register(connection, selectors.EVENT_READ)
+        while discarded < LINGER_BYTES and selector.select(timeout=LINGER_SECONDS):
+            data = connection.recv(64 * 1024)
+            if not data:
+                break
+            discarded += len(data)
 
 
 def configure_logging(verbose: bool) -> None:

@@ -1,9 +1,11 @@
 """The emulator's ingestions: one at a time per tenant, a timed status machine, validation of the zip.
 
 Status machine (the documented strings): NotStarted -> ExtractionComplete -> Completed | ValidationFailed.
-Each step lasts `step_seconds`; the final status also waits for the validation, which runs in a worker
-thread with the target's own rule set (`validation.validate_package`: one source of truth). A "stuck"
-ingestion stays NotStarted, as a corrupt zip does in the real service, until it is abandoned.
+Each step lasts `step_seconds`; the final status also waits for the judgement, which runs in a worker
+thread with the target's own rule set made stricter or looser on demand (`judge.py`). A "stuck"
+ingestion stays NotStarted, as a corrupt zip does in the real service, until it is abandoned. A zip that
+passes is staged into the tenant's org data in the same worker, and is what the tenant holds once the
+ingestion is Completed (`org_data.py`).
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from target_viva_insights.emulator.faults import Strictness
+from target_viva_insights.emulator.judge import PACKAGE_RULE, Finding, Verdict, judge
+from target_viva_insights.emulator.org_data import OrgDataError, OrgDataStore
 from target_viva_insights.ingestion import IngestionStatus
-from target_viva_insights.report import Issue, Severity, ValidationReport
-from target_viva_insights.validation import validate_package
+from target_viva_insights.report import Severity
 
 NOT_STARTED = IngestionStatus.NOT_STARTED.value
 EXTRACTION_COMPLETE = IngestionStatus.EXTRACTION_COMPLETE.value
@@ -48,7 +52,7 @@ class Ingestion:
     started_at: datetime.datetime
     started: float
     stuck: bool
-    validation: Future[ValidationReport | None]
+    validation: Future[Verdict | None]
     error_file: Path | None = None
     final_status: str | None = None
     ended_at: datetime.datetime | None = None
@@ -63,19 +67,27 @@ class IngestionService:
         self.data_dir = data_dir
         self.uploads_dir = data_dir / "uploads"
         self.errors_dir = data_dir / "errors"
-        self.uploads_dir.mkdir(parents=True, exist_ok=True)
-        self.errors_dir.mkdir(parents=True, exist_ok=True)
+        # HR data: only the emulator's user may read the uploads, error files and org data.
+        for folder in (self.uploads_dir, self.errors_dir):
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            folder.chmod(0o700)
+        self.org_data = OrgDataStore(data_dir / "org-data")
+        self.org_data.discard_all_staged()
         self._step_seconds = step_seconds
         self._unknown_status = unknown_status
         self._ingestions: dict[str, Ingestion] = {}
         self._lock = threading.Lock()
+        # Finishing an ingestion commits its org data: once, even when two status requests race.
+        self._finishing = threading.Lock()
         self._validator = ThreadPoolExecutor(max_workers=1, thread_name_prefix="validation")
         self.connector_ids: dict[str, str] = {}
 
     def connector_id(self, tenant_id: str) -> str:
+        """The tenant's HR connector id (made up on first use, stable while the emulator runs)."""
         return self.connector_ids.setdefault(tenant_id, str(uuid.uuid4()))
 
     def pending(self, tenant_id: str) -> Ingestion | None:
+        """The tenant's unfinished ingestion, if any: Viva takes one at a time per tenant."""
         with self._lock:
             for ingestion in self._ingestions.values():
                 if ingestion.tenant_id == tenant_id and self.status(ingestion) not in TERMINAL:
@@ -89,17 +101,33 @@ class IngestionService:
         *,
         is_zip: bool,
         stuck: bool = False,
-        reject: bool = False,
+        strictness: Strictness | None = None,
     ) -> Ingestion:
-        """Keep the upload as DATA_DIR/uploads/<id>.zip (or .csv/.json) and start the ingestion."""
+        """Keep the upload as DATA_DIR/uploads/<id>.zip (or .raw) and start the ingestion.
+
+        Args:
+            tenant_id: The tenant the upload is for.
+            save_upload: Writes the uploaded bytes to the path it is given.
+            is_zip: A package (judged, and staged into the tenant's org data) rather than a bare file.
+            stuck: The ingestion stays NotStarted until abandoned.
+            strictness: How the emulated service departs from the pre-flight.
+
+        Returns:
+            The started ingestion.
+        """
+        strictness = strictness or Strictness()
         ingestion_id = str(uuid.uuid4())
         target = self.uploads_dir / f"{ingestion_id}{'.zip' if is_zip else '.raw'}"
+        target.touch(mode=0o600)
         save_upload(target)
-        validation: Future[ValidationReport | None]
-        if is_zip or reject:
-            validation = self._validator.submit(self._validate, target, reject=reject)
+        validation: Future[Verdict | None]
+        if is_zip or strictness.reject:
+            validation = self._validator.submit(
+                self._judge, ingestion_id, tenant_id, target, is_zip=is_zip, strictness=strictness
+            )
         else:
-            # A bare .csv/.json carries no metadata.json; Viva would use the connection's stored mapping.
+            # A bare .csv/.json carries no metadata.json; Viva would use the connection's stored mapping,
+            # which the emulator does not keep: such an upload completes without changing the org data.
             validation = Future()
             validation.set_result(None)
         now = datetime.datetime.now(datetime.timezone.utc)
@@ -119,24 +147,20 @@ class IngestionService:
         logger.info("Ingestion %s started (%d bytes kept in %s)", ingestion_id, ingestion.size, target)
         return ingestion
 
-    @staticmethod
-    def _validate(package: Path, *, reject: bool) -> ValidationReport:
-        """The target's own rule set; a crash of the validator becomes a finding, not a stuck ingestion."""
-        if reject:
-            report = ValidationReport(package.name)
-            report.add(
-                Issue(Severity.ERROR, "service-rule", "Rejected by the emulator (a rule only Viva checks).")
-            )
-            return report
-        try:
-            return validate_package(package)
-        except Exception as error:  # reported to the uploader like Viva's own failures
-            logger.exception("Validation of %s crashed", package)
-            report = ValidationReport(package.name)
-            report.add(Issue(Severity.ERROR, "package", f"The package could not be read: {error}"))
-            return report
+    def _judge(
+        self, ingestion_id: str, tenant_id: str, package: Path, *, is_zip: bool, strictness: Strictness
+    ) -> Verdict:
+        """Viva's verdict; a zip that passes is staged as the tenant's next org data."""
+        verdict = judge(package, strictness)
+        if verdict.ok and is_zip:
+            try:
+                self.org_data.stage(ingestion_id, tenant_id, package)
+            except OrgDataError as error:
+                verdict.add(Finding(Severity.ERROR, PACKAGE_RULE, str(error)))
+        return verdict
 
     def get(self, tenant_id: str, ingestion_id: str) -> Ingestion | None:
+        """The tenant's ingestion by id (a GUID in canonical form), or None."""
         with self._lock:
             ingestion = self._ingestions.get(ingestion_id)
         return ingestion if ingestion is not None and ingestion.tenant_id == tenant_id else None
@@ -147,6 +171,7 @@ class IngestionService:
         return [item for item in items if tenant_id is None or item.tenant_id == tenant_id]
 
     def status(self, ingestion: Ingestion) -> str:
+        """The ingestion's status now; the first call after its time has come finishes it."""
         if ingestion.final_status is not None:
             return ingestion.final_status
         elapsed = time.monotonic() - ingestion.started
@@ -158,20 +183,41 @@ class IngestionService:
         self._finish(ingestion, ingestion.validation.result())
         return str(ingestion.final_status)
 
-    def _finish(self, ingestion: Ingestion, report: ValidationReport | None) -> None:
-        if report is not None and not report.ok:
-            ingestion.error_file = report.write_csv(self.errors_dir / f"{ingestion.id}.csv")
-            ingestion.final_status = VALIDATION_FAILED
-        else:
-            ingestion.final_status = COMPLETED
-        ingestion.ended_at = datetime.datetime.now(datetime.timezone.utc)
+    def _finish(self, ingestion: Ingestion, verdict: Verdict | None) -> None:
+        with self._finishing:
+            if ingestion.final_status is not None:
+                return
+            if verdict is not None and not verdict.ok:
+                ingestion.error_file = self._write_error_file(ingestion, verdict)
+                self.org_data.discard(ingestion.id)
+                final_status = VALIDATION_FAILED
+            else:
+                self.org_data.commit(ingestion.id, ingestion.tenant_id)
+                final_status = COMPLETED
+            ingestion.ended_at = datetime.datetime.now(datetime.timezone.utc)
+            ingestion.final_status = final_status
         logger.info("Ingestion %s: %s", ingestion.id, ingestion.final_status)
+
+    def _write_error_file(self, ingestion: Ingestion, verdict: Verdict) -> Path:
+        """Viva's error file for the ingestion, readable by the emulator's user only (it holds values)."""
+        path = self.errors_dir / f"{ingestion.id}.csv"
+        path.touch(mode=0o600)
+        path.chmod(0o600)
+        return verdict.write_csv(path)
 
     def abandon(self, ingestion: Ingestion) -> None:
         """What an Insights admin does in Import history to a stuck ingestion."""
-        if self.status(ingestion) not in TERMINAL:
-            ingestion.final_status = ABANDONED
-            ingestion.ended_at = datetime.datetime.now(datetime.timezone.utc)
+        with self._finishing:
+            if ingestion.final_status is None and self._running(ingestion):
+                ingestion.final_status = ABANDONED
+                ingestion.ended_at = datetime.datetime.now(datetime.timezone.utc)
+                self.org_data.discard(ingestion.id)
+        self.status(ingestion)  # one whose time had come finishes as it would have
+
+    def _running(self, ingestion: Ingestion) -> bool:
+        """Not yet due to finish: stuck, in its first steps, or still being judged."""
+        elapsed = time.monotonic() - ingestion.started
+        return ingestion.stuck or elapsed < 2 * self._step_seconds() or not ingestion.validation.done()
 
     def as_json(self, ingestion: Ingestion) -> dict[str, Any]:
         """The documented PascalCase shape of the POST and status answers."""

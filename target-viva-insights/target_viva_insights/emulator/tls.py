@@ -59,7 +59,14 @@ def _issue(
 
 
 def server_context(data_dir: Path) -> tuple[ssl.SSLContext, Path]:
-    """Create a fresh CA and server certificate; return the server's SSL context and the CA file."""
+    """Create a fresh CA and a server certificate for localhost and 127.0.0.1.
+
+    Args:
+        data_dir: The emulator's folder; the key and chain go to DATA_DIR/tls (0700, key 0600).
+
+    Returns:
+        The server's SSL context and DATA_DIR/ca.pem, the CA file clients trust (`ca_bundle`).
+    """
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca = _issue("Viva Insights emulator local CA", ca_key, None, ca_key)
     server_key = ec.generate_private_key(ec.SECP256R1())
