@@ -260,3 +260,30 @@ def test_the_ledger_on_fsspec_memory(emulator: EmulatorHandle, tmp_path: Path, c
     summary = Ledger(root, emulator.tenant_id).summary()
     assert (summary["imports"], summary["rows"]) == (2, 12)
     assert summary["ledger"].startswith("memory://")
+
+
+def test_the_tenant_ends_up_holding_the_whole_history(run: Runner, emulator: EmulatorHandle) -> None:
+    """Four scheduled runs of an incremental source: what Viva holds is the full history, once."""
+    emulator.reset(org_data=True)
+    run.skip = len(emulator.state()["ingestions"])
+    months = ["2026-01-01", "2026-02-01", "2026-03-01", "2026-04-01"]
+    ok(run(org(10, months[:2])))  # the first run: history so far, a full import
+    ok(run(org(10, months[2:3])))  # then each run sends the latest month only
+    moved = [(p, m, "elsewhere" if p == "p5@contoso.com" else o, d) for p, m, o, d in org(10, months[2:4])]
+    ok(run(moved))  # a late correction of March and April's new month
+    ok(run(moved))  # unchanged: no upload
+    expected = {(p, m or "", o, d) for p, m, o, d in org(10, months[:2]) + moved}
+    held = emulator.org_data()
+    got = {
+        (r["PersonId"], r.get("ManagerId") or "", r["Organization"], _iso(r["EffectiveDate"]))
+        for r in held["records"]
+    }
+    assert (held["rows"], held["people"]) == (40, 10)
+    assert got == expected
+    assert [u["bootstrap"] for u in run.uploads()] == ["true", "false", "false"]
+    assert run.ledger.summary()["rows"] == 40
+
+
+def _iso(written: str) -> str:
+    month, day, year = written.split("/")
+    return f"{year}-{month}-{day}"
