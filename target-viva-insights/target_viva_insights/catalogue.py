@@ -57,6 +57,10 @@ class Rule(str, enum.Enum):
     INVALID_DATE = ("invalid-date", Severity.ERROR, PREPARE_ORG_DATA)
     # A value that does not fit the type the tap's stream schema declares (the target only).
     SCHEMA_TYPE = ("schema-type", Severity.ERROR, THIS_PROJECT)
+    # Input the target refuses rather than guesses at (docs/reliability.md).
+    NON_ISO_DATE = ("non-iso-date", Severity.ERROR, THIS_PROJECT)
+    NUL_CHARACTER = ("nul-character", Severity.ERROR, THIS_PROJECT)
+    UNDECLARED_FIELD = ("undeclared-field", Severity.ERROR, THIS_PROJECT)
     # The organization as a whole.
     DUPLICATE_PERSON_DATE = ("duplicate-person-date", Severity.ERROR, PREPARE_ORG_DATA)
     SEVERAL_MANAGERS = ("several-managers", Severity.ERROR, FILE_RULES)

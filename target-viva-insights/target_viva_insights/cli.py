@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from target_viva_insights.errors import ConfigurationError, DataValidationFailed, VivaError
+from target_viva_insights.log_text import keep_log_messages_on_one_line
 from target_viva_insights.rules import DateOrder
 from target_viva_insights.settings import CONNECTION_SETTINGS
 
@@ -244,7 +245,7 @@ def _validate_or_raise(package: Path, settings: Mapping[str, Any]) -> None:
     for line in report.summary_lines():
         logger.info(line)
     for issue in report.errors[:10]:
-        logger.error("%s", issue.describe())
+        logger.error("%s", issue.describe_without_value())  # values only in the report file
     if not report.ok:
         path = report.write_csv(_output_dir(settings) / f"validation-{package.stem}.csv")
         raise DataValidationFailed(f"{package} breaks Viva's rules; report: {path}", error_file=path)
@@ -506,6 +507,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = build_parser().parse_args(argv)
     if arguments.command != "emulator":
         configure_logging(arguments)
+        keep_log_messages_on_one_line()  # column names from a package never forge a log line
     try:
         settings = resolve_settings(arguments) if arguments.command != "emulator" else {}
         return int(arguments.handler(arguments, settings))

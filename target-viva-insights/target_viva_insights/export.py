@@ -136,6 +136,7 @@ class Export:
             date_order=self.settings.date_order,
             first_row=first_row,
             check_types=self.settings.check_types,
+            excluded=self.settings.exclude_columns,
         )
         records.clear()
         for issue in batch.issues:

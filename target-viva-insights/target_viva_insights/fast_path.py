@@ -17,6 +17,9 @@ member, when an SDK release removes one or changes its signature. Why each exist
   STATE at every drain; a STATE must not leave before the data it covers is packaged and delivered.
 - `TerminationHook._handle_termination` (overrides `PluginBase._handle_termination`, the SDK's SIGINT
   and SIGTERM handler): the private work directory holding HR data is removed before exiting.
+- `CheckedSettingsTarget._validate_config` (overrides `PluginBase._validate_config`, where the SDK
+  checks the merged settings of files and environment at start-up): the target's own checks
+  (`config_check.py`) run first, so every configuration problem names its setting and exits with 2.
 - `UnparsedRecordsSink._validate_and_parse` (overrides `Sink._validate_and_parse`): records stay as
   the tap sent them; type checks and date handling run per batch in `formatting.py`.
 - `DirectRecordSink.take_record`: the SDK's per-record work for an unmapped stream, minus what a batch
@@ -202,6 +205,18 @@ class HeldStateTarget(Target):
         """Write one STATE message to stdout (values the SDK's JSON cannot write become text)."""
         sys.stdout.write(json.dumps(state, default=str) + "\n")
         sys.stdout.flush()
+
+
+class CheckedSettingsTarget(Target):
+    """Runs `check_settings` where the SDK validates the merged settings, before its own validation."""
+
+    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+        self.check_settings()
+        return super()._validate_config(raise_errors=raise_errors)  # also fills in the defaults
+
+    @abc.abstractmethod
+    def check_settings(self) -> None:
+        """Raise a configuration error for any setting the run cannot go ahead with."""
 
 
 class TerminationHook(Target):

@@ -14,6 +14,7 @@ import dataclasses
 import datetime
 import decimal
 import json
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,7 +24,7 @@ import pyarrow.compute as pc
 from target_viva_insights.catalogue import Rule
 from target_viva_insights.dates import iso_to_viva_dates
 from target_viva_insights.mapping import Column, SourceType
-from target_viva_insights.report import Issue
+from target_viva_insights.report import MAX_ISSUES_PER_RULE, Issue
 from target_viva_insights.rules import DateOrder, ValueKind
 
 ARROW_TYPES: dict[SourceType, pa.DataType] = {
@@ -35,13 +36,18 @@ ARROW_TYPES: dict[SourceType, pa.DataType] = {
     SourceType.DATE_TIME: pa.string(),
 }
 
+# ISO 8601 date or date-time, as the stream schema's `format: date` / `date-time` promise.
+ISO_DATE_TEXT = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[Tt ].*)?$"
+# Source types whose text comes from the tap as it is (a date that is not ISO is a finding already).
+TEXT_SOURCES = frozenset({SourceType.STRING, SourceType.JSON})
+
 
 @dataclasses.dataclass(frozen=True)
 class FormattedBatch:
     """A batch as data.csv's text, with what the formatting learned on the way."""
 
     table: pa.Table  # one string column per data.csv column, named by Viva field
-    issues: list[Issue]  # values that do not fit the type the stream schema declares
+    issues: list[Issue]  # values that do not fit the type the stream schema declares, or are refused
     days: dict[str, pa.Array]  # date fields: the day each converted value names (date32), by field
 
 
@@ -52,6 +58,7 @@ def format_batch(
     date_order: DateOrder,
     first_row: int,
     check_types: bool = True,
+    excluded: Sequence[str] = (),
 ) -> FormattedBatch:
     """The batch as a table of strings (one per column, named by Viva field) and any type findings.
 
@@ -65,13 +72,19 @@ def format_batch(
     Returns:
         The text table, the type findings, and the days of the date values converted from ISO text.
     """
-    arrays, issues = _typed_arrays(records, columns, first_row=first_row, check_types=check_types)
+    issues = _undeclared_fields(records, columns, excluded, first_row)
+    arrays, type_issues = _typed_arrays(records, columns, first_row=first_row, check_types=check_types)
+    issues += type_issues
     texts = []
     days = {}
     for array, column in zip(arrays, columns, strict=True):
+        if column.source_type in (SourceType.DATE, SourceType.DATE_TIME):
+            issues.extend(_non_iso_dates(array, column, first_row))
         text = _as_text(array)
         if column.kind is ValueKind.DATE:
             text, days[column.field] = iso_to_viva_dates(text, date_order)
+        if column.source_type in TEXT_SOURCES:  # numbers, booleans and ISO dates hold no NUL
+            issues.extend(_nul_characters(text, column, first_row))
         texts.append(text)
     return FormattedBatch(pa.table(texts, names=[column.field for column in columns]), issues, days)
 
@@ -88,7 +101,9 @@ def _typed_arrays(
     When that fails, each column is converted on its own, and only a column that still fails is gone
     through value by value, to name the rows that do not fit.
     """
-    typed = [column for column in columns if column.source_type in ARROW_TYPES]
+    # Numbers are converted column by column (`_numbers`): Arrow's conversion would turn 1.5 into the
+    # integer 1 and False into the number 0 without a word.
+    typed = [column for column in columns if column.source_type in ARROW_TYPES and not _is_numeric(column)]
     row_type = pa.struct([pa.field(column.source, ARROW_TYPES[column.source_type]) for column in typed])
     try:
         # One struct array from the dicts: faster than Table.from_pylist (bench/README.md).
@@ -103,6 +118,10 @@ def _typed_arrays(
             arrays.append(fast[column.source])
             continue
         values = [record.get(column.source) for record in records]
+        numbers = _numbers(values, column.source_type) if _is_numeric(column) else None
+        if numbers is not None:
+            arrays.append(numbers)
+            continue
         array, bad_rows = _array_for_column(values, column)
         arrays.append(array)
         if check_types:
@@ -114,10 +133,11 @@ def _array_for_column(values: list[Any], column: Column) -> tuple[pa.Array, list
     """Typed array when every value fits; otherwise text, and the indices of values that do not fit."""
     if column.source_type is SourceType.JSON:
         return pa.array([_json_text(value) for value in values], type=pa.string()), []
-    try:
-        return pa.array(values, type=ARROW_TYPES[column.source_type]), []
-    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
-        pass
+    if not _is_numeric(column):  # numbers came through `_numbers` already
+        try:
+            return pa.array(values, type=ARROW_TYPES[column.source_type]), []
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+            pass
     bad_rows = [index for index, value in enumerate(values) if not _fits(value, column.source_type)]
     return pa.array([_plain_text(value) for value in values], type=pa.string()), bad_rows
 
@@ -135,23 +155,62 @@ def _fits(value: Any, source_type: SourceType) -> bool:
         return isinstance(value, bool)
     if isinstance(value, bool):
         return False
-    if source_type is SourceType.INTEGER:
-        return isinstance(value, int) or (isinstance(value, (float, decimal.Decimal)) and value == int(value))
-    return isinstance(value, (int, float, decimal.Decimal))
+    if isinstance(value, int):
+        return INT64_MIN <= value <= INT64_MAX  # wider integers do not survive Viva's 64-bit columns
+    if isinstance(value, (float, decimal.Decimal)):
+        if not value.is_finite() if isinstance(value, decimal.Decimal) else not math.isfinite(value):
+            return False
+        return source_type is SourceType.NUMBER or (value == int(value) and INT64_MIN <= value <= INT64_MAX)
+    return False
+
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+# Integers up to 2**53 are exact in a float64; wider ones in a number column are written as digits.
+FLOAT_EXACT_INT = 2**53
+_NONE = type(None)
+
+
+def _is_numeric(column: Column) -> bool:
+    return column.source_type in (SourceType.INTEGER, SourceType.NUMBER)
+
+
+def _numbers(values: list[Any], source_type: SourceType) -> pa.Array | None:
+    """The typed array when every value is a plain int (or, for numbers, float) that fits; else None.
+
+    None sends the column the slow way (`_array_for_column`), which names the values that do not fit.
+    """
+    kinds = set(map(type, values))
+    kinds.discard(_NONE)
+    try:
+        if source_type is SourceType.INTEGER and kinds <= {int}:
+            return pa.array(values, type=pa.int64())
+        if source_type is SourceType.NUMBER and kinds <= {int, float}:
+            if int in kinds and any(type(v) is int and abs(v) > FLOAT_EXACT_INT for v in values):
+                return None
+            return pa.array(values, type=pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+        return None
+    return None
 
 
 def _type_issues(values: list[Any], bad_rows: list[int], column: Column, first_row: int) -> list[Issue]:
-    expected = column.source_type.value
     return [
         Issue(
             Rule.SCHEMA_TYPE,
-            f"value is not of type {expected} as the stream schema declares for '{column.source}'",
+            _type_problem(values[index], column),
             row=first_row + index,
             column=column.field,
             value=_plain_text(values[index]),
         )
         for index in bad_rows
     ]
+
+
+def _type_problem(value: Any, column: Column) -> str:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"integer beyond 64 bits ({INT64_MIN} to {INT64_MAX}) in '{column.source}'"
+    expected = column.source_type.value
+    return f"value is not of type {expected} as the stream schema declares for '{column.source}'"
 
 
 def _plain_text(value: Any) -> str | None:
@@ -184,6 +243,75 @@ def _plain_number(value: float) -> str:
     if "e" in text or "E" in text:
         text = format(decimal.Decimal(text), "f")
     return text[:-2] if text.endswith(".0") else text
+
+
+def _undeclared_fields(
+    records: Sequence[dict[str, Any]], columns: Sequence[Column], excluded: Sequence[str], first_row: int
+) -> list[Issue]:
+    """A field the stream schema does not declare would be dropped without a word: it is a finding."""
+    declared = frozenset({column.source for column in columns}.union(excluded))
+    if all(map(declared.issuperset, records)):  # the usual batch, checked without a Python loop
+        return []
+    strays = [index for index, record in enumerate(records) if not declared.issuperset(record)]
+    issues = []
+    for index in strays[:MAX_ISSUES_PER_RULE]:
+        for name in sorted(records[index].keys() - declared):
+            issues.append(
+                Issue(
+                    Rule.UNDECLARED_FIELD,
+                    "field not declared by the stream schema (it would be dropped); declare it in the "
+                    "tap's schema or list it in exclude_columns",
+                    row=first_row + index,
+                    column=name,
+                )
+            )
+    return issues
+
+
+def _non_iso_dates(array: pa.Array, column: Column, first_row: int) -> list[Issue]:
+    """A date-typed column holds ISO dates: anything else (03/04/2025) cannot be read without guessing.
+
+    Which of 03 and 04 is the month? The schema promised ISO 8601, so the value is refused rather than
+    read month-first.
+    """
+    if not pa.types.is_string(array.type):
+        return []  # date objects (BATCH with Parquet) or a column already reported as mistyped
+    try:
+        pc.cast(array, pa.date32())
+        return []  # the usual column: every value a plain ISO date
+    except pa.ArrowInvalid:
+        pass
+    blank = pc.equal(pc.utf8_trim_whitespace(array), "")
+    iso = pc.match_substring_regex(array, ISO_DATE_TEXT)
+    bad = pc.fill_null(pc.and_(pc.invert(iso), pc.invert(blank)), False)
+    return [
+        Issue(
+            Rule.NON_ISO_DATE,
+            f"not an ISO 8601 date (YYYY-MM-DD) although the stream schema declares '{column.source}' "
+            f"as format {column.source_type.value}; day and month cannot be told apart",
+            row=first_row + index,
+            column=column.field,
+            value=array[index].as_py(),
+        )
+        for index in pc.indices_nonzero(bad).to_pylist()
+    ]
+
+
+def _nul_characters(text: pa.Array, column: Column, first_row: int) -> list[Issue]:
+    """A NUL character (U+0000) cannot travel in data.csv: most CSV readers end the value there."""
+    found = pc.fill_null(pc.match_substring(text, "\x00"), False)
+    if not pc.any(found).as_py():
+        return []
+    return [
+        Issue(
+            Rule.NUL_CHARACTER,
+            "value holds a NUL character (U+0000)",
+            row=first_row + index,
+            column=column.field,
+            value=text[index].as_py().replace("\x00", "\\x00"),
+        )
+        for index in pc.indices_nonzero(found).to_pylist()
+    ]
 
 
 def _as_text(array: pa.Array) -> pa.Array:

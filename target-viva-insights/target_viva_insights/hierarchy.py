@@ -219,11 +219,11 @@ class Hierarchy:
         for position in repeats[:MAX_ISSUES_PER_RULE]:
             first = order[first_of_group[position - 1]]
             current = order[position]
-            email, date = self.codes.email(int(rows.person[current])), _date_text(int(rows.day[current]))
+            email = self.codes.email(int(rows.person[current]))
             samples.append(
                 Issue(
                     Rule.DUPLICATE_PERSON_DATE,
-                    f"a second row for {rules.PERSON_ID} {email} and {rules.EFFECTIVE_DATE} {date} "
+                    f"a second row for the same {rules.PERSON_ID} and {rules.EFFECTIVE_DATE} "
                     f"(first on row {rows.line(first)})",
                     row=rows.line(current),
                     column=rules.PERSON_ID,
@@ -234,8 +234,8 @@ class Hierarchy:
                 conflicts.append(
                     Issue(
                         Rule.SEVERAL_MANAGERS,
-                        f"{email} has more than one {rules.MANAGER_ID} on {rules.EFFECTIVE_DATE} {date} "
-                        f"(row {rows.line(first)} says otherwise)",
+                        f"another {rules.MANAGER_ID} than row {rows.line(first)} for the same "
+                        f"{rules.PERSON_ID} and {rules.EFFECTIVE_DATE}",
                         row=rows.line(current),
                         column=rules.MANAGER_ID,
                         value=self._email_or_blank(int(rows.manager[current])),
@@ -326,8 +326,8 @@ class Hierarchy:
             issues.append(
                 Issue(
                     Rule.MANAGER_MISSING,
-                    f"{self.codes.email(int(person))} has no {rules.MANAGER_ID} as of {date}; only the top "
-                    f"of the hierarchy ({self.codes.email(int(top))}) may have none",
+                    f"no {rules.MANAGER_ID} as of {date}; only the top of the hierarchy "
+                    f"(row {int(row_of[top])}) may have none",
                     row=int(row_of[person]),
                     column=rules.MANAGER_ID,
                     value="",
@@ -351,11 +351,13 @@ class Hierarchy:
             if cycle is None or frozenset(cycle) in seen:
                 continue
             seen.add(frozenset(cycle))
-            chain = " -> ".join(self.codes.email(member) for member in [*cycle, cycle[0]])
+            # Rows, not addresses: the message reaches the log, the addresses stay in the value column.
+            chain = " -> ".join(f"row {int(row_of[member])}" for member in [*cycle, cycle[0]])
             issues.extend(
                 Issue(
                     Rule.REPORTING_LOOP,
-                    f"reporting loop as of {date}: {chain}",
+                    f"reporting loop as of {date}: {chain} (each row's {rules.MANAGER_ID} is the "
+                    f"{rules.PERSON_ID} of the next)",
                     row=int(row_of[member]),
                     column=rules.MANAGER_ID,
                     value=self.codes.email(int(step[member])),

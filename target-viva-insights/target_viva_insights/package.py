@@ -40,6 +40,7 @@ IS_BOOTSTRAP = {ImportMode.FULL: "true", ImportMode.INCREMENTAL: "false"}
 # Level 1: much faster than the default level for somewhat larger files (bench/README.md); HR files
 # are tens of MB at most.
 COMPRESS_LEVEL = 1
+PACKAGE_FILE_MODE = 0o600
 READ_BLOCK_BYTES = 8 << 20
 
 
@@ -139,6 +140,7 @@ def complete_package(data_zip: Path, metadata: dict[str, Any], zip_path: Path) -
     zip_path.parent.mkdir(parents=True, exist_ok=True)
     partial = zip_path.with_name(zip_path.name + ".partial")
     shutil.move(data_zip, partial)  # the work dir may be on another file system
+    partial.chmod(PACKAGE_FILE_MODE)  # HR data: the owner's alone, whatever the umask
     partial.replace(zip_path)
     return zip_path
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
+import os
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 from target_viva_insights.catalogue import Rule, Severity
 
@@ -95,9 +99,14 @@ class ValidationReport:
         return lines[: limit + 1]
 
     def write_csv(self, path: Path) -> Path:
-        """Write every kept finding as CSV (severity, rule, row, column, value, message)."""
+        """Write every kept finding as CSV (severity, rule, row, column, value, message).
+
+        The file holds personal data: it is readable by its owner only (0600, whatever the umask).
+        It is meant to be opened in a spreadsheet, so text cells that a spreadsheet would run as a
+        formula are neutralised (see `spreadsheet_safe`).
+        """
         path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("w", newline="", encoding="utf-8") as handle:
+        with private_file(path) as handle:
             writer = csv.writer(handle)
             writer.writerow(["severity", "rule", "row", "column", "value", "message"])
             for issue in sorted(self.issues, key=_report_order):
@@ -106,12 +115,37 @@ class ValidationReport:
                         issue.severity.value,
                         issue.rule.id,
                         "" if issue.row is None else issue.row,
-                        issue.column or "",
-                        "" if issue.value is None else issue.value,
-                        issue.message,
+                        spreadsheet_safe(issue.column or ""),
+                        "" if issue.value is None else spreadsheet_safe(issue.value),
+                        spreadsheet_safe(issue.message),
                     ]
                 )
         return path
+
+
+# OWASP "CSV Injection": a cell starting with one of these is run as a formula by spreadsheets.
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(text: str) -> str:
+    """`text` with a leading single quote when a spreadsheet would read it as a formula.
+
+    Only for the validation report: data.csv keeps every value exactly as it came (Viva reads it, no
+    spreadsheet does).
+    """
+    return f"'{text}" if text.startswith(FORMULA_TRIGGERS) else text
+
+
+PRIVATE_FILE_MODE = 0o600
+
+
+@contextlib.contextmanager
+def private_file(path: Path) -> Iterator[IO[str]]:
+    """`path` opened for writing text (UTF-8, no newline translation), created or truncated as 0600."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE_MODE)
+    os.fchmod(descriptor, PRIVATE_FILE_MODE)  # an existing file keeps its mode through os.open
+    with open(descriptor, "w", newline="", encoding="utf-8") as handle:  # noqa: PTH123 - a descriptor
+        yield handle
 
 
 def _report_order(issue: Issue) -> tuple[int, int, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import datetime
 import gc
 import shutil
@@ -11,11 +12,13 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import click
 import numpy as np
 import pyarrow as pa
-from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.exceptions import MappingError as SdkMappingError
 from singer_sdk.sinks import Sink
 
+from target_viva_insights import config_check
 from target_viva_insights.errors import (
     ConfigurationError,
     DataValidationFailed,
@@ -23,7 +26,12 @@ from target_viva_insights.errors import (
     VivaError,
 )
 from target_viva_insights.export import Export, ExportSettings, csv_fields
-from target_viva_insights.fast_path import DirectRecordTarget, HeldStateTarget, TerminationHook
+from target_viva_insights.fast_path import (
+    CheckedSettingsTarget,
+    DirectRecordTarget,
+    HeldStateTarget,
+    TerminationHook,
+)
 from target_viva_insights.import_plan import (
     ImportPlan,
     forgive_known_managers,
@@ -34,6 +42,7 @@ from target_viva_insights.import_plan import (
 )
 from target_viva_insights.ingestion import Phase, phase_of
 from target_viva_insights.ledger import IngestionRecord, Ledger, now_iso, package_sha256
+from target_viva_insights.log_text import keep_log_messages_on_one_line
 from target_viva_insights.package import complete_package, metadata_document
 from target_viva_insights.reader import VivaMessageReader
 from target_viva_insights.report import Severity, ValidationReport
@@ -51,7 +60,7 @@ class StreamSelectionError(ConfigurationError):
     """Which stream is the HR stream cannot be told from the input and the settings."""
 
 
-class TargetVivaInsights(DirectRecordTarget, HeldStateTarget, TerminationHook):
+class TargetVivaInsights(CheckedSettingsTarget, DirectRecordTarget, HeldStateTarget, TerminationHook):
     """Turns any Singer HR stream into a validated Viva Insights package and uploads it."""
 
     name = "target-viva-insights"
@@ -60,6 +69,7 @@ class TargetVivaInsights(DirectRecordTarget, HeldStateTarget, TerminationHook):
     message_reader_class = VivaMessageReader
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        keep_log_messages_on_one_line()  # names from the input never forge a log line
         super().__init__(*args, **kwargs)
         # Arrow's default allocator (mimalloc) keeps freed batches mapped; malloc hands them back,
         # which keeps the peak RSS flat across batches (bench/README.md).
@@ -67,7 +77,6 @@ class TargetVivaInsights(DirectRecordTarget, HeldStateTarget, TerminationHook):
         # Everything imported so far lives as long as the process: keep it out of the cyclic GC's
         # passes, which otherwise rescan it while a run allocates millions of short-lived records.
         gc.freeze()
-        self._check_setting_combinations()
         # One sink writes one data.csv: draining in parallel threads would buy nothing.
         self.max_parallelism = 1
         self._streams: list[str] = []
@@ -83,11 +92,32 @@ class TargetVivaInsights(DirectRecordTarget, HeldStateTarget, TerminationHook):
         except VivaError as error:
             cls.logger.error("%s", error)
             sys.exit(error.exit_code)
+        except SdkMappingError as error:
+            # stream_maps or flattening that cannot apply to the stream: the SDK's message names it.
+            cls.logger.error("stream_maps / flattening settings: %s", error)
+            sys.exit(ConfigurationError.exit_code)
+        except OSError as error:
+            if error.filename is None:  # not a file: a network error the client should have named
+                raise
+            # A full disk, a folder removed or made read-only during the run: the place and the reason.
+            cls.logger.error("%s", config_check.file_system_failure(error))
+            sys.exit(ConfigurationError.exit_code)
 
-    def _check_setting_combinations(self) -> None:
-        if self.config.get("preflight_report_only") and not self.config.get("dry_run"):
-            msg = "preflight_report_only needs dry_run: true (data with errors is never uploaded)"
-            raise ConfigValidationError(msg, errors=[msg])
+    @classmethod
+    def cb_config(cls, ctx: click.Context, param: click.Option, value: tuple[str, ...]) -> Any:
+        """The SDK reads --config itself: a missing or non-JSON file ends naming the file, exit code 2."""
+        try:
+            config_check.check_config_files(value)
+        except ConfigurationError as error:
+            cls.logger.error("%s", error)
+            ctx.exit(error.exit_code)
+        return super().cb_config(ctx, param, value)
+
+    def check_settings(self) -> None:
+        """Every setting checked before the first record is read (config_check.py)."""
+        schema = copy.deepcopy(self.config_jsonschema)
+        self.append_builtin_config(schema)  # the SDK's own settings are known settings too
+        config_check.check_settings(self.config, schema)
 
     @property
     def export(self) -> Export:

@@ -126,11 +126,14 @@ class DataValidator:
                 )
 
     def _check_unique(self, names: list[str], rule: Rule, label: str) -> None:
+        # Viva matches names without regard to case: Dept and dept would be one column there.
         seen: set[str] = set()
         for name in names:
-            if name in seen:
-                self._finding(rule, f"{label} appears more than once", column=name, value=name)
-            seen.add(name)
+            if name.casefold() in seen:
+                self._finding(
+                    rule, f"{label} appears more than once (names differ in case only)", column=name
+                )
+            seen.add(name.casefold())
 
     def _check_reserved_type(self, field: CsvField) -> None:
         expected = rules.RESERVED_FIELDS.get(field.name)
@@ -457,6 +460,19 @@ def _validate_data_csv(
             next_row += batch.num_rows
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
         validator.report.add(
-            Issue(Rule.UNREADABLE_CSV, f"{DATA_FILE} cannot be read after row {next_row - 1}: {exc}")
+            Issue(
+                Rule.UNREADABLE_CSV,
+                f"{DATA_FILE} cannot be read after row {next_row - 1}: {_without_row_text(exc)}",
+            )
         )
     return validator.finish()
+
+
+def _without_row_text(error: Exception) -> str:
+    """Arrow ends a CSV parse error with the offending row's text: personal data, kept out of messages."""
+    text = str(error)
+    if text.startswith("CSV parse error:"):
+        head, _, _ = text.partition(": ")  # "CSV parse error"
+        detail = text[len(head) + 2 :]
+        return f"{head}: {detail.split(': ', 1)[0]}"
+    return text
