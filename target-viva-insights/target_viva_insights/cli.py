@@ -23,7 +23,8 @@ from target_viva_insights.settings import CONNECTION_SETTINGS
 from target_viva_insights.template import MetadataTemplate, load_template
 
 ENV_PREFIXES = ("TARGET_VIVA_INSIGHTS_", "VIVA_INSIGHTS_")  # the second wins
-EXTRA_SETTINGS = ("output_dir", "date_order", "metadata_template")  # package settings the commands use
+# Package settings the commands use too.
+EXTRA_SETTINGS = ("output_dir", "date_order", "metadata_template", "ledger_path")
 logger = logging.getLogger("viva_insights")
 
 
@@ -317,6 +318,124 @@ def command_emulator(arguments: argparse.Namespace, settings: dict[str, Any]) ->
     return 0
 
 
+# ---- the delivery ledger (see ledger.py and CLI.md) ------------------------------------------------
+
+
+def _open_ledger(arguments: argparse.Namespace, settings: Mapping[str, Any]) -> Any:
+    from target_viva_insights.ledger import Ledger, default_ledger_path
+
+    tenant_id = settings.get("tenant_id")
+    if not tenant_id:
+        raise ConfigurationError("the ledger is kept per tenant: set tenant_id (--tenant-id or --config)")
+    return Ledger(str(settings.get("ledger_path") or default_ledger_path()), str(tenant_id))
+
+
+def _existing_file(name: str) -> Path:
+    path = Path(name)
+    if not path.is_file():
+        raise ConfigurationError(f"{path} is not a file")
+    return path
+
+
+def command_ledger_show(arguments: argparse.Namespace, settings: dict[str, Any]) -> int:
+    """Print what the ledger says Viva holds: imports, people, rows, last EffectiveDate, pending."""
+    ledger = _open_ledger(arguments, settings)
+    if not ledger.exists():
+        print(
+            f"No ledger for tenant {ledger.tenant_id} at {ledger.location}: "
+            "the next auto run is a full import."
+        )
+        return 0
+    _print_json(ledger.summary())
+    return 0
+
+
+def command_ledger_diff(arguments: argparse.Namespace, settings: dict[str, Any]) -> int:
+    """Print what a package or CSV would change against the ledger, naming only the file's own values."""
+    import numpy as np
+    import pyarrow as pa
+
+    from target_viva_insights.ledger import PERSON_FIELD, digest_file
+
+    ledger = _open_ledger(arguments, settings)
+    digests, keys = digest_file(ledger, _existing_file(arguments.file))
+    comparison = ledger.compare(digests)
+    document: dict[str, Any] = {"ledger": ledger.location, **comparison.summary()}
+
+    def named(mask: np.ndarray) -> list[dict[str, Any]]:
+        chosen = keys.filter(pa.array(mask)).slice(0, arguments.limit)
+        return chosen.to_pylist()
+
+    document["people_added_list"] = [row[PERSON_FIELD] for row in named(comparison.new_people)]
+    document["rows_new_list"] = named(comparison.new_rows)
+    document["rows_changed_list"] = named(comparison.changed_rows)
+    document["lists_limited_to"] = arguments.limit
+    _print_json(document)
+    return 0
+
+
+def command_ledger_adopt(arguments: argparse.Namespace, settings: dict[str, Any]) -> int:
+    """Record a package as what Viva holds (a tenant whose data was uploaded by other means)."""
+    import numpy as np
+
+    from target_viva_insights.ledger import (
+        ImportKind,
+        IngestionRecord,
+        digest_file,
+        now_iso,
+        package_sha256,
+    )
+
+    ledger = _open_ledger(arguments, settings)
+    package = _existing_file(arguments.package)
+    with ledger.locked():
+        if ledger.exists() and not arguments.replace:
+            raise ConfigurationError(
+                f"A ledger for tenant {ledger.tenant_id} exists at {ledger.location}; adopt replaces it "
+                "only with --replace."
+            )
+        digests, _ = digest_file(ledger, package)
+        record = IngestionRecord(
+            arguments.ingestion_id or f"adopted:{package.name}",
+            now_iso(),
+            ImportKind.FULL,
+            len(digests),
+            len(np.unique(digests.person)),
+            package_sha256(package),
+        )
+        ledger.record_completed(record, digests)
+    _print_json(ledger.summary())
+    return 0
+
+
+def add_ledger_commands(commands: Any, with_settings: argparse.ArgumentParser) -> None:
+    """`viva-insights ledger [show|diff|adopt]`; tenant_id and ledger_path come from the settings."""
+    ledger_flags = argparse.ArgumentParser(add_help=False, parents=[with_settings])
+    ledger_flags.add_argument(
+        "--ledger-path", dest="ledger_path", default=None, help="folder or fsspec URL of the ledger"
+    )
+    ledger = commands.add_parser(
+        "ledger", parents=[ledger_flags], help="what Viva holds per the delivery ledger (show, diff, adopt)"
+    )
+    ledger.set_defaults(handler=command_ledger_show)
+    actions = ledger.add_subparsers(dest="ledger_action", metavar="ACTION")
+    show = actions.add_parser(
+        "show", parents=[ledger_flags], help="imports, people, rows, last EffectiveDate"
+    )
+    show.set_defaults(handler=command_ledger_show)
+    diff = actions.add_parser("diff", parents=[ledger_flags], help="what a package or CSV would change")
+    diff.add_argument("file", help="package .zip or data .csv")
+    diff.add_argument("--limit", type=int, default=20, help="names listed per kind of change (default 20)")
+    diff.set_defaults(handler=command_ledger_diff)
+    adopt = actions.add_parser(
+        "adopt", parents=[ledger_flags], help="record a package as what Viva holds (existing tenants)"
+    )
+    adopt.add_argument("package", help="the package .zip (or data .csv) Viva holds")
+    adopt.add_argument("--ingestion-id", help="the id of the ingestion that uploaded it, when known")
+    adopt.add_argument("--replace", action="store_true", help="replace an existing ledger")
+    adopt.set_defaults(handler=command_ledger_adopt)
+
+
 # ---- parser --------------------------------------------------------------------------------------
 
 
@@ -383,6 +502,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="write the rows the emulated tenant holds to FILE.csv (0600), print the summary, and exit",
     )
     emulator.set_defaults(handler=command_emulator)
+    add_ledger_commands(commands, with_settings)
     return parser
 
 

@@ -57,10 +57,15 @@ class ExportSettings:
             field_types=dict(config.get("field_types") or {}),
             exclude_columns=list(config.get("exclude_columns") or []),
             date_order=DateOrder(config.get("date_order") or DEFAULT_DATE_ORDER.value),
-            import_mode=ImportMode(config.get("import_mode") or DEFAULT_IMPORT_MODE.value),
+            import_mode=_judged_as(ImportMode(config.get("import_mode") or DEFAULT_IMPORT_MODE.value)),
             check_types=bool(config.get("validate_records", True)),
             template=load_template(config["metadata_template"]) if config.get("metadata_template") else None,
         )
+
+
+def _judged_as(mode: ImportMode) -> ImportMode:
+    """`auto` is judged as a full import unless the target resolved it against the ledger first."""
+    return ImportMode.FULL if mode is ImportMode.AUTO else mode
 
 
 @dataclasses.dataclass

@@ -17,11 +17,13 @@ from target_viva_insights.rules import DEFAULT_DATE_ORDER, TYPE_TOKENS, DateOrde
 class ImportMode(enum.Enum):
     """Whether a package replaces Viva's organizational data or adds to it; the value is the setting."""
 
+    # Decided per run against the delivery ledger (import_plan.py): FULL or INCREMENTAL, never sent as is.
+    AUTO = "auto"
     FULL = "full"
     INCREMENTAL = "incremental"
 
 
-DEFAULT_IMPORT_MODE = ImportMode.FULL
+DEFAULT_IMPORT_MODE = ImportMode.AUTO
 
 DEFAULT_API_BASE_URL = "https://api.orginsights.viva.office.com/v1.0"
 DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com"
@@ -217,7 +219,34 @@ PACKAGE_SETTINGS = th.PropertiesList(
         default=DEFAULT_IMPORT_MODE.value,
         allowed_values=[mode.value for mode in ImportMode],
         title="Import mode",
-        description="`full` replaces all organizational data (IsBootstrap true); `incremental` adds to it.",
+        description=(
+            "`auto`: the first run for a tenant (no ledger) is a full import, later runs send only the rows "
+            "new or changed against the delivery ledger as an incremental import, and nothing when nothing "
+            "changed. `full` replaces all organizational data (IsBootstrap true), refused when it would "
+            "drop more than max_population_drop_percent of the people Viva holds. `incremental` sends the "
+            "file as it is, IsBootstrap false."
+        ),
+    ),
+    th.Property(
+        "ledger_path",
+        th.StringType,
+        title="Ledger path",
+        description=(
+            "Folder or fsspec URL (s3://, az://, gs:// with its fsspec implementation installed) of the "
+            "delivery ledger: what Viva holds per tenant, as keyed digests. Default: "
+            "$MELTANO_PROJECT_ROOT/.meltano/viva-insights-ledger under Meltano, else "
+            "~/.local/share/viva-insights/ledger ($XDG_DATA_HOME)."
+        ),
+    ),
+    th.Property(
+        "max_population_drop_percent",
+        th.NumberType,
+        title="Max population drop (percent)",
+        default=10,
+        description=(
+            "A full import that would drop more than this share of the people the ledger says Viva "
+            "holds is refused (nothing is sent)."
+        ),
     ),
     th.Property(
         "output_dir",

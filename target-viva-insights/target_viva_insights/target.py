@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import datetime
 import gc
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import click
+import numpy as np
 import pyarrow as pa
 from singer_sdk.exceptions import MappingError as SdkMappingError
 from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities
@@ -20,7 +22,12 @@ from singer_sdk.sinks import Sink
 from singer_sdk.target_base import Target
 
 from target_viva_insights import config_check
-from target_viva_insights.errors import ConfigurationError, DataValidationFailed, VivaError
+from target_viva_insights.errors import (
+    ConfigurationError,
+    DataValidationFailed,
+    PreviousIngestionPending,
+    VivaError,
+)
 from target_viva_insights.export import Export, ExportSettings, csv_fields
 from target_viva_insights.fast_path import (
     CheckedSettingsTarget,
@@ -28,12 +35,22 @@ from target_viva_insights.fast_path import (
     HeldStateTarget,
     TerminationHook,
 )
+from target_viva_insights.import_plan import (
+    ImportPlan,
+    forgive_known_managers,
+    open_ledger,
+    plan_import,
+    validation_mode,
+    write_rows_to_send,
+)
+from target_viva_insights.ingestion import Phase, phase_of
+from target_viva_insights.ledger import IngestionRecord, Ledger, now_iso, package_sha256
 from target_viva_insights.log_text import keep_log_messages_on_one_line
 from target_viva_insights.mapping import Column, findings_notes
 from target_viva_insights.package import complete_package, metadata_document
 from target_viva_insights.reader import VivaMessageReader
 from target_viva_insights.report import Severity, ValidationReport
-from target_viva_insights.settings import TARGET_SETTINGS
+from target_viva_insights.settings import TARGET_SETTINGS, ImportMode
 from target_viva_insights.sink import SkippedStreamSink, VivaSink
 
 LOGGED_FINDINGS = 20
@@ -121,7 +138,8 @@ class TargetVivaInsights(CheckedSettingsTarget, DirectRecordTarget, HeldStateTar
     @property
     def export(self) -> Export:
         if self._export is None:
-            settings = ExportSettings.from_config(self.config)  # may refuse the template: no dir yet
+            # May refuse the template: before the work dir exists.
+            settings = ExportSettings.from_config(self._config_for_validation())
             self._workdir = Path(tempfile.mkdtemp(prefix="target-viva-insights-"))  # mode 0700
             self._export = Export(self._workdir, settings)
         return self._export
@@ -211,6 +229,7 @@ class TargetVivaInsights(CheckedSettingsTarget, DirectRecordTarget, HeldStateTar
         data_zip, columns, report = self.export.finish()
         out_dir = self._output_dir()
         stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        self._judge_with_ledger(report)
         report_path = report.write_csv(out_dir / f"viva-insights-{stamp}-validation.csv")
         self._log_report(report, report_path)
         self._log_mapping_findings(columns, report)
@@ -221,23 +240,119 @@ class TargetVivaInsights(CheckedSettingsTarget, DirectRecordTarget, HeldStateTar
                 f"nothing was packaged or uploaded. Report: {report_path}"
             )
             raise PreflightFailedError(msg)
-        metadata = metadata_document(csv_fields(columns), self.export.settings.import_mode)
-        package = complete_package(data_zip, metadata, out_dir / f"viva-insights-{stamp}.zip")
-        self.logger.info(
-            "Package %s: %d rows, %d columns (%s).",
-            package,
-            self.export.rows,
-            len(columns),
-            ", ".join(column.field for column in columns),
-        )
-        if self.config.get("dry_run"):
-            self.logger.info("dry_run: the package is not uploaded.")
-            return
-        from target_viva_insights.client import deliver_package
-
         # Viva's error file must outlive the run even without output_dir: then it goes to the working dir.
         errors_dir = out_dir if self.config.get("output_dir") else Path.cwd()
-        deliver_package(self.config, package, errors_dir, self.logger)
+        with self._ledger_lock():
+            self._settle_pending_ingestions(errors_dir)
+            plan = plan_import(self.config, self._ledger, data_zip, self.export.rows, self.logger)
+            if plan.nothing_to_send:
+                self._log_nothing_changed()
+                return
+            if plan.send is not None:
+                data_zip = write_rows_to_send(
+                    data_zip, [c.field for c in columns], plan.send, self.export.workdir
+                )
+            metadata = metadata_document(csv_fields(columns), ImportMode(plan.mode.value))
+            package = complete_package(data_zip, metadata, out_dir / f"viva-insights-{stamp}.zip")
+            self.logger.info(
+                "Package %s: %d rows, %d columns (%s).",
+                package,
+                plan.rows,
+                len(columns),
+                ", ".join(column.field for column in columns),
+            )
+            self.logger.info("Import plan: %s.", plan.describe())
+            if self.config.get("dry_run"):
+                self.logger.info("dry_run: the package is not uploaded; the ledger is left as it is.")
+                return
+            self._deliver_and_record(package, plan, errors_dir)
+
+    # -- the delivery ledger (ledger.py, import_plan.py) ---------------------------------------------
+
+    @property
+    def _ledger(self) -> Ledger | None:
+        if not hasattr(self, "_opened_ledger"):
+            self._opened_ledger = open_ledger(self.config)
+        return self._opened_ledger
+
+    def _config_for_validation(self) -> dict[str, Any]:
+        """The file is judged as the import it will (or may) be: auto with a ledger -> incremental."""
+        return {**self.config, "import_mode": validation_mode(self.config, self._ledger).value}
+
+    def _judge_with_ledger(self, report: ValidationReport) -> None:
+        """In an incremental import a manager Viva already holds is a known person."""
+        ledger = self._ledger
+        if ledger is None or not ledger.holds_data() or self.export.settings.import_mode is ImportMode.FULL:
+            return
+        forgiven = forgive_known_managers(report, ledger)
+        if forgiven:
+            self.logger.info("%d manager reference(s) resolved by people Viva already holds.", forgiven)
+
+    def _ledger_lock(self) -> contextlib.AbstractContextManager[Any]:
+        ledger = self._ledger
+        if ledger is None or self.config.get("dry_run"):
+            return contextlib.nullcontext()
+        return ledger.locked()
+
+    def _settle_pending_ingestions(self, errors_dir: Path) -> None:
+        """Ingestions a previous run left pending: Completed -> into the ledger, failed -> dropped."""
+        ledger = self._ledger
+        if ledger is None or not ledger.exists() or not ledger.pending or self.config.get("dry_run"):
+            return
+        from target_viva_insights.client import field, settle_ingestion
+        from target_viva_insights.errors import IngestionFailed
+
+        for record in ledger.pending:
+            try:
+                document = settle_ingestion(self.config, record.ingestion_id, errors_dir, self.logger)
+            except (DataValidationFailed, IngestionFailed) as error:
+                ledger.settle(record.ingestion_id, completed=False)
+                self.logger.warning(
+                    "Pending ingestion %s failed (%s): dropped from the ledger (its rows go again).",
+                    record.ingestion_id,
+                    type(error).__name__,
+                )
+                continue
+            status = str(field(document, "Status"))
+            if phase_of(status) is Phase.COMPLETED:
+                ledger.settle(record.ingestion_id, completed=True)
+                self.logger.info(
+                    "Pending ingestion %s completed: recorded in the ledger.", record.ingestion_id
+                )
+                continue
+            msg = (
+                f"Ingestion {record.ingestion_id} of {record.time} is still {status}; Viva takes one "
+                "ingestion at a time. Run again once it has finished (viva-insights status ID)."
+            )
+            raise PreviousIngestionPending(msg)
+
+    def _log_nothing_changed(self) -> None:
+        last = self._ledger.last_ingestion() if self._ledger is not None else None
+        since = f"ingestion {last.ingestion_id} of {last.time}" if last else "the ledger was written"
+        self.logger.info("Nothing changed since %s: no upload.", since)
+
+    def _deliver_and_record(self, package: Path, plan: ImportPlan, errors_dir: Path) -> None:
+        """Upload; the ledger takes the rows once Viva says Completed, or keeps them as pending."""
+        from target_viva_insights.client import deliver_package, field
+
+        final = deliver_package(self.config, package, errors_dir, self.logger)
+        ledger = self._ledger
+        if ledger is None:
+            return
+        people = len(np.unique(plan.digests.person))
+        record = IngestionRecord(
+            str(field(final, "Id")), now_iso(), plan.mode, plan.rows, people, package_sha256(package)
+        )
+        if phase_of(str(field(final, "Status"))) is Phase.COMPLETED:
+            ledger.record_completed(record, plan.digests)
+            self.logger.info("Ledger %s: ingestion %s recorded.", ledger.location, record.ingestion_id)
+        else:
+            ledger.record_pending(record, plan.digests)
+            self.logger.info(
+                "Ledger %s: ingestion %s recorded as pending; the next run settles it.",
+                ledger.location,
+                record.ingestion_id,
+            )
 
     def _output_dir(self) -> Path:
         configured = self.config.get("output_dir")

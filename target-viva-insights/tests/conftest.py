@@ -132,6 +132,15 @@ def certificates(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return paths
 
 
+@pytest.fixture(autouse=True)
+def private_ledger_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test its own default ledger folder (never the user's), also for the processes it starts."""
+    home = tmp_path / "xdg-data"
+    monkeypatch.setenv("XDG_DATA_HOME", str(home))
+    monkeypatch.delenv("MELTANO_PROJECT_ROOT", raising=False)
+    return home
+
+
 @pytest.fixture(scope="module")
 def emulator_process(
     tmp_path_factory: pytest.TempPathFactory, certificates: dict[str, Path]

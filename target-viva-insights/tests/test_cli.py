@@ -269,4 +269,3 @@ def test_an_error_file_target_that_cannot_be_written_exits_2_naming_it(emulator,
     assert result.returncode == 2
     assert f"Cannot write the error file {tmp_path}" in result.stderr
     assert "Traceback" not in result.stderr
-

@@ -47,6 +47,8 @@ def project_env(tmp_path: Path, emulator: EmulatorHandle) -> dict[str, str]:
     ).items():
         env[f"TARGET_VIVA_INSIGHTS_{name.upper()}"] = str(value)
     env["MELTANO_DATABASE_URI"] = f"sqlite:///{tmp_path / 'meltano.db'}"
+    # Each test its own delivery ledger, as its own state (the default would be the project's .meltano/).
+    env["TARGET_VIVA_INSIGHTS_LEDGER_PATH"] = str(tmp_path / "ledger")
     env["MELTANO_SEND_ANONYMOUS_USAGE_STATS"] = "false"
     return env
 

@@ -1,0 +1,190 @@
+"""What a run sends, decided against the delivery ledger: the import mode and the rows.
+
+- `auto` (the default): no ledger for the tenant -> a full import of the file; otherwise only the rows
+  that are new or changed against the ledger, as an incremental import; nothing new -> no upload.
+- `full`: the whole file replaces what Viva holds, refused when it would drop more than
+  `max_population_drop_percent` of the people the ledger says Viva holds.
+- `incremental`: the whole file, as an incremental import.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from target_viva_insights.catalogue import Rule
+from target_viva_insights.errors import ConfigurationError
+from target_viva_insights.ledger import (
+    Comparison,
+    ImportKind,
+    Ledger,
+    RowDigests,
+    default_ledger_path,
+    digest_batch,
+    read_text_batches,
+)
+from target_viva_insights.package import DataCsvWriter
+from target_viva_insights.report import Severity, ValidationReport
+from target_viva_insights.settings import DEFAULT_IMPORT_MODE, ImportMode
+
+DEFAULT_MAX_POPULATION_DROP_PERCENT = 10.0
+# The hierarchy rule a manager known from the ledger satisfies in an incremental import.
+MANAGER_ROW_RULE = Rule.MANAGER_NOT_A_PERSON
+
+
+class PopulationDropRefused(ConfigurationError):  # noqa: N818 - named for the outcome, as in errors.py
+    """A full import would remove more of the tenant's people than allowed."""
+
+
+@dataclasses.dataclass
+class ImportPlan:
+    """The decision: the mode, the rows to send (a mask over data.csv, None for all) and why."""
+
+    mode: ImportKind
+    reason: str
+    digests: RowDigests  # of the rows that will be sent
+    send: np.ndarray | None = None
+    comparison: Comparison | None = None
+
+    @property
+    def rows(self) -> int:
+        return len(self.digests)
+
+    @property
+    def nothing_to_send(self) -> bool:
+        return self.rows == 0
+
+    def describe(self) -> str:
+        text = f"{self.mode.value} import of {self.rows} rows ({self.reason})"
+        if self.comparison is not None:
+            counts = self.comparison.summary()
+            text += (
+                f"; against the ledger: {counts['rows_new']} rows new, {counts['rows_changed']} changed, "
+                f"{counts['rows_unchanged']} unchanged, {counts['people_added']} people added, "
+                f"{counts['people_absent']} of {counts['people_in_ledger']} people absent from the file"
+            )
+        return text
+
+
+def import_mode_setting(config: Mapping[str, Any]) -> ImportMode:
+    return ImportMode(config.get("import_mode") or DEFAULT_IMPORT_MODE.value)
+
+
+def open_ledger(config: Mapping[str, Any]) -> Ledger | None:
+    """The tenant's ledger, or None without a tenant_id (a dry run without connection settings)."""
+    tenant_id = config.get("tenant_id")
+    if not tenant_id:
+        return None
+    return Ledger(str(config.get("ledger_path") or default_ledger_path()), str(tenant_id))
+
+
+def validation_mode(config: Mapping[str, Any], ledger: Ledger | None) -> ImportKind:
+    """How the file is judged: as a full import unless it will (or may) go as an incremental one."""
+    setting = import_mode_setting(config)
+    if setting is ImportMode.INCREMENTAL:
+        return ImportKind.INCREMENTAL
+    if setting is ImportMode.AUTO and ledger is not None and ledger.holds_data():
+        return ImportKind.INCREMENTAL
+    return ImportKind.FULL
+
+
+def plan_import(
+    config: Mapping[str, Any], ledger: Ledger | None, data_zip: Path, rows: int, logger: logging.Logger
+) -> ImportPlan:
+    """Compare data.csv with the ledger and decide what goes; refuses a full import that drops people."""
+    setting = import_mode_setting(config)
+    if ledger is None:
+        mode = ImportKind.INCREMENTAL if setting is ImportMode.INCREMENTAL else ImportKind.FULL
+        return ImportPlan(mode, "no tenant_id: no ledger", _placeholder(rows))
+    batches, _ = read_text_batches(data_zip)
+    date_order = config.get("date_order") or "MDY"
+    digests = RowDigests.concat(digest_batch(ledger.digester, batch, date_order) for batch in batches)
+    if not ledger.holds_data():
+        if setting is ImportMode.INCREMENTAL:
+            return ImportPlan(ImportKind.INCREMENTAL, "import_mode incremental, no ledger yet", digests)
+        if setting is ImportMode.AUTO:
+            logger.warning(
+                "No delivery ledger for tenant %s at %s: this run is a FULL import (IsBootstrap true), "
+                "replacing all organizational data Viva holds. If the tenant already holds data uploaded "
+                "by other means, stop and run `viva-insights ledger adopt PACKAGE` first.",
+                ledger.tenant_id,
+                ledger.location,
+            )
+        return ImportPlan(ImportKind.FULL, "no ledger for this tenant yet", digests)
+    comparison = ledger.compare(digests)
+    if setting is ImportMode.FULL:
+        _refuse_population_drop(config, ledger, comparison)
+        return ImportPlan(ImportKind.FULL, "import_mode full", digests, comparison=comparison)
+    if setting is ImportMode.INCREMENTAL:
+        return ImportPlan(ImportKind.INCREMENTAL, "import_mode incremental", digests, comparison=comparison)
+    send = comparison.to_send
+    return ImportPlan(
+        ImportKind.INCREMENTAL,
+        "import_mode auto: rows new or changed against the ledger",
+        digests.select(send),
+        send=send,
+        comparison=comparison,
+    )
+
+
+def _placeholder(rows: int) -> RowDigests:
+    zeros = np.zeros(rows, dtype=np.uint64)
+    return RowDigests(zeros, zeros, zeros, zeros, np.full(rows, -1, dtype=np.int32))
+
+
+def _refuse_population_drop(config: Mapping[str, Any], ledger: Ledger, comparison: Comparison) -> None:
+    limit = config.get("max_population_drop_percent")
+    limit = DEFAULT_MAX_POPULATION_DROP_PERCENT if limit is None else float(limit)
+    if comparison.drop_percent() > limit:
+        held, absent = comparison.ledger_people, comparison.absent_people
+        raise PopulationDropRefused(
+            f"Refused: this full import (IsBootstrap true) would replace the {held} people Viva holds for "
+            f"tenant {ledger.tenant_id} with the {comparison.file_people} people of this file, dropping "
+            f"{absent} ({comparison.drop_percent():.1f}%, more than max_population_drop_percent {limit:g}). "
+            "Nothing was sent. If the tap sent only part of the history, use import_mode auto (sends what "
+            "is new) or incremental. To replace the population on purpose, raise "
+            "max_population_drop_percent for this run (e.g. 100)."
+        )
+
+
+def write_rows_to_send(data_zip: Path, headers: list[str], send: np.ndarray, workdir: Path) -> Path:
+    """A data.csv holding only the rows `send` marks, in the file's order (batch by batch)."""
+    writer = DataCsvWriter(workdir / "to-send.zip", headers)
+    batches, _ = read_text_batches(data_zip)
+    start = 0
+    for batch in batches:
+        mask = send[start : start + batch.num_rows]
+        start += batch.num_rows
+        if mask.any():
+            writer.append(pa.Table.from_batches([batch]).filter(pa.array(mask)))
+    writer.close()
+    return writer.path
+
+
+def forgive_known_managers(report: ValidationReport, ledger: Ledger) -> int:
+    """Drop "the manager has no row" errors for managers Viva already holds; returns how many.
+
+    Only exact while every such finding was kept in the report (the report caps findings per rule).
+    """
+    findings = [i for i in report.issues if i.rule == MANAGER_ROW_RULE and i.severity is Severity.ERROR]
+    if not findings or report.counts[(Severity.ERROR, MANAGER_ROW_RULE)] != len(findings):
+        return 0
+    known = ledger.known_manager_digests()
+    digester = ledger.digester
+    forgiven = [
+        issue
+        for issue in findings
+        if issue.value and np.isin(np.uint64(digester.digest_text(issue.value)), known).item()
+    ]
+    for issue in forgiven:
+        report.issues.remove(issue)
+    report.counts[(Severity.ERROR, MANAGER_ROW_RULE)] -= len(forgiven)
+    if not report.counts[(Severity.ERROR, MANAGER_ROW_RULE)]:
+        del report.counts[(Severity.ERROR, MANAGER_ROW_RULE)]
+    return len(forgiven)

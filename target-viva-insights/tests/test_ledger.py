@@ -1,0 +1,281 @@
+"""The delivery ledger on its own: digests, comparison, records, pending ingestions, lock, errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import stat
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from target_viva_insights.ledger import (
+    Digester,
+    ImportKind,
+    IngestionRecord,
+    Ledger,
+    LedgerError,
+    LedgerLocked,
+    RowDigests,
+    default_ledger_path,
+    digest_batch,
+    now_iso,
+)
+
+TENANT = "00000000-0000-0000-0000-000000000001"
+OTHER_TENANT = "00000000-0000-0000-0000-000000000099"
+
+
+def history(people: int, months: list[int], *, change: dict[str, str] | None = None) -> pa.Table:
+    """An org history: person 0 leads, everyone else reports to the person `i // 5`."""
+    rows: dict[str, list[str]] = {"PersonId": [], "ManagerId": [], "EffectiveDate": [], "Organization": []}
+    for month in months:
+        for person in range(people):
+            rows["PersonId"].append(f"p{person}@contoso.com")
+            rows["ManagerId"].append("" if person == 0 else f"p{person // 5}@contoso.com")
+            rows["EffectiveDate"].append(f"{month:02d}/01/2026")
+            rows["Organization"].append((change or {}).get(f"p{person}", f"org{person % 7}"))
+    return pa.table(rows)
+
+
+def digests(ledger: Ledger, table: pa.Table) -> RowDigests:
+    return digest_batch(ledger.digester, table, "MDY")
+
+
+def complete(ledger: Ledger, table: pa.Table, mode: ImportKind, ingestion_id: str | None = None) -> None:
+    file = digests(ledger, table)
+    record = IngestionRecord(
+        ingestion_id or str(uuid.uuid4()), now_iso(), mode, len(file), len(np.unique(file.person)), "0" * 64
+    )
+    with ledger.locked():
+        ledger.record_completed(record, file)
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> str:
+    return str(tmp_path / "ledger")
+
+
+def test_a_bootstrap_is_recorded_and_an_identical_file_changes_nothing(root: str) -> None:
+    ledger = Ledger(root, TENANT)
+    assert not ledger.exists()
+    table = history(50, [1, 2, 3])
+    complete(ledger, table, ImportKind.FULL)
+
+    again = Ledger(root, TENANT)
+    summary = again.summary()
+    assert (summary["imports"], summary["people"], summary["rows"]) == (1, 50, 150)
+    assert summary["last_effective_date"] == "2026-03-01"
+    comparison = again.compare(digests(again, table))
+    assert comparison.rows_to_send == 0
+    assert comparison.summary()["people_absent"] == 0
+
+
+def test_a_month_added_sends_that_month_only_and_a_change_is_seen(root: str) -> None:
+    ledger = Ledger(root, TENANT)
+    complete(ledger, history(50, [1, 2, 3]), ImportKind.FULL)
+    grown = history(50, [1, 2, 3, 4])
+    comparison = ledger.compare(digests(ledger, grown))
+    assert comparison.rows_to_send == 50
+    sent_dates = set(grown.column("EffectiveDate").filter(pa.array(comparison.to_send)).to_pylist())
+    assert sent_dates == {"04/01/2026"}
+
+    changed = history(50, [1, 2, 3], change={"p7": "elsewhere"})
+    comparison = ledger.compare(digests(ledger, changed))
+    assert comparison.summary()["rows_changed"] == 3
+    assert comparison.summary()["rows_new"] == 0
+
+
+def test_an_incremental_upserts_and_a_full_import_replaces(root: str) -> None:
+    ledger = Ledger(root, TENANT)
+    complete(ledger, history(50, [1, 2]), ImportKind.FULL)
+    complete(ledger, history(60, [3]), ImportKind.INCREMENTAL)
+    assert (len(ledger.rows), len(ledger.people)) == (160, 60)
+    complete(ledger, history(20, [3]), ImportKind.FULL)
+    assert (len(ledger.rows), len(ledger.people)) == (20, 20)
+    assert [entry.mode for entry in Ledger(root, TENANT).ingestions] == [
+        ImportKind.FULL,
+        ImportKind.INCREMENTAL,
+        ImportKind.FULL,
+    ]
+
+
+def test_a_partial_file_shows_the_people_it_would_drop(root: str) -> None:
+    ledger = Ledger(root, TENANT)
+    complete(ledger, history(100, [1, 2]), ImportKind.FULL)
+    comparison = ledger.compare(digests(ledger, history(80, [3])))
+    assert comparison.absent_people == 20
+    assert comparison.drop_percent() == pytest.approx(20.0)
+    assert comparison.summary()["people_added"] == 0
+
+
+def test_a_new_hire_reporting_to_a_manager_known_only_from_the_ledger(root: str) -> None:
+    ledger = Ledger(root, TENANT)
+    complete(ledger, history(10, [1]), ImportKind.FULL)
+    hire = pa.table(
+        {
+            "PersonId": ["new@contoso.com"],
+            "ManagerId": ["p3@contoso.com"],
+            "EffectiveDate": ["02/01/2026"],
+            "Organization": ["org1"],
+        }
+    )
+    file = digests(ledger, hire)
+    assert ledger.compare(file).summary()["people_added"] == 1
+    assert np.isin(file.manager, ledger.known_manager_digests()).all()
+    # The latest manager of each person is kept, keyed, so chains across file and ledger can be followed.
+    manager_of = dict(zip(ledger.people.person.tolist(), ledger.people.manager.tolist(), strict=True))
+    p3 = ledger.digester.digest_text("p3@contoso.com")
+    assert manager_of[p3] == ledger.digester.digest_text("p0@contoso.com")
+
+
+def test_column_order_blanks_and_nulls_do_not_count_as_changes(root: str) -> None:
+    digester = Digester(b"k" * 32)
+    table = pa.table({"PersonId": ["a", "b"], "EffectiveDate": ["01/01/2026"] * 2, "Level": ["", None]})
+    reordered = table.select(["Level", "EffectiveDate", "PersonId"])
+    first = digest_batch(digester, table, "MDY")
+    second = digest_batch(digester, reordered, "MDY")
+    assert (first.value == second.value).all()
+    assert first.value[0] != first.value[1]  # the PersonId differs
+    other_key = digest_batch(Digester(b"x" * 32), table, "MDY")
+    assert (other_key.value != first.value).all()
+
+
+def test_no_value_in_clear_and_private_files(root: str) -> None:
+    ledger = Ledger(root, TENANT)
+    complete(ledger, history(30, [1, 2]), ImportKind.FULL)
+    folder = Path(root) / TENANT
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    for path in folder.iterdir():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+        data = path.read_bytes()
+        assert b"contoso" not in data and b"org3" not in data, path
+
+
+def test_a_corrupt_ledger_is_a_clear_error_and_left_alone(root: str) -> None:
+    ledger = Ledger(root, TENANT)
+    complete(ledger, history(10, [1]), ImportKind.FULL)
+    manifest = Path(root) / TENANT / "manifest.json"
+    manifest.write_text("{not json", encoding="utf-8")
+    with pytest.raises(LedgerError, match="unreadable") as caught:
+        Ledger(root, TENANT).summary()
+    assert caught.value.exit_code == 2
+    assert manifest.read_text(encoding="utf-8") == "{not json"
+
+
+def test_a_missing_rows_file_is_a_clear_error(root: str) -> None:
+    ledger = Ledger(root, TENANT)
+    complete(ledger, history(10, [1]), ImportKind.FULL)
+    for path in (Path(root) / TENANT).glob("rows-*.parquet"):
+        path.write_bytes(b"garbage")
+    with pytest.raises(LedgerError, match=r"rows-.*\.parquet cannot be read"):
+        _ = Ledger(root, TENANT).rows
+
+
+def test_a_foreign_or_newer_ledger_is_refused(root: str) -> None:
+    complete(Ledger(root, TENANT), history(10, [1]), ImportKind.FULL)
+    foreign = Path(root) / OTHER_TENANT
+    (Path(root) / TENANT).rename(foreign)
+    with pytest.raises(LedgerError, match=f"belongs to tenant '{TENANT}'"):
+        _ = Ledger(root, OTHER_TENANT).manifest
+    manifest = foreign / "manifest.json"
+    document = json.loads(manifest.read_text(encoding="utf-8"))
+    document.update(tenant_id=OTHER_TENANT, format=99)
+    manifest.write_text(json.dumps(document), encoding="utf-8")
+    with pytest.raises(LedgerError, match="newer target-viva-insights"):
+        _ = Ledger(root, OTHER_TENANT).manifest
+
+
+def test_two_tenants_are_kept_apart(root: str) -> None:
+    complete(Ledger(root, TENANT), history(10, [1]), ImportKind.FULL)
+    complete(Ledger(root, OTHER_TENANT), history(25, [1, 2]), ImportKind.FULL)
+    first, second = Ledger(root, TENANT), Ledger(root, OTHER_TENANT)
+    assert (len(first.people), len(second.people)) == (10, 25)
+    assert first.key != second.key
+    assert first.compare(digests(first, history(10, [1]))).rows_to_send == 0
+
+
+def test_a_concurrent_run_is_refused_naming_the_first(root: str) -> None:
+    ledger = Ledger(root, TENANT)
+    with ledger.locked():
+        with pytest.raises(LedgerLocked) as caught, Ledger(root, TENANT).locked():
+            pass
+        assert f"pid {os.getpid()} on {socket.gethostname()}" in str(caught.value)
+        assert caught.value.exit_code == 8
+    with Ledger(root, TENANT).locked():  # released
+        pass
+
+
+def test_a_lock_left_by_a_dead_process_is_taken_over(root: str) -> None:
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, check=True
+    )
+    folder = Path(root) / TENANT
+    folder.mkdir(parents=True)
+    lock = {"pid": int(gone.stdout), "host": socket.gethostname(), "started": "2026-01-01T00:00:00+00:00"}
+    (folder / "lock").write_text(json.dumps(lock), encoding="utf-8")
+    with Ledger(root, TENANT).locked():
+        assert json.loads((folder / "lock").read_text(encoding="utf-8"))["pid"] == os.getpid()
+
+
+def test_writing_needs_the_lock(root: str) -> None:
+    ledger = Ledger(root, TENANT)
+    file = digests(ledger, history(3, [1]))
+    with pytest.raises(RuntimeError, match="lock"):
+        ledger.record_completed(IngestionRecord("x", now_iso(), ImportKind.FULL, 3, 3, ""), file)
+
+
+def test_pending_ingestions_are_settled(root: str) -> None:
+    ledger = Ledger(root, TENANT)
+    complete(ledger, history(10, [1]), ImportKind.FULL)
+    month = history(10, [2])
+    with ledger.locked():
+        ledger.record_pending(
+            IngestionRecord("ing-2", now_iso(), ImportKind.INCREMENTAL, 10, 10, ""), digests(ledger, month)
+        )
+    reopened = Ledger(root, TENANT)
+    assert [entry.ingestion_id for entry in reopened.pending] == ["ing-2"]
+    assert len(reopened.rows) == 10  # not yet what Viva holds
+    with reopened.locked():
+        reopened.settle("ing-2", completed=True)
+    settled = Ledger(root, TENANT)
+    assert (len(settled.rows), settled.pending) == (20, [])
+    assert not list((Path(root) / TENANT).glob("pending-*"))
+
+    with settled.locked():
+        settled.record_pending(
+            IngestionRecord("ing-3", now_iso(), ImportKind.INCREMENTAL, 10, 10, ""),
+            digests(settled, history(10, [3])),
+        )
+        settled.settle("ing-3", completed=False)
+    dropped = Ledger(root, TENANT)
+    assert (len(dropped.rows), dropped.pending, len(dropped.ingestions)) == (20, [], 2)
+
+
+def test_the_ledger_on_fsspec_memory_filesystem() -> None:
+    root = f"memory://ledger-{uuid.uuid4().hex}"
+    ledger = Ledger(root, TENANT)
+    complete(ledger, history(40, [1, 2]), ImportKind.FULL)
+    again = Ledger(root, TENANT)
+    assert again.location.startswith("memory://")
+    assert (len(again.rows), len(again.people)) == (80, 40)
+    assert again.compare(digests(again, history(40, [1, 2, 3]))).rows_to_send == 40
+    with again.locked(), pytest.raises(LedgerLocked), Ledger(root, TENANT).locked():
+        pass
+
+
+def test_default_ledger_path() -> None:
+    assert default_ledger_path({"MELTANO_PROJECT_ROOT": "/srv/project"}) == str(
+        Path("/srv/project/.meltano/viva-insights-ledger")
+    )
+    assert default_ledger_path({"XDG_DATA_HOME": "/data"}) == str(Path("/data/viva-insights/ledger"))
+
+
+def test_an_unknown_protocol_is_a_clear_error() -> None:
+    with pytest.raises(LedgerError, match="fsspec implementation"):
+        Ledger("nosuchproto://bucket/ledger", TENANT)
