@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import decimal
+import fnmatch
 import json
 import math
 from collections.abc import Sequence
@@ -23,7 +24,7 @@ import pyarrow.compute as pc
 
 from target_viva_insights.catalogue import Rule
 from target_viva_insights.dates import iso_to_viva_dates
-from target_viva_insights.mapping import Column, SourceType
+from target_viva_insights.mapping import SINGER_METADATA_PATTERN, Column, SourceType
 from target_viva_insights.report import MAX_ISSUES_PER_RULE, Issue
 from target_viva_insights.rules import DateOrder, ValueKind
 
@@ -255,9 +256,12 @@ def _undeclared_fields(
     if all(map(declared.issuperset, records)):  # the usual batch, checked without a Python loop
         return []
     strays = [index for index, record in enumerate(records) if not declared.issuperset(record)]
+    # Excluded on purpose (names or glob patterns), or Singer metadata a tap adds about itself.
+    left_out = [*excluded, SINGER_METADATA_PATTERN]
     issues = []
     for index in strays[:MAX_ISSUES_PER_RULE]:
-        for name in sorted(records[index].keys() - declared):
+        unknown = records[index].keys() - declared
+        for name in sorted(n for n in unknown if not any(fnmatch.fnmatchcase(n, p) for p in left_out)):
             issues.append(
                 Issue(
                     Rule.UNDECLARED_FIELD,

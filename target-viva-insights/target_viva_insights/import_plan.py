@@ -30,7 +30,7 @@ from target_viva_insights.ledger import (
     read_text_batches,
 )
 from target_viva_insights.package import DataCsvWriter
-from target_viva_insights.report import Severity, ValidationReport
+from target_viva_insights.report import ValidationReport
 from target_viva_insights.settings import DEFAULT_IMPORT_MODE, ImportMode
 
 DEFAULT_MAX_POPULATION_DROP_PERCENT = 10.0
@@ -168,12 +168,15 @@ def write_rows_to_send(data_zip: Path, headers: list[str], send: np.ndarray, wor
 
 
 def forgive_known_managers(report: ValidationReport, ledger: Ledger) -> int:
-    """Drop "the manager has no row" errors for managers Viva already holds; returns how many.
+    """Drop "the manager has no row" findings for managers Viva already holds; returns how many.
 
     Only exact while every such finding was kept in the report (the report caps findings per rule).
     """
-    findings = [i for i in report.issues if i.rule == MANAGER_ROW_RULE and i.severity is Severity.ERROR]
-    if not findings or report.counts[(Severity.ERROR, MANAGER_ROW_RULE)] != len(findings):
+    findings = [issue for issue in report.issues if issue.rule == MANAGER_ROW_RULE]
+    if not findings:
+        return 0
+    key = (findings[0].severity, MANAGER_ROW_RULE)
+    if report.counts[key] != len(findings):
         return 0
     known = ledger.known_manager_digests()
     digester = ledger.digester
@@ -184,7 +187,7 @@ def forgive_known_managers(report: ValidationReport, ledger: Ledger) -> int:
     ]
     for issue in forgiven:
         report.issues.remove(issue)
-    report.counts[(Severity.ERROR, MANAGER_ROW_RULE)] -= len(forgiven)
-    if not report.counts[(Severity.ERROR, MANAGER_ROW_RULE)]:
-        del report.counts[(Severity.ERROR, MANAGER_ROW_RULE)]
+    report.counts[key] -= len(forgiven)
+    if not report.counts[key]:
+        del report.counts[key]
     return len(forgiven)

@@ -734,6 +734,7 @@ def digest_data_csv(digester: Digester, batches: Iterable[pa.RecordBatch], date_
 
 def read_text_batches(path: Path) -> tuple[Iterator[pa.RecordBatch], str]:
     """data.csv of a package zip, or a bare CSV, as text batches; with the date order its types say."""
+    import csv
     import zipfile
 
     import pyarrow.csv as pacsv
@@ -755,11 +756,14 @@ def read_text_batches(path: Path) -> tuple[Iterator[pa.RecordBatch], str]:
             handle = path.open("rb")
         except OSError as error:
             raise ConfigurationError(f"{path}: {error}") from error
-    header = pacsv.open_csv(handle, read_options=pacsv.ReadOptions(block_size=1 << 16)).schema.names
-    handle.seek(0)
+    # The header line is read here, not by a first Arrow reader: Arrow reads ahead in a thread, and
+    # rewinding a zip member under it corrupts the member's CRC check.
+    header = next(csv.reader([handle.readline().decode("utf-8-sig").rstrip("\r\n")]), [])
     reader = pacsv.open_csv(
         handle,
-        read_options=pacsv.ReadOptions(block_size=READ_BLOCK_BYTES, use_threads=False),
+        read_options=pacsv.ReadOptions(
+            block_size=READ_BLOCK_BYTES, use_threads=False, column_names=header, skip_rows=0
+        ),
         convert_options=pacsv.ConvertOptions(
             column_types={name: pa.string() for name in header},
             strings_can_be_null=True,

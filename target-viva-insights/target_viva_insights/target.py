@@ -183,6 +183,9 @@ class TargetVivaInsights(CheckedSettingsTarget, DirectRecordTarget, HeldStateTar
     def _process_activate_version_message(self, message_dict: dict) -> None:
         """Accepted quietly: the run delivers the whole stream as one package, so there is no older
         version of it to retire (the SDK's default warns that it is not implemented)."""
+        if not isinstance(message_dict.get("version"), int):
+            # The reader turns this into an error naming the input line and the missing key.
+            raise TypeError("ACTIVATE_VERSION without a version")
 
     # -- progress during a long extraction, and records once the stream choice failed --------------
 

@@ -90,7 +90,7 @@ def test_every_setting_in_about_is_known() -> None:
         ("batch_size_rows", 0, "greater than 0"),
         ("poll_interval_seconds", -0.5, "greater than 0"),
         ("date_order", "YMD", "one of MDY, DMY"),
-        ("import_mode", "replace", "one of full, incremental"),
+        ("import_mode", "replace", "one of auto, full, incremental"),
         ("await_status", "done", "one of none, validation, completion"),
         ("max_retries", "five", "whole number"),
         ("dry_run", "yes", "true or false"),

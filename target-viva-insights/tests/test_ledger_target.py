@@ -142,21 +142,19 @@ def test_a_new_hire_reporting_to_a_manager_known_only_from_the_ledger(run: Runne
     assert "1 manager reference(s) resolved by people Viva already holds" in result.stderr
     latest = run.uploads()[-1]
     assert (latest["bootstrap"], len(latest["rows"])) == ("false", 1)
-    if latest["status"] == "Completed":
-        assert result.returncode == 0
-        assert run.ledger.summary()["people"] == 13
-    else:
-        # The emulator on main still judges an incremental file alone ("every manager has a row"),
-        # which the fidelity work makes a warning (issue 8): then the ledger must stay as it was.
-        print("emulator refused the incremental file on its own:", latest["status"])
-        assert result.returncode == 3 and run.ledger.summary()["people"] == 12
+    assert latest["status"] == "Completed"
+    assert result.returncode == 0
+    assert run.ledger.summary()["people"] == 13
 
 
-def test_a_manager_unknown_everywhere_is_still_refused(run: Runner) -> None:
+def test_a_manager_unknown_everywhere_is_a_warning_not_a_refusal(run: Runner) -> None:
+    # "Every manager has a row" is not a documented rule (docs/viva-rules.md): a warning, still reported.
     ok(run(org(12, ["2026-01-01"])))
     result = run([("new@contoso.com", "nobody@contoso.com", "org1", "2026-02-01")])
-    assert result.returncode == 3
-    assert len(run.uploads()) == 1
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "warning manager-not-a-person: 1" in result.stderr
+    assert "manager reference(s) resolved" not in result.stderr
+    assert len(run.uploads()) == 2
 
 
 def test_a_partial_file_under_full_is_refused_and_nothing_is_sent(run: Runner) -> None:
