@@ -247,6 +247,8 @@ def uploaded_rows(emulator: EmulatorHandle, ingestion: dict[str, Any]) -> list[d
 
 def run_pipeline(project: Any, emulator: EmulatorHandle, tap: str) -> tuple[dict, str]:
     before = len(emulator.state()["ingestions"])
+    # Each tap is a scenario of its own: its own delivery ledger, so its first run is a full import.
+    project.env["TARGET_VIVA_INSIGHTS_LEDGER_PATH"] = str(project.folder / f"ledger-{tap}")
     result = project.meltano("run", tap, "target-viva-insights", check=False)
     assert result.returncode == 0, result.stderr[-4000:]
     (ingestion,) = emulator.state()["ingestions"][before:]
