@@ -31,22 +31,25 @@ def step(action: str, package: Path, ledger_root: Path) -> int:
     import resource
 
     import pyarrow as pa
+    from target_viva_insights.digests import digest_batches, open_for_digests
     from target_viva_insights.ledger import (
         ImportKind,
         IngestionRecord,
+        Keep,
         Ledger,
-        digest_data_csv,
         now_iso,
         package_sha256,
-        read_text_batches,
     )
 
     pa.set_memory_pool(pa.system_memory_pool())  # as the target does: freed batches go back to the OS
     after_imports_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     start = time.perf_counter()
     ledger = Ledger(str(ledger_root), TENANT)
-    batches, date_order = read_text_batches(package)
-    digests = digest_data_csv(ledger.digester, batches, date_order)
+    with open_for_digests(package) as (batches, date_order):
+        if action == "adopt":
+            digests = digest_batches(ledger.digester, batches, date_order)
+        else:
+            comparison, _ = ledger.compare_batches(batches, date_order, keep=Keep.NEW_OR_CHANGED)
     if action == "adopt":
         people = len(set(digests.person.tolist()))
         record = IngestionRecord(
@@ -56,7 +59,7 @@ def step(action: str, package: Path, ledger_root: Path) -> int:
             ledger.record_completed(record, digests)
         result = {"rows": len(digests)}
     else:
-        result = ledger.compare(digests).summary()
+        result = comparison.summary()
     result["seconds_inside"] = round(time.perf_counter() - start, 3)
     result["rss_after_imports_mb"] = round(after_imports_mb, 1)
     result["rss_above_imports_mb"] = round(

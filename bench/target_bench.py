@@ -74,6 +74,7 @@ def ensure_input(size: int) -> Path:
     digest = hashlib.sha256(GENERATOR.read_bytes()).hexdigest()[:10]
     path = WORK / f"hr-stream-{size}-{digest}.jsonl"
     if not path.exists():
+        WORK.mkdir(parents=True, exist_ok=True)
         print(f"Generating {size:,} records into {path.name} ...", flush=True)
         partial = path.with_suffix(".partial")
         # Write aside and rename, so an interrupted run never leaves a truncated input in the cache.

@@ -352,39 +352,62 @@ def command_ledger_show(arguments: argparse.Namespace, settings: dict[str, Any])
 
 def command_ledger_diff(arguments: argparse.Namespace, settings: dict[str, Any]) -> int:
     """Print what a package or CSV would change against the ledger, naming only the file's own values."""
-    import numpy as np
-    import pyarrow as pa
-
-    from target_viva_insights.ledger import PERSON_FIELD, digest_file
+    from target_viva_insights.digests import open_for_digests
+    from target_viva_insights.ledger import Keep
 
     ledger = _open_ledger(arguments, settings)
-    digests, keys = digest_file(ledger, _existing_file(arguments.file))
-    comparison = ledger.compare(digests)
+    path = _existing_file(arguments.file)
+    with open_for_digests(path) as (batches, date_order):
+        comparison, _ = ledger.compare_batches(batches, date_order, keep=Keep.NEW_OR_CHANGED)
     document: dict[str, Any] = {"ledger": ledger.location, **comparison.summary()}
-
-    def named(mask: np.ndarray) -> list[dict[str, Any]]:
-        chosen = keys.filter(pa.array(mask)).slice(0, arguments.limit)
-        return chosen.to_pylist()
-
-    document["people_added_list"] = [row[PERSON_FIELD] for row in named(comparison.new_people)]
-    document["rows_new_list"] = named(comparison.new_rows)
-    document["rows_changed_list"] = named(comparison.changed_rows)
+    masks = {
+        "people_added_list": comparison.new_people,
+        "rows_new_list": comparison.new_rows,
+        "rows_changed_list": comparison.changed_rows,
+    }
+    document.update(_rows_named(path, masks, arguments.limit))
+    document["people_added_list"] = [row["PersonId"] for row in document["people_added_list"]]
     document["lists_limited_to"] = arguments.limit
     _print_json(document)
     return 0
+
+
+def _rows_named(path: Path, masks: Mapping[str, Any], limit: int) -> dict[str, list[dict[str, Any]]]:
+    """(PersonId, EffectiveDate) of the first `limit` rows each mask marks, read again from the file."""
+    import pyarrow as pa
+
+    from target_viva_insights.digests import DATE_FIELD, PERSON_FIELD, open_for_digests
+
+    named: dict[str, list[dict[str, Any]]] = {name: [] for name in masks}
+    start = 0
+    with open_for_digests(path) as (batches, _):
+        for batch in batches:
+            names = [name for name in (PERSON_FIELD, DATE_FIELD) if name in batch.schema.names]
+            keys = pa.Table.from_batches([batch]).select(names)
+            for list_name, mask in masks.items():
+                wanted = limit - len(named[list_name])
+                chosen = mask[start : start + batch.num_rows]
+                if wanted > 0 and chosen.any():
+                    rows = keys.filter(pa.array(chosen)).slice(0, wanted)
+                    named[list_name].extend(_decoded(rows).to_pylist())
+            start += batch.num_rows
+    return named
+
+
+def _decoded(table: Any) -> Any:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    columns = [pc.cast(column, pa.string()) for column in table.columns]
+    return pa.table(columns, names=table.column_names)
 
 
 def command_ledger_adopt(arguments: argparse.Namespace, settings: dict[str, Any]) -> int:
     """Record a package as what Viva holds (a tenant whose data was uploaded by other means)."""
     import numpy as np
 
-    from target_viva_insights.ledger import (
-        ImportKind,
-        IngestionRecord,
-        digest_file,
-        now_iso,
-        package_sha256,
-    )
+    from target_viva_insights.digests import digest_batches, open_for_digests
+    from target_viva_insights.ledger import ImportKind, IngestionRecord, now_iso, package_sha256
 
     ledger = _open_ledger(arguments, settings)
     package = _existing_file(arguments.package)
@@ -394,7 +417,8 @@ def command_ledger_adopt(arguments: argparse.Namespace, settings: dict[str, Any]
                 f"A ledger for tenant {ledger.tenant_id} exists at {ledger.location}; adopt replaces it "
                 "only with --replace."
             )
-        digests, _ = digest_file(ledger, package)
+        with open_for_digests(package) as (batches, date_order):
+            digests = digest_batches(ledger.digester, batches, date_order)
         record = IngestionRecord(
             arguments.ingestion_id or f"adopted:{package.name}",
             now_iso(),

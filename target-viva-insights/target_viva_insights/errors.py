@@ -34,6 +34,10 @@ class ConfigurationError(VivaError):
     exit_code = 2
 
 
+class LedgerError(ConfigurationError):
+    """The delivery ledger cannot be used as it is: unreadable, another tenant's, or from a newer version."""
+
+
 class DataValidationFailed(VivaError):
     """The data broke Viva's rules. `error_file` is where the findings were saved, when there is one."""
 
@@ -87,6 +91,10 @@ class IngestionTimeout(VivaError):
 
 class PreviousIngestionPending(VivaError):
     exit_code = 8
+
+
+class LedgerLocked(PreviousIngestionPending):
+    """Another run is delivering to this tenant (Viva takes one ingestion at a time)."""
 
 
 PERMISSION_ADVICE = (

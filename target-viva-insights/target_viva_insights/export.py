@@ -17,6 +17,7 @@ import pyarrow as pa
 from target_viva_insights import mapping
 from target_viva_insights.catalogue import Rule
 from target_viva_insights.formatting import format_batch
+from target_viva_insights.held_organization import HeldOrganization
 from target_viva_insights.mapping import Column, MappingError
 from target_viva_insights.package import CsvField, DataCsvWriter, open_data_csv, read_text_batches
 from target_viva_insights.report import ValidationReport
@@ -94,11 +95,13 @@ class Export:
     Args:
         workdir: a private directory for the zip parts (the caller creates and removes it).
         settings: how columns are named and typed and how data.csv is written and judged.
+        held: what Viva already holds, for judging an incremental import (the delivery ledger).
     """
 
-    def __init__(self, workdir: Path, settings: ExportSettings) -> None:
+    def __init__(self, workdir: Path, settings: ExportSettings, held: HeldOrganization | None = None) -> None:
         self.workdir = workdir
         self.settings = settings
+        self.held = held
         self._parts: list[_Part] = []
 
     @property
@@ -164,6 +167,7 @@ class Export:
                 csv_fields(columns),
                 date_order=self.settings.date_order,
                 import_mode=self.settings.import_mode,
+                known_people=self.held,
                 template=self.settings.template,
             ),
         )
@@ -214,6 +218,7 @@ class Export:
                 csv_fields(columns),
                 date_order=self.settings.date_order,
                 import_mode=self.settings.import_mode,
+                known_people=self.held,
                 template=self.settings.template,
             )
         offset = 0

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-from collections.abc import Iterable
 
 import numpy as np
 import pyarrow as pa
@@ -18,6 +17,7 @@ import pyarrow.compute as pc
 
 from target_viva_insights import rules
 from target_viva_insights.catalogue import Rule
+from target_viva_insights.held_organization import HeldChart, HeldOrganization
 from target_viva_insights.memory import release_freed_memory
 from target_viva_insights.report import MAX_ISSUES_PER_RULE, Issue, ValidationReport
 
@@ -107,8 +107,8 @@ class Hierarchy:
     Args:
         has_manager: data.csv has a ManagerId column.
         is_bootstrap: a full import (the 13-month snapshot advice is about a first, full import).
-        known_people: PersonIds Viva already holds (an incremental import's earlier imports): managers
-            among them count as existing.
+        held: what Viva already holds (an incremental import's earlier imports): managers it holds
+            exist, chains of managers continue through its people, its months count for coverage.
     """
 
     def __init__(
@@ -116,11 +116,12 @@ class Hierarchy:
         *,
         has_manager: bool,
         is_bootstrap: bool = True,
-        known_people: Iterable[str] | pa.Array | None = None,
+        held: HeldOrganization | None = None,
     ) -> None:
         self.has_manager = has_manager
         self.is_bootstrap = is_bootstrap
-        self.known_people = _as_text_array(known_people)
+        self.held = held
+        self._held_chart: HeldChart | None = None
         self.codes = EmailCodes()
         self._chunks: list[_Rows] = []
         self._first_line: int | None = None
@@ -171,15 +172,22 @@ class Hierarchy:
         return int(np.count_nonzero(self.coverage.rows))
 
     def new_people_count(self) -> int | None:
-        """How many people of the file Viva does not hold yet; None without `known_people`."""
-        if self.known_people is None:
+        """How many people of the file Viva does not hold yet; None without `held`."""
+        chart = self._chart()
+        if chart is None:
             return None
-        self._code_pending()
         present = np.zeros(len(self.codes.values), dtype=bool)
         present[: self.coverage.rows.size] = self.coverage.rows > 0
-        held = pc.drop_null(pc.index_in(self.known_people, value_set=self.codes.values))
-        present[held.to_numpy(zero_copy_only=False)] = False
-        return int(np.count_nonzero(present))
+        return int(np.count_nonzero(present & ~chart.held))
+
+    def _chart(self) -> HeldChart | None:
+        """What Viva holds about the file's addresses, worked out once, after every row is coded."""
+        if self.held is None:
+            return None
+        self._code_pending()
+        if self._held_chart is None or self._held_chart.held.size != len(self.codes.values):
+            self._held_chart = self.held.chart(self.codes.values)
+        return self._held_chart
 
     def judge(self, report: ValidationReport) -> None:
         self._code_pending()
@@ -278,16 +286,16 @@ class Hierarchy:
         is_known = np.zeros(len(self.codes.values) + 1, dtype=bool)
         is_known[rows.person] = True
         is_known[NO_MANAGER] = True
-        if self.known_people is not None:
-            held = pc.drop_null(pc.index_in(self.known_people, value_set=self.codes.values))
-            is_known[held.to_numpy(zero_copy_only=False)] = True
+        chart = self._chart()
+        if chart is not None:
+            is_known[:-1] |= chart.held
         unknown = ~is_known[rows.manager]
         positions = np.nonzero(unknown)[0]
         samples = [
             Issue(
                 Rule.MANAGER_NOT_A_PERSON,
                 f"the manager has no row of their own ({rules.PERSON_ID})"
-                + ("" if self.known_people is None else " and is not among the people Viva already holds")
+                + ("" if chart is None else " and is not among the people Viva already holds")
                 + ": Viva will know nothing else about them",
                 row=rows.line(index),
                 column=rules.MANAGER_ID,
@@ -374,10 +382,15 @@ class Hierarchy:
     def _loops(
         self, manager_of: np.ndarray, row_of: np.ndarray, date: str, seen: set[frozenset[int]]
     ) -> list[Issue]:
-        """People whose chain of managers never reaches the top: pointer doubling, then exact walks."""
+        """People whose chain of managers never reaches the top: pointer doubling, then exact walks.
+
+        A person without a row (yet) ends the chain, like the top does, unless Viva holds them: then
+        the chain goes on through Viva's data (`held`), where a loop can close as well.
+        """
+        chart = self._chart()
         step = np.where(manager_of >= 0, manager_of, -1)
-        # A manager who has no row yet ends the chain here, like the top does.
-        step = np.where((step >= 0) & (manager_of[np.maximum(step, 0)] == ABSENT), -1, step)
+        absent = manager_of == ABSENT
+        step[absent] = chart.manager[absent] if chart is not None else -1
         jump = step.copy()
         for _ in range(DOUBLING_ROUNDS):
             jump = np.where(jump >= 0, jump[np.maximum(jump, 0)], -1)
@@ -387,8 +400,11 @@ class Hierarchy:
             if cycle is None or frozenset(cycle) in seen:
                 continue
             seen.add(frozenset(cycle))
+            in_file = [member for member in cycle if not absent[member]]
+            if not in_file:
+                continue  # a loop in Viva's data alone: this file neither made nor can mend it
+            chain = self._loop_chain(cycle, absent, row_of, chart)
             # Rows, not addresses: the message reaches the log, the addresses stay in the value column.
-            chain = " -> ".join(f"row {int(row_of[member])}" for member in [*cycle, cycle[0]])
             issues.extend(
                 Issue(
                     Rule.REPORTING_LOOP,
@@ -398,9 +414,24 @@ class Hierarchy:
                     column=rules.MANAGER_ID,
                     value=self.codes.email(int(step[member])),
                 )
-                for member in cycle
+                for member in in_file
             )
         return issues
+
+    @staticmethod
+    def _loop_chain(cycle: list[int], absent: np.ndarray, row_of: np.ndarray, chart: HeldChart | None) -> str:
+        """ "row 4 -> a person Viva holds -> (2 more people Viva holds) -> row 4"."""
+        parts: list[str] = []
+        for member in cycle:
+            if not absent[member]:
+                parts.append(f"row {int(row_of[member])}")
+                continue
+            parts.append("a person Viva holds")
+            unnamed = int(chart.unnamed_on_the_way[member]) if chart is not None else 0
+            if unnamed:
+                parts.append(f"({unnamed} more {'person' if unnamed == 1 else 'people'} Viva holds)")
+        first = parts[0]
+        return " -> ".join([*parts, first])
 
     # -- data-quality warnings -----------------------------------------------------------------------
 
@@ -418,14 +449,19 @@ class Hierarchy:
         if not coverage.all_month_starts:
             return  # effective-dated change rows: gaps between changes are expected
         people = np.nonzero(coverage.rows)[0]
+        first, last, rows = coverage.first[people], coverage.last[people], coverage.rows[people]
+        whole_picture = self._with_held_months(people)
+        if whole_picture is not None:
+            first, last, rows = whole_picture
         # One row per person and month (a repeat was already an error of its own).
-        missing = (coverage.last[people] - coverage.first[people] + 1) - coverage.rows[people]
+        missing = (last - first + 1) - rows
         gappy = np.nonzero(missing > 0)[0]
+        held_too = "" if whole_picture is None else ", counting the months Viva already holds"
         samples = [
             Issue(
                 Rule.MISSING_MONTHLY_SNAPSHOT,
                 f"{int(missing[index])} month(s) without a row between this person's first and last "
-                "monthly snapshot",
+                f"monthly snapshot{held_too}",
                 column=rules.PERSON_ID,
                 value=self.codes.email(int(people[index])),
             )
@@ -433,18 +469,35 @@ class Hierarchy:
         ]
         report.add_found(int(gappy.size), samples)
 
+    def _with_held_months(self, people: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """(first month, last month, months with a row) of `people` across the file and Viva's data;
+        None when Viva's data is not monthly snapshots too (or is not known)."""
+        chart = self._chart()
+        if chart is None or not chart.months_are_snapshots:
+            return None
+        rows = self._usable_rows()
+        file_months = rows.day.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
+        # One number per (person, month); months since 1970 are shifted to be positive.
+        shift = np.int64(1 << 31)
+        pairs = np.unique(
+            np.concatenate(
+                [
+                    (rows.person.astype(np.int64) << 32) | (file_months + shift),
+                    (chart.month_addresses.astype(np.int64) << 32) | (chart.months + shift),
+                ]
+            )
+        )
+        person, month = pairs >> 32, (pairs & 0xFFFFFFFF) - shift
+        population = len(self.codes.values)
+        first = np.full(population, np.iinfo(np.int64).max, dtype=np.int64)
+        last = np.full(population, np.iinfo(np.int64).min, dtype=np.int64)
+        np.minimum.at(first, person, month)
+        np.maximum.at(last, person, month)
+        counts = np.bincount(person, minlength=population)
+        return first[people], last[people], counts[people]
+
     def _email_or_blank(self, code: int) -> str:
         return self.codes.email(code) if code >= 0 else ""
-
-
-def _as_text_array(people: Iterable[str] | pa.Array | None) -> pa.Array | None:
-    if people is None:
-        return None
-    if isinstance(people, pa.ChunkedArray):
-        return people.combine_chunks().cast(pa.string())
-    if isinstance(people, pa.Array):
-        return people.cast(pa.string())
-    return pa.array(list(people), type=pa.string())
 
 
 def _date_blocks(day: np.ndarray) -> list[tuple[int, int]] | None:

@@ -18,24 +18,14 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from target_viva_insights.catalogue import Rule
+from target_viva_insights.digests import RowDigests, dictionary_batches, digest_batches
 from target_viva_insights.errors import ConfigurationError
-from target_viva_insights.ledger import (
-    Comparison,
-    ImportKind,
-    Ledger,
-    RowDigests,
-    default_ledger_path,
-    digest_batch,
-    read_text_batches,
-)
-from target_viva_insights.package import DataCsvWriter
-from target_viva_insights.report import ValidationReport
+from target_viva_insights.ledger import Comparison, ImportKind, Keep, Ledger, default_ledger_path
+from target_viva_insights.package import DataCsvWriter, open_data_csv, read_header, read_text_batches
+from target_viva_insights.rules import DEFAULT_DATE_ORDER, DateOrder
 from target_viva_insights.settings import DEFAULT_IMPORT_MODE, ImportMode
 
 DEFAULT_MAX_POPULATION_DROP_PERCENT = 10.0
-# The hierarchy rule a manager known from the ledger satisfies in an incremental import.
-MANAGER_ROW_RULE = Rule.MANAGER_NOT_A_PERSON
 
 
 class PopulationDropRefused(ConfigurationError):  # noqa: N818 - named for the outcome, as in errors.py
@@ -102,35 +92,42 @@ def plan_import(
     if ledger is None:
         mode = ImportKind.INCREMENTAL if setting is ImportMode.INCREMENTAL else ImportKind.FULL
         return ImportPlan(mode, "no tenant_id: no ledger", _placeholder(rows))
-    batches, _ = read_text_batches(data_zip)
-    date_order = config.get("date_order") or "MDY"
-    digests = RowDigests.concat(digest_batch(ledger.digester, batch, date_order) for batch in batches)
-    if not ledger.holds_data():
-        if setting is ImportMode.INCREMENTAL:
-            return ImportPlan(ImportKind.INCREMENTAL, "import_mode incremental, no ledger yet", digests)
-        if setting is ImportMode.AUTO:
-            logger.warning(
-                "No delivery ledger for tenant %s at %s: this run is a FULL import (IsBootstrap true), "
-                "replacing all organizational data Viva holds. If the tenant already holds data uploaded "
-                "by other means, stop and run `viva-insights ledger adopt PACKAGE` first.",
-                ledger.tenant_id,
-                ledger.location,
-            )
-        return ImportPlan(ImportKind.FULL, "no ledger for this tenant yet", digests)
-    comparison = ledger.compare(digests)
+    date_order = DateOrder(config.get("date_order") or DEFAULT_DATE_ORDER.value)
+    with open_data_csv(data_zip) as data, dictionary_batches(data) as batches:
+        if not ledger.holds_data():
+            digests = digest_batches(ledger.digester, batches, date_order)
+            return _first_import(setting, ledger, digests, logger)
+        keep = Keep.NEW_OR_CHANGED if setting is ImportMode.AUTO else Keep.ALL
+        comparison, digests = ledger.compare_batches(batches, date_order, keep=keep)
     if setting is ImportMode.FULL:
         _refuse_population_drop(config, ledger, comparison)
         return ImportPlan(ImportKind.FULL, "import_mode full", digests, comparison=comparison)
     if setting is ImportMode.INCREMENTAL:
         return ImportPlan(ImportKind.INCREMENTAL, "import_mode incremental", digests, comparison=comparison)
-    send = comparison.to_send
     return ImportPlan(
         ImportKind.INCREMENTAL,
         "import_mode auto: rows new or changed against the ledger",
-        digests.select(send),
-        send=send,
+        digests,
+        send=comparison.to_send,
         comparison=comparison,
     )
+
+
+def _first_import(
+    setting: ImportMode, ledger: Ledger, digests: RowDigests, logger: logging.Logger
+) -> ImportPlan:
+    """No ingestion completed for the tenant yet: the file goes whole."""
+    if setting is ImportMode.INCREMENTAL:
+        return ImportPlan(ImportKind.INCREMENTAL, "import_mode incremental, no ledger yet", digests)
+    if setting is ImportMode.AUTO:
+        logger.warning(
+            "No delivery ledger for tenant %s at %s: this run is a FULL import (IsBootstrap true), "
+            "replacing all organizational data Viva holds. If the tenant already holds data uploaded "
+            "by other means, stop and run `viva-insights ledger adopt PACKAGE` first.",
+            ledger.tenant_id,
+            ledger.location,
+        )
+    return ImportPlan(ImportKind.FULL, "no ledger for this tenant yet", digests)
 
 
 def _placeholder(rows: int) -> RowDigests:
@@ -156,38 +153,12 @@ def _refuse_population_drop(config: Mapping[str, Any], ledger: Ledger, compariso
 def write_rows_to_send(data_zip: Path, headers: list[str], send: np.ndarray, workdir: Path) -> Path:
     """A data.csv holding only the rows `send` marks, in the file's order (batch by batch)."""
     writer = DataCsvWriter(workdir / "to-send.zip", headers)
-    batches, _ = read_text_batches(data_zip)
     start = 0
-    for batch in batches:
-        mask = send[start : start + batch.num_rows]
-        start += batch.num_rows
-        if mask.any():
-            writer.append(pa.Table.from_batches([batch]).filter(pa.array(mask)))
+    with open_data_csv(data_zip) as data:
+        for batch in read_text_batches(data, read_header(data), empty_as_null=True):
+            mask = send[start : start + batch.num_rows]
+            start += batch.num_rows
+            if mask.any():
+                writer.append(pa.Table.from_batches([batch]).filter(pa.array(mask)))
     writer.close()
     return writer.path
-
-
-def forgive_known_managers(report: ValidationReport, ledger: Ledger) -> int:
-    """Drop "the manager has no row" findings for managers Viva already holds; returns how many.
-
-    Only exact while every such finding was kept in the report (the report caps findings per rule).
-    """
-    findings = [issue for issue in report.issues if issue.rule == MANAGER_ROW_RULE]
-    if not findings:
-        return 0
-    key = (findings[0].severity, MANAGER_ROW_RULE)
-    if report.counts[key] != len(findings):
-        return 0
-    known = ledger.known_manager_digests()
-    digester = ledger.digester
-    forgiven = [
-        issue
-        for issue in findings
-        if issue.value and np.isin(np.uint64(digester.digest_text(issue.value)), known).item()
-    ]
-    for issue in forgiven:
-        report.issues.remove(issue)
-    report.counts[key] -= len(forgiven)
-    if not report.counts[key]:
-        del report.counts[key]
-    return len(forgiven)

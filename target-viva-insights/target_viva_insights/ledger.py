@@ -10,11 +10,10 @@ is that memory, written only after an ingestion reached Completed:
 - the manifest: per ingestion its id, time, mode, rows, people and the package's SHA-256; pending
   ingestions (uploaded, final status not yet known) with the digests of what they carried.
 
-No HR value is kept in clear. Every value is replaced by a 64-bit keyed digest: HMAC-SHA256 (with a
-random key stored beside the ledger) of each distinct cell value, combined per row by a 64-bit mixing
-function. Hashing distinct values only keeps a million rows near a second (one HMAC per row would
-take three); the comparison is a numpy join of 64-bit integers. EffectiveDate is kept as a date, the
-one value whose disclosure names nobody, so the ledger can say what period it covers.
+No HR value is kept in clear: rows are keyed 64-bit digests (digests.py), under a random key stored
+beside the ledger. EffectiveDate is kept as a date, the one value whose disclosure names nobody, so
+the ledger can say what period it covers. A comparison streams data.csv against the ledger's sorted
+row keys (a numpy join of 64-bit integers), holding 16 bytes per ledger row and a byte per file row.
 
 Layout under `ledger_path` (a local folder or any fsspec URL), one folder per tenant:
 `<tenant_id>/manifest.json`, `rows-<generation>.parquet`, `people-<generation>.parquet`,
@@ -30,7 +29,6 @@ import dataclasses
 import datetime
 import enum
 import hashlib
-import hmac
 import json
 import os
 import secrets
@@ -43,28 +41,27 @@ from typing import Any, ClassVar
 import fsspec
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from target_viva_insights.errors import ConfigurationError, PreviousIngestionPending
+from target_viva_insights.digest_index import DigestIndex
+from target_viva_insights.digests import DTYPES, DigestAlgorithm, Digester, RowDigests, digest_batch
+from target_viva_insights.errors import LedgerError, LedgerLocked
+from target_viva_insights.rules import DateOrder
 
-FORMAT_VERSION = 1
-PERSON_FIELD = "PersonId"
-MANAGER_FIELD = "ManagerId"
-DATE_FIELD = "EffectiveDate"
-NO_MANAGER = np.uint64(0)
-_DATE_FORMATS = {"MDY": "%m/%d/%Y", "DMY": "%d/%m/%Y"}
-# data.csv is read in blocks of this size: larger blocks repeat fewer digest look-ups, smaller ones
-# keep the peak RSS down (measured with bench/ledger_bench.py).
-READ_BLOCK_BYTES = 4 << 20
-
-
-class LedgerError(ConfigurationError):
-    """The ledger cannot be used as it is: unreadable, another tenant's, or from a newer version."""
+# 2: values digested with keyed BLAKE2b (format 1 ledgers keep HMAC-SHA256 and stay readable).
+FORMAT_VERSION = 2
+DIGEST_ALGORITHMS = {1: DigestAlgorithm.HMAC_SHA256, 2: DigestAlgorithm.BLAKE2B}
+# Row groups of this many rows: a reader holds one at a time besides the arrays it fills.
+ROW_GROUP_ROWS = 1 << 17
+# Digests are random bytes: compressing them costs time and saves nothing. Dates compress well.
+COLUMN_COMPRESSION = {"key": "none", "value": "none", "person": "none", "manager": "none", "date": "zstd"}
 
 
-class LedgerLocked(PreviousIngestionPending):
-    """Another run is delivering to this tenant (Viva takes one ingestion at a time)."""
+class Keep(enum.Enum):
+    """Which rows' digests a comparison returns."""
+
+    ALL = "all"  # a full import: the ledger will hold exactly the file
+    NEW_OR_CHANGED = "new or changed"  # an auto import sends only those
 
 
 class ImportKind(str, enum.Enum):
@@ -91,168 +88,6 @@ def default_ledger_path(environ: Mapping[str, str] = os.environ) -> str:
         return str(Path(environ["LOCALAPPDATA"]) / "viva-insights" / "ledger")
     base = environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return str(Path(base) / "viva-insights" / "ledger")
-
-
-# ---- digests -------------------------------------------------------------------------------------
-
-
-def _mix(values: np.ndarray) -> np.ndarray:
-    """splitmix64's finaliser on a uint64 array (wrapping arithmetic, no Python per element)."""
-    x = values.astype(np.uint64, copy=True)
-    x ^= x >> np.uint64(30)
-    x *= np.uint64(0xBF58476D1CE4E5B9)
-    x ^= x >> np.uint64(27)
-    x *= np.uint64(0x94D049BB133111EB)
-    x ^= x >> np.uint64(31)
-    return x
-
-
-def _as_array(column: pa.Array | pa.ChunkedArray) -> pa.Array:
-    if isinstance(column, pa.ChunkedArray):
-        return column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
-    return column
-
-
-def _blank_to_null(array: pa.Array) -> pa.Array:
-    return pc.if_else(pc.equal(pc.utf8_trim_whitespace(array), ""), None, array)
-
-
-class Digester:
-    """Keyed 64-bit digests of text values and rows; equal inputs give equal digests for one key.
-
-    A value's digest is the first 8 bytes of its HMAC-SHA256, computed once per distinct value of a
-    run (a dict remembers it across batches and columns, so a ManagerId's digest is its PersonId's).
-    """
-
-    def __init__(self, key: bytes) -> None:
-        self._key = key
-        self._known: dict[str, int] = {}
-        self._null = self.digest_text("\x00null")
-
-    def digest_text(self, value: str) -> int:
-        known = self._known.get(value)
-        if known is None:
-            raw = hmac.digest(self._key, value.encode("utf-8"), "sha256")
-            known = self._known[value] = int.from_bytes(raw[:8], "little") or 1  # 0: "no manager"
-        return known
-
-    def digest_column(self, column: pa.Array | pa.ChunkedArray) -> np.ndarray:
-        """One digest per value; blanks and nulls (the same to Viva) share one. Python per distinct value."""
-        array = _as_array(column)
-        if not pa.types.is_string(array.type) and not pa.types.is_large_string(array.type):
-            array = pc.cast(array, pa.string())
-        encoded = pc.dictionary_encode(_blank_to_null(array))
-        dictionary = encoded.dictionary.to_pylist()
-        known = self._known
-        table = np.fromiter(
-            (known.get(value) or self.digest_text(value) for value in dictionary),
-            dtype=np.uint64,
-            count=len(dictionary),
-        )
-        indices = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False)
-        result = np.full(len(array), self._null, dtype=np.uint64)
-        valid = indices >= 0
-        result[valid] = table[indices[valid]]
-        return result
-
-    def digest_rows(self, table: pa.Table, digested: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
-        """The digest of each row's values; columns are taken by name, so their order does not count."""
-        digest = np.zeros(table.num_rows, dtype=np.uint64)
-        for name in sorted(table.column_names):
-            salt = np.uint64(self.digest_text("\x00column:" + name))
-            values = (digested or {}).get(name)
-            if values is None:
-                values = self.digest_column(table.column(name))
-            digest = _mix(digest ^ _mix(values ^ salt))
-        return digest
-
-
-@dataclasses.dataclass
-class RowDigests:
-    """A file's rows as the ledger sees them: digests and dates only, no value in clear."""
-
-    key: np.ndarray  # uint64: (PersonId, EffectiveDate)
-    value: np.ndarray  # uint64: all the row's values
-    person: np.ndarray  # uint64
-    manager: np.ndarray  # uint64, 0 where the row names no manager
-    date: np.ndarray  # int32 days since 1970-01-01, -1 where EffectiveDate is missing or unreadable
-
-    @classmethod
-    def empty(cls) -> RowDigests:
-        u64 = np.zeros(0, dtype=np.uint64)
-        return cls(u64, u64.copy(), u64.copy(), u64.copy(), np.zeros(0, dtype=np.int32))
-
-    @classmethod
-    def concat(cls, parts: Iterable[RowDigests]) -> RowDigests:
-        parts = list(parts)
-        if not parts:
-            return cls.empty()
-        return cls(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in dataclasses.fields(cls)))
-
-    def __len__(self) -> int:
-        return len(self.key)
-
-    def select(self, mask: np.ndarray) -> RowDigests:
-        return RowDigests(
-            self.key[mask], self.value[mask], self.person[mask], self.manager[mask], self.date[mask]
-        )
-
-    def to_table(self) -> pa.Table:
-        return pa.table(
-            {
-                "key": self.key,
-                "value": self.value,
-                "person": self.person,
-                "manager": self.manager,
-                "date": self.date,
-            }
-        )
-
-    @classmethod
-    def from_table(cls, table: pa.Table) -> RowDigests:
-        def column(name: str, dtype: Any) -> np.ndarray:
-            return np.asarray(table.column(name).to_numpy(), dtype=dtype)
-
-        return cls(
-            column("key", np.uint64),
-            column("value", np.uint64),
-            column("person", np.uint64),
-            column("manager", np.uint64),
-            column("date", np.int32),
-        )
-
-
-def _dates(column: pa.Array, date_order: str) -> np.ndarray:
-    text = pc.utf8_trim_whitespace(column)
-    parsed = pc.strptime(text, format=_DATE_FORMATS.get(date_order, "%m/%d/%Y"), unit="s", error_is_null=True)
-    days = pc.cast(pc.cast(parsed, pa.date32()), pa.int32())
-    return np.asarray(pc.fill_null(days, -1).to_numpy(zero_copy_only=False), dtype=np.int32)
-
-
-def digest_batch(digester: Digester, batch: pa.Table | pa.RecordBatch, date_order: str) -> RowDigests:
-    """The ledger's view of one batch of data.csv (text columns named by their Viva field)."""
-    table = pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch
-    if PERSON_FIELD not in table.column_names:
-        raise LedgerError(f"the file has no {PERSON_FIELD} column: the ledger keys every row by it")
-    digested = {PERSON_FIELD: digester.digest_column(table.column(PERSON_FIELD))}
-    person = digested[PERSON_FIELD]
-    if DATE_FIELD in table.column_names:
-        date_column = _as_array(table.column(DATE_FIELD))
-        date_key = digested[DATE_FIELD] = digester.digest_column(date_column)
-        dates = _dates(date_column, date_order)
-    else:
-        date_key = np.zeros(table.num_rows, dtype=np.uint64)
-        dates = np.full(table.num_rows, -1, dtype=np.int32)
-    if MANAGER_FIELD in table.column_names:
-        manager_column = _as_array(table.column(MANAGER_FIELD))
-        digested[MANAGER_FIELD] = digester.digest_column(manager_column)
-        manager = digested[MANAGER_FIELD].copy()
-        blank = _blank_to_null(pc.cast(manager_column, pa.string())).is_null()
-        manager[blank.to_numpy(zero_copy_only=False)] = NO_MANAGER
-    else:
-        manager = np.zeros(table.num_rows, dtype=np.uint64)
-    key = _mix(person ^ _mix(date_key ^ np.uint64(0x9E3779B97F4A7C15)))
-    return RowDigests(key, digester.digest_rows(table, digested), person, manager, dates)
 
 
 # ---- the comparison ------------------------------------------------------------------------------
@@ -298,30 +133,61 @@ class Comparison:
 
 
 def _member(sorted_haystack: np.ndarray, needles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(found mask, position) of each needle in a sorted uint64 array."""
+    """(found mask, position) of each needle in a sorted uint64 array (small or used once)."""
     if len(sorted_haystack) == 0:
         return np.zeros(len(needles), dtype=bool), np.zeros(len(needles), dtype=np.int64)
-    position = np.searchsorted(sorted_haystack, needles)
-    clipped = np.minimum(position, len(sorted_haystack) - 1)
-    return sorted_haystack[clipped] == needles, clipped
+    position = np.minimum(np.searchsorted(sorted_haystack, needles), len(sorted_haystack) - 1)
+    return sorted_haystack[position] == needles, position
 
 
-def compare(rows: RowDigests, people: RowDigests, file: RowDigests) -> Comparison:
-    """Join the file's digests against the ledger's (both sorted by key / person)."""
-    found, position = _member(rows.key, file.key)
-    changed = found & (rows.value[position] != file.value) if len(rows) else found.copy()
-    file_persons, first = np.unique(file.person, return_index=True)
-    known, _ = _member(people.person, file_persons)
-    new_people = np.zeros(len(file), dtype=bool)
-    new_people[first[~known]] = True
-    return Comparison(
-        new_rows=~found,
-        changed_rows=changed,
-        new_people=new_people,
-        file_people=len(file_persons),
-        ledger_people=len(people),
-        absent_people=int(len(people) - known.sum()),
-    )
+class Comparer:
+    """Compares a file with the ledger batch by batch: memory is the ledger's keys plus a byte a row.
+
+    Args:
+        row_keys: the ledger's row keys, sorted, and `row_values` their value digests.
+        people: the digests of the people the ledger holds, sorted.
+    """
+
+    def __init__(self, row_keys: np.ndarray, row_values: np.ndarray, people: np.ndarray) -> None:
+        self._row_keys, self._row_values, self._people = DigestIndex(row_keys), row_values, people
+        self._new: list[np.ndarray] = []
+        self._changed: list[np.ndarray] = []
+        self._file_people = np.zeros(0, dtype=np.uint64)  # sorted
+        self._first_rows = np.zeros(0, dtype=np.int64)  # where each of them first appears
+        self._rows = 0
+
+    def add(self, file: RowDigests) -> np.ndarray:
+        """Compare the next rows of the file; returns which of them are new or changed."""
+        found, position = self._row_keys.find(file.key)
+        changed = found & (self._row_values[position] != file.value) if len(self._row_keys) else found
+        self._new.append(~found)
+        self._changed.append(changed)
+        self._add_people(file.person)
+        self._rows += len(file)
+        return ~found | changed
+
+    def _add_people(self, person: np.ndarray) -> None:
+        distinct, first = np.unique(person, return_index=True)
+        seen, _ = _member(self._file_people, distinct)
+        fresh, first = distinct[~seen], first[~seen] + self._rows
+        at = np.searchsorted(self._file_people, fresh)
+        self._file_people = np.insert(self._file_people, at, fresh)
+        self._first_rows = np.insert(self._first_rows, at, first)
+
+    def result(self) -> Comparison:
+        known, _ = _member(self._people, self._file_people)
+        new_people = np.zeros(self._rows, dtype=bool)
+        new_people[self._first_rows[~known]] = True
+        new_rows = np.concatenate(self._new) if self._new else np.zeros(0, dtype=bool)
+        changed = np.concatenate(self._changed) if self._changed else np.zeros(0, dtype=bool)
+        return Comparison(
+            new_rows=new_rows,
+            changed_rows=changed,
+            new_people=new_people,
+            file_people=len(self._file_people),
+            ledger_people=len(self._people),
+            absent_people=int(len(self._people) - known.sum()),
+        )
 
 
 def _upsert(old: RowDigests, new: RowDigests) -> RowDigests:
@@ -412,6 +278,8 @@ class Ledger:
         self._key: bytes | None = None
         self._rows: RowDigests | None = None
         self._people: RowDigests | None = None
+        self._row_index: tuple[np.ndarray, np.ndarray] | None = None
+        self._digester: Digester | None = None
 
     def __str__(self) -> str:
         return self.location
@@ -450,7 +318,11 @@ class Ledger:
                 document = json.loads(handle.read().decode("utf-8"))
         except (OSError, ValueError) as error:
             raise self._unreadable(f"{path} cannot be read ({type(error).__name__}: {error})") from error
-        if not isinstance(document, dict) or not isinstance(document.get("format"), int):
+        if (
+            not isinstance(document, dict)
+            or not isinstance(document.get("format"), int)
+            or document["format"] < 1
+        ):
             raise self._unreadable(f"{path} is not a ledger manifest")
         if document["format"] > FORMAT_VERSION:
             raise LedgerError(
@@ -490,21 +362,48 @@ class Ledger:
 
     @property
     def digester(self) -> Digester:
-        return Digester(self.key)
+        """The tenant's digester (one per ledger: it caches the digests of the values it has seen)."""
+        if self._digester is None:
+            self._digester = Digester(self.key, DIGEST_ALGORITHMS[self.manifest["format"]])
+        return self._digester
 
     def _read_digests(self, kind: str) -> RowDigests:
         generation = self.manifest.get("generation")
         if generation is None:
             return RowDigests.empty()
-        return self._read_parquet(f"{kind}-{generation}.parquet")
+        return RowDigests.from_columns(self._read_columns(f"{kind}-{generation}.parquet", list(DTYPES)))
 
-    def _read_parquet(self, name: str) -> RowDigests:
+    def _read_columns(self, name: str, columns: list[str]) -> dict[str, np.ndarray]:
+        """Columns of a ledger file, filled row group by row group into arrays of their own."""
         path = self._path(name)
         try:
             with self.fs.open(path, "rb") as handle:
-                return RowDigests.from_table(pq.read_table(handle))
+                file = pq.ParquetFile(handle, pre_buffer=False)
+                rows = file.metadata.num_rows
+                arrays = {column: np.empty(rows, dtype=DTYPES[column]) for column in columns}
+                start = 0
+                for batch in file.iter_batches(batch_size=ROW_GROUP_ROWS, columns=columns, use_threads=False):
+                    for column in columns:
+                        arrays[column][start : start + batch.num_rows] = batch.column(column).to_numpy()
+                    start += batch.num_rows
+                if start != rows:
+                    raise ValueError(f"{start} rows read of {rows}")
+                return arrays
         except (OSError, ValueError, KeyError, pa.ArrowException) as error:
             raise self._unreadable(f"{path} cannot be read ({type(error).__name__}: {error})") from error
+
+    def _row_keys_and_values(self) -> tuple[np.ndarray, np.ndarray]:
+        """The sorted row keys and their value digests: all a comparison needs (16 bytes a row)."""
+        if self._rows is not None:
+            return self._rows.key, self._rows.value
+        if self._row_index is None:
+            generation = self.manifest.get("generation")
+            if generation is None:
+                empty = np.zeros(0, dtype=np.uint64)
+                return empty, empty
+            arrays = self._read_columns(f"rows-{generation}.parquet", ["key", "value"])
+            self._row_index = (arrays["key"], arrays["value"])
+        return self._row_index
 
     @property
     def rows(self) -> RowDigests:
@@ -534,8 +433,46 @@ class Ledger:
         ingestions = self.ingestions
         return ingestions[-1] if ingestions else None
 
+    def person_dates(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each row's person digest and EffectiveDate (days), in the ledger's row order."""
+        if self._rows is not None:
+            return self._rows.person, self._rows.date
+        generation = self.manifest.get("generation")
+        if generation is None:
+            return np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.int32)
+        arrays = self._read_columns(f"rows-{generation}.parquet", ["person", "date"])
+        return arrays["person"], arrays["date"]
+
+    def comparer(self) -> Comparer:
+        """A comparison of a file with what the ledger holds, fed batch by batch."""
+        return Comparer(*self._row_keys_and_values(), self.people.person)
+
     def compare(self, file: RowDigests) -> Comparison:
-        return compare(self.rows, self.people, file)
+        """What the file (its digests) would change against the ledger."""
+        comparer = self.comparer()
+        comparer.add(file)
+        return comparer.result()
+
+    def compare_batches(
+        self, batches: Iterable[pa.RecordBatch], date_order: DateOrder, *, keep: Keep
+    ) -> tuple[Comparison, RowDigests]:
+        """Digest and compare data.csv batch by batch.
+
+        Args:
+            batches: data.csv's rows (see `digests.dictionary_batches`).
+            date_order: how its dates are written.
+            keep: which rows' digests to return: all of them, or only the new and changed ones.
+
+        Returns:
+            The comparison and the kept rows' digests, in file order.
+        """
+        comparer = self.comparer()
+        kept: list[RowDigests] = []
+        for batch in batches:
+            digests = digest_batch(self.digester, batch, date_order)
+            to_send = comparer.add(digests)
+            kept.append(digests if keep is Keep.ALL else digests.select(to_send))
+        return comparer.result(), RowDigests.concat(kept)
 
     def known_manager_digests(self) -> np.ndarray:
         """Sorted digests of every person Viva holds (a manager among them is a known person)."""
@@ -588,7 +525,7 @@ class Ledger:
             raise LedgerError(f"ingestion {ingestion_id} is not pending in the ledger at {self.location}")
         name = f"pending-{ingestion_id}.parquet"
         if completed:
-            self.record_completed(record, self._read_parquet(name))
+            self.record_completed(record, RowDigests.from_columns(self._read_columns(name, list(DTYPES))))
         else:
             manifest = dict(self.manifest)
             manifest["pending"] = [p for p in manifest["pending"] if p["ingestion_id"] != ingestion_id]
@@ -610,7 +547,7 @@ class Ledger:
         self._write_atomically("manifest.json", json.dumps(manifest, indent=2).encode("utf-8"))
         self._manifest = manifest
         if rows is not None and people is not None:
-            self._rows, self._people = rows, people
+            self._rows, self._people, self._row_index = rows, people, None
             if old_generation and old_generation != manifest["generation"]:
                 for kind in ("rows", "people"):
                     with contextlib.suppress(OSError):
@@ -628,7 +565,7 @@ class Ledger:
     def _write_parquet(self, name: str, table: pa.Table) -> None:
         self._ensure_folder()
         sink = pa.BufferOutputStream()
-        pq.write_table(table, sink, compression="zstd")
+        pq.write_table(table, sink, compression=COLUMN_COMPRESSION, row_group_size=ROW_GROUP_ROWS)
         self._write_atomically(name, sink.getvalue().to_pybytes())
 
     def _write_atomically(self, name: str, data: bytes) -> None:
@@ -725,68 +662,3 @@ class Ledger:
 def _protocols(fs: fsspec.AbstractFileSystem) -> tuple[str, ...]:
     protocol = fs.protocol
     return (protocol,) if isinstance(protocol, str) else tuple(protocol)
-
-
-def digest_data_csv(digester: Digester, batches: Iterable[pa.RecordBatch], date_order: str) -> RowDigests:
-    """Digests of a whole data.csv read in Arrow batches (memory: 36 bytes a row plus one batch)."""
-    return RowDigests.concat(digest_batch(digester, batch, date_order) for batch in batches)
-
-
-def read_text_batches(path: Path) -> tuple[Iterator[pa.RecordBatch], str]:
-    """data.csv of a package zip, or a bare CSV, as text batches; with the date order its types say."""
-    import csv
-    import zipfile
-
-    import pyarrow.csv as pacsv
-
-    date_order = "MDY"
-    if path.suffix.lower() == ".zip":
-        try:
-            archive = zipfile.ZipFile(path)
-            metadata = (
-                json.loads(archive.read("metadata.json")) if "metadata.json" in archive.namelist() else {}
-            )
-            handle: Any = archive.open("data.csv")
-        except (OSError, KeyError, ValueError, zipfile.BadZipFile) as error:
-            raise ConfigurationError(f"{path}: not a package with data.csv ({error})") from error
-        tokens = json.dumps(metadata)
-        date_order = "DMY" if "DD/MM/YYYY" in tokens else "MDY"
-    else:
-        try:
-            handle = path.open("rb")
-        except OSError as error:
-            raise ConfigurationError(f"{path}: {error}") from error
-    # The header line is read here, not by a first Arrow reader: Arrow reads ahead in a thread, and
-    # rewinding a zip member under it corrupts the member's CRC check.
-    header = next(csv.reader([handle.readline().decode("utf-8-sig").rstrip("\r\n")]), [])
-    reader = pacsv.open_csv(
-        handle,
-        read_options=pacsv.ReadOptions(
-            block_size=READ_BLOCK_BYTES, use_threads=False, column_names=header, skip_rows=0
-        ),
-        convert_options=pacsv.ConvertOptions(
-            column_types={name: pa.string() for name in header},
-            strings_can_be_null=True,
-            quoted_strings_can_be_null=False,
-        ),
-    )
-
-    def batches() -> Iterator[pa.RecordBatch]:
-        try:
-            yield from reader
-        finally:
-            handle.close()
-
-    return batches(), date_order
-
-
-def digest_file(ledger: Ledger, path: Path) -> tuple[RowDigests, pa.Table]:
-    """A package's or CSV's digests, with its own (PersonId, EffectiveDate) to name what it changes."""
-    batches, date_order = read_text_batches(path)
-    parts: list[RowDigests] = []
-    keys: list[pa.Table] = []
-    for batch in batches:
-        parts.append(digest_batch(ledger.digester, batch, date_order))
-        names = [name for name in (PERSON_FIELD, DATE_FIELD) if name in batch.schema.names]
-        keys.append(pa.Table.from_batches([batch]).select(names))
-    return RowDigests.concat(parts), pa.concat_tables(keys) if keys else pa.table({PERSON_FIELD: []})

@@ -287,7 +287,13 @@ def read_header(data: IO[bytes]) -> list[str]:
 
 
 def read_text_batches(
-    data: IO[bytes], headers: Sequence[str], *, skip_header: bool = False, empty_as_null: bool = False
+    data: IO[bytes],
+    headers: Sequence[str],
+    *,
+    skip_header: bool = False,
+    empty_as_null: bool = False,
+    dictionary_encoded: bool = False,
+    block_bytes: int = READ_BLOCK_BYTES,
 ) -> pacsv.CSVStreamingReader:
     """data.csv's rows as Arrow batches of text columns.
 
@@ -298,18 +304,22 @@ def read_text_batches(
         skip_header: let the CSV parser skip the header row.
         empty_as_null: read an empty unquoted cell as null (to write the rows again byte for byte);
             otherwise it is an empty string, as the rules judge it.
+        dictionary_encoded: each column as the batch's distinct values and an index per row (for work
+            done once per distinct value).
+        block_bytes: the size of the blocks the file is parsed in; the reader holds a few dozen.
 
     Returns:
         A streaming reader of record batches; it raises `pyarrow.ArrowInvalid` (or
         `UnicodeDecodeError`) at the batch that cannot be read.
     """
+    text = pa.dictionary(pa.int32(), pa.string()) if dictionary_encoded else pa.string()
     return pacsv.open_csv(
         data,
         read_options=pacsv.ReadOptions(
-            column_names=list(headers), skip_rows=int(skip_header), block_size=READ_BLOCK_BYTES
+            column_names=list(headers), skip_rows=int(skip_header), block_size=block_bytes
         ),
         convert_options=pacsv.ConvertOptions(
-            column_types={name: pa.string() for name in headers},
+            column_types=dict.fromkeys(headers, text),
             strings_can_be_null=empty_as_null,
             quoted_strings_can_be_null=False,
         ),

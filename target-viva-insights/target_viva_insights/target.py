@@ -35,16 +35,16 @@ from target_viva_insights.fast_path import (
     HeldStateTarget,
     TerminationHook,
 )
+from target_viva_insights.held_organization import LedgerOrganization
 from target_viva_insights.import_plan import (
     ImportPlan,
-    forgive_known_managers,
     open_ledger,
     plan_import,
     validation_mode,
     write_rows_to_send,
 )
 from target_viva_insights.ingestion import Phase, phase_of
-from target_viva_insights.ledger import IngestionRecord, Ledger, now_iso, package_sha256
+from target_viva_insights.ledger import ImportKind, IngestionRecord, Ledger, now_iso, package_sha256
 from target_viva_insights.log_text import keep_log_messages_on_one_line
 from target_viva_insights.mapping import Column, findings_notes
 from target_viva_insights.package import complete_package, metadata_document
@@ -141,7 +141,7 @@ class TargetVivaInsights(CheckedSettingsTarget, DirectRecordTarget, HeldStateTar
             # May refuse the template: before the work dir exists.
             settings = ExportSettings.from_config(self._config_for_validation())
             self._workdir = Path(tempfile.mkdtemp(prefix="target-viva-insights-"))  # mode 0700
-            self._export = Export(self._workdir, settings)
+            self._export = Export(self._workdir, settings, self._held_organization())
         return self._export
 
     @property
@@ -229,24 +229,23 @@ class TargetVivaInsights(CheckedSettingsTarget, DirectRecordTarget, HeldStateTar
             self._remove_workdir()
 
     def _package_and_deliver(self) -> None:
-        data_zip, columns, report = self.export.finish()
         out_dir = self._output_dir()
-        stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-        self._judge_with_ledger(report)
-        report_path = report.write_csv(out_dir / f"viva-insights-{stamp}-validation.csv")
-        self._log_report(report, report_path)
-        self._log_mapping_findings(columns, report)
-        report_only = bool(self.config.get("preflight_report_only"))
-        if not report.ok and not report_only:
-            msg = (
-                f"Local validation found {report.count(Severity.ERROR)} error(s) in {self.export.rows} rows; "
-                f"nothing was packaged or uploaded. Report: {report_path}"
-            )
-            raise PreflightFailedError(msg)
         # Viva's error file must outlive the run even without output_dir: then it goes to the working dir.
         errors_dir = out_dir if self.config.get("output_dir") else Path.cwd()
         with self._ledger_lock():
+            # First, so an incremental import is judged against everything Viva holds.
             self._settle_pending_ingestions(errors_dir)
+            data_zip, columns, report = self.export.finish()
+            stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+            report_path = report.write_csv(out_dir / f"viva-insights-{stamp}-validation.csv")
+            self._log_report(report, report_path)
+            self._log_mapping_findings(columns, report)
+            if not report.ok and not self.config.get("preflight_report_only"):
+                msg = (
+                    f"Local validation found {report.count(Severity.ERROR)} error(s) in {self.export.rows} "
+                    f"rows; nothing was packaged or uploaded. Report: {report_path}"
+                )
+                raise PreflightFailedError(msg)
             plan = plan_import(self.config, self._ledger, data_zip, self.export.rows, self.logger)
             if plan.nothing_to_send:
                 self._log_nothing_changed()
@@ -282,14 +281,12 @@ class TargetVivaInsights(CheckedSettingsTarget, DirectRecordTarget, HeldStateTar
         """The file is judged as the import it will (or may) be: auto with a ledger -> incremental."""
         return {**self.config, "import_mode": validation_mode(self.config, self._ledger).value}
 
-    def _judge_with_ledger(self, report: ValidationReport) -> None:
-        """In an incremental import a manager Viva already holds is a known person."""
+    def _held_organization(self) -> LedgerOrganization | None:
+        """What Viva holds, for judging the file: only when it will (or may) go as an incremental."""
         ledger = self._ledger
-        if ledger is None or not ledger.holds_data() or self.export.settings.import_mode is ImportMode.FULL:
-            return
-        forgiven = forgive_known_managers(report, ledger)
-        if forgiven:
-            self.logger.info("%d manager reference(s) resolved by people Viva already holds.", forgiven)
+        if ledger is None or validation_mode(self.config, ledger) is not ImportKind.INCREMENTAL:
+            return None
+        return LedgerOrganization(ledger)
 
     def _ledger_lock(self) -> contextlib.AbstractContextManager[Any]:
         ledger = self._ledger

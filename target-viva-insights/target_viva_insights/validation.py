@@ -20,6 +20,8 @@ import pyarrow.compute as pc
 from target_viva_insights import rules
 from target_viva_insights.catalogue import Rule
 from target_viva_insights.dates import date_forms, viva_date_days, year_first_ambiguous
+from target_viva_insights.held_organization import HeldOrganization
+from target_viva_insights.held_organization import KnownPeople as PersonIds
 from target_viva_insights.hierarchy import Hierarchy
 from target_viva_insights.package import (
     DATA_FILE,
@@ -35,8 +37,9 @@ from target_viva_insights.rules import DateOrder, ValueKind
 from target_viva_insights.settings import ImportMode
 from target_viva_insights.template import MetadataTemplate
 
-# PersonIds Viva already holds: any iterable of addresses or an Arrow array of them.
-KnownPeople: TypeAlias = Iterable[str] | pa.Array | None
+# What Viva already holds: a HeldOrganization (the delivery ledger), or just PersonIds (any iterable
+# of addresses or an Arrow array of them).
+KnownPeople: TypeAlias = HeldOrganization | Iterable[str] | pa.Array | None
 
 SHOWN_VALUE_CHARS = 200
 # Per-batch distinct values are merged every so many batches: fewer calls, little memory.
@@ -90,8 +93,9 @@ class DataValidator:
             date_order: how to read dates whose type token does not name an order.
             import_mode: full (IsBootstrap true) or incremental.
             source: the name reports give the data.
-            known_people: PersonIds Viva already holds (from earlier imports): managers among them
-                count as existing in an incremental import.
+            known_people: what Viva already holds (from earlier imports; the delivery ledger, or a
+                list of PersonIds): in an incremental import managers among them exist, chains of
+                managers go on through them, and their months count for monthly coverage.
             template: the customer's metadata template; its tokens count as known ones.
         """
         self.fields = list(fields)
@@ -106,7 +110,7 @@ class DataValidator:
             Hierarchy(
                 has_manager=rules.MANAGER_ID in self._by_name,
                 is_bootstrap=import_mode is ImportMode.FULL,
-                known_people=known_people,
+                held=held_organization(known_people),
             )
             if rules.PERSON_ID in self._by_name
             else None
@@ -498,6 +502,13 @@ class DataValidator:
         self.report.add_found(total, sample)
 
 
+def held_organization(known: KnownPeople) -> HeldOrganization | None:
+    """`known_people` as the hierarchy checks take it."""
+    if known is None or hasattr(known, "chart"):
+        return known  # type: ignore[return-value]
+    return PersonIds(known)  # type: ignore[arg-type]
+
+
 def _numbers(values: pa.Array) -> pa.Array:
     """float64 of the values that are plain numbers (the type rule names the others); null elsewhere."""
     plain = pc.fill_null(pc.match_substring_regex(values, rules.DOUBLE_PATTERN), False)
@@ -563,7 +574,7 @@ def validate_package(
         zip_path: the package (a zip holding data.csv and metadata.json).
         date_order: how to read dates whose type token names no order; by default the order of the
             mapping's first date type that names one.
-        known_people: PersonIds Viva already holds (earlier imports), for an incremental package.
+        known_people: what Viva already holds (earlier imports), for an incremental package.
         template: the customer's metadata template, whose tokens count as known.
 
     Returns:

@@ -14,18 +14,17 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pytest
+from target_viva_insights.digests import Digester, RowDigests, digest_batch
 from target_viva_insights.ledger import (
-    Digester,
     ImportKind,
     IngestionRecord,
     Ledger,
     LedgerError,
     LedgerLocked,
-    RowDigests,
     default_ledger_path,
-    digest_batch,
     now_iso,
 )
+from target_viva_insights.rules import DateOrder
 
 TENANT = "00000000-0000-0000-0000-000000000001"
 OTHER_TENANT = "00000000-0000-0000-0000-000000000099"
@@ -44,7 +43,7 @@ def history(people: int, months: list[int], *, change: dict[str, str] | None = N
 
 
 def digests(ledger: Ledger, table: pa.Table) -> RowDigests:
-    return digest_batch(ledger.digester, table, "MDY")
+    return digest_batch(ledger.digester, table, DateOrder.MDY)
 
 
 def complete(ledger: Ledger, table: pa.Table, mode: ImportKind, ingestion_id: str | None = None) -> None:
@@ -138,11 +137,11 @@ def test_column_order_blanks_and_nulls_do_not_count_as_changes(root: str) -> Non
     digester = Digester(b"k" * 32)
     table = pa.table({"PersonId": ["a", "b"], "EffectiveDate": ["01/01/2026"] * 2, "Level": ["", None]})
     reordered = table.select(["Level", "EffectiveDate", "PersonId"])
-    first = digest_batch(digester, table, "MDY")
-    second = digest_batch(digester, reordered, "MDY")
+    first = digest_batch(digester, table, DateOrder.MDY)
+    second = digest_batch(digester, reordered, DateOrder.MDY)
     assert (first.value == second.value).all()
     assert first.value[0] != first.value[1]  # the PersonId differs
-    other_key = digest_batch(Digester(b"x" * 32), table, "MDY")
+    other_key = digest_batch(Digester(b"x" * 32), table, DateOrder.MDY)
     assert (other_key.value != first.value).all()
 
 

@@ -139,12 +139,23 @@ def test_a_new_hire_reporting_to_a_manager_known_only_from_the_ledger(run: Runne
     hire = [("new@contoso.com", "p2@contoso.com", "org1", "2026-02-01")]
     result = run(hire)
     # The target's own checks pass: the manager is a person Viva holds, and the one row goes up.
-    assert "1 manager reference(s) resolved by people Viva already holds" in result.stderr
+    assert "manager-not-a-person" not in result.stderr
     latest = run.uploads()[-1]
     assert (latest["bootstrap"], len(latest["rows"])) == ("false", 1)
     assert latest["status"] == "Completed"
     assert result.returncode == 0
     assert run.ledger.summary()["people"] == 13
+
+
+def test_a_loop_closed_through_people_viva_holds_is_refused(run: Runner) -> None:
+    ok(run(org(12, ["2026-01-01"])))
+    # Viva holds p5 -> p1; this run makes p1 report to p5: a loop no single file shows.
+    result = run([("p1@contoso.com", "p5@contoso.com", "org1", "2026-02-01")])
+    assert result.returncode == 3, result.stderr[-2000:]
+    assert "reporting loop as of 2026-02-01: row 2 -> a person Viva holds -> row 2" in result.stderr
+    assert "p5@contoso.com" not in result.stderr  # rows in the log, addresses only in the report
+    assert len(run.uploads()) == 1
+    assert run.ledger.summary()["imports"] == 1
 
 
 def test_a_manager_unknown_everywhere_is_a_warning_not_a_refusal(run: Runner) -> None:
@@ -153,7 +164,6 @@ def test_a_manager_unknown_everywhere_is_a_warning_not_a_refusal(run: Runner) ->
     result = run([("new@contoso.com", "nobody@contoso.com", "org1", "2026-02-01")])
     assert result.returncode == 0, result.stderr[-2000:]
     assert "warning manager-not-a-person: 1" in result.stderr
-    assert "manager reference(s) resolved" not in result.stderr
     assert len(run.uploads()) == 2
 
 

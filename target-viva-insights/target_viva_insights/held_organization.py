@@ -1,0 +1,148 @@
+"""What Viva already holds, as the org-chart checks of an incremental import see it.
+
+An incremental import is judged together with the tenant's data: a manager Viva holds is a known
+person, a reporting chain can run through people the file does not name (so a loop can close
+there), and a person's monthly snapshots can be partly in earlier imports. Two sources:
+
+- `KnownPeople`: a list of PersonIds (Viva's own export, a test);
+- `LedgerOrganization`: the delivery ledger. It holds digests only, so the file's own addresses are
+  digested and looked up; nothing the file does not name is ever named.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from target_viva_insights.digests import NO_DATE, NO_MANAGER
+
+if TYPE_CHECKING:
+    from target_viva_insights.ledger import Ledger
+
+NO_CODE = -1
+
+
+@dataclasses.dataclass
+class HeldChart:
+    """What Viva holds about each address of a file (by its position in the file's address list)."""
+
+    held: np.ndarray  # bool: Viva holds this person
+    # The address (position) their manager chain reaches in Viva's data, going through people the
+    # file does not name; NO_CODE when the chain ends there (at the top, or at someone unknown).
+    manager: np.ndarray
+    unnamed_on_the_way: np.ndarray  # how many people the file does not name lie on that way
+    # Each month (since 1970-01) in which Viva holds a row for an address: parallel arrays.
+    month_addresses: np.ndarray
+    months: np.ndarray
+    months_are_snapshots: bool  # every held row of these people is dated the first of a month
+
+    @classmethod
+    def nothing_but(cls, held: np.ndarray) -> HeldChart:
+        none = np.full(held.size, NO_CODE, dtype=np.int64)
+        empty = np.zeros(0, dtype=np.int64)
+        return cls(held, none, np.zeros(held.size, dtype=np.int64), empty, empty.copy(), True)
+
+
+class HeldOrganization(Protocol):
+    """A source of what Viva holds."""
+
+    def chart(self, addresses: pa.Array) -> HeldChart:
+        """What Viva holds about each of `addresses` (a file's distinct PersonId/ManagerId values)."""
+        ...
+
+
+class KnownPeople:
+    """PersonIds Viva holds, and nothing else about them.
+
+    Args:
+        people: the PersonIds.
+    """
+
+    def __init__(self, people: Iterable[str] | pa.Array) -> None:
+        if isinstance(people, pa.ChunkedArray):
+            people = people.combine_chunks()
+        self.people = pc.cast(people, pa.string()) if isinstance(people, pa.Array) else pa.array(list(people))
+
+    def chart(self, addresses: pa.Array) -> HeldChart:
+        held = pc.is_in(addresses, value_set=self.people).to_numpy(zero_copy_only=False)
+        return HeldChart.nothing_but(np.asarray(held, dtype=bool))
+
+
+class LedgerOrganization:
+    """What the delivery ledger says Viva holds for the tenant, read when first asked.
+
+    Args:
+        ledger: the tenant's ledger.
+    """
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+
+    def chart(self, addresses: pa.Array) -> HeldChart:
+        digests = self.ledger.digester.digest_values(addresses)
+        people = self.ledger.people  # sorted by person
+        held, node = _member(people.person, digests)
+        # The ledger's people as a graph: each points at their latest manager; those the file names
+        # (a code) are where a walk stops.
+        code_of_node = np.full(len(people) + 1, NO_CODE, dtype=np.int64)
+        code_of_node[node[held]] = np.nonzero(held)[0]
+        reached, unnamed = _first_named_manager(people.person, people.manager, code_of_node)
+        manager = np.where(held, reached[node], NO_CODE)
+        month_addresses, months, snapshots = self._held_months(digests)
+        return HeldChart(
+            held=held,
+            manager=manager,
+            unnamed_on_the_way=np.where(held, unnamed[node], 0),
+            month_addresses=month_addresses,
+            months=months,
+            months_are_snapshots=snapshots,
+        )
+
+    def _held_months(self, digests: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
+        """(address, month) of every row the ledger holds for the file's people."""
+        person, day = self.ledger.person_dates()
+        order = np.argsort(digests)
+        found, position = _member(digests[order], person)
+        found &= day != NO_DATE
+        dates = day[found].astype("datetime64[D]")
+        months = dates.astype("datetime64[M]")
+        snapshots = bool(np.all(dates == months.astype("datetime64[D]")))
+        return order[position[found]], months.astype(np.int64), snapshots
+
+
+def _member(sorted_haystack: np.ndarray, needles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    if len(sorted_haystack) == 0:
+        return np.zeros(len(needles), dtype=bool), np.zeros(len(needles), dtype=np.int64)
+    position = np.minimum(np.searchsorted(sorted_haystack, needles), len(sorted_haystack) - 1)
+    return sorted_haystack[position] == needles, position
+
+
+def _first_named_manager(
+    person: np.ndarray, manager: np.ndarray, code_of_node: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per ledger person: the code of the first named person up their manager chain, and how many
+    unnamed people come before; NO_CODE where the chain ends first (or loops among unnamed people).
+
+    Pointer doubling: log2(people) numpy steps, however long the chains.
+    """
+    count = len(person)
+    end = count  # one extra node: "the chain ends"
+    found, position = _member(person, manager)
+    successor = np.append(np.where(found & (manager != NO_MANAGER), position, end), end)
+    stops = (code_of_node >= 0) | (np.arange(count + 1) == end)
+    # From each node: itself when it stops a walk, else its manager; counting the unnamed steps.
+    jump = np.where(stops, np.arange(count + 1), successor)
+    steps = np.where(stops, 0, 1).astype(np.int64)
+    for _ in range(max(1, int(np.ceil(np.log2(count + 2)))) + 1):
+        steps = steps + steps[jump]
+        jump = jump[jump]
+    # A person's chain starts at their manager.
+    start = successor[:count]
+    last = jump[start]
+    reached = np.where(stops[last], code_of_node[last], NO_CODE)
+    return np.append(reached, NO_CODE), np.append(steps[start], 0)

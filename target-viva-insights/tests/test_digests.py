@@ -1,0 +1,105 @@
+"""Digests: the numpy fast paths (fingerprint cache, bucket index, read-ahead) agree with the plain
+definitions, for any text."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from target_viva_insights.digest_index import DigestIndex
+from target_viva_insights.digests import DigestAlgorithm, Digester, digest_batch
+from target_viva_insights.prefetch import prefetched
+from target_viva_insights.rules import DateOrder
+
+KEY = b"k" * 32
+texts = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40)
+
+
+def expected(digester: Digester, values: list[str | None]) -> list[int]:
+    return [
+        int(digester.null) if value is None or not value.strip() else digester.digest_text(value)
+        for value in values
+    ]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(st.one_of(st.none(), texts, st.sampled_from([" ", "\u00a0", "\u3000 ", "a"])))))
+def test_digests_of_values_equal_their_definition_batch_after_batch(batches: list[list[str | None]]) -> None:
+    digester = Digester(KEY)
+    for values in batches:  # later batches go through the cache
+        assert digester.digest_values(pa.array(values, pa.string())).tolist() == expected(digester, values)
+
+
+def test_both_algorithms_and_the_key_change_every_digest() -> None:
+    values = pa.array(["ada@contoso.com", "Sales"])
+    blake = Digester(KEY).digest_values(values)
+    hmac = Digester(KEY, DigestAlgorithm.HMAC_SHA256).digest_values(values)
+    other_key = Digester(b"x" * 32).digest_values(values)
+    assert len({*blake.tolist(), *hmac.tolist(), *other_key.tolist()}) == 6
+
+
+def test_a_slice_of_a_larger_array_digests_like_a_fresh_one() -> None:
+    values = pa.array([f"person{i}@contoso.com" for i in range(1000)])
+    digester = Digester(KEY)
+    assert digester.digest_values(values.slice(500, 10)).tolist() == expected(
+        digester, values.slice(500, 10).to_pylist()
+    )
+
+
+def test_rows_digest_the_same_whether_dictionary_encoded_or_not() -> None:
+    table = pa.table(
+        {"PersonId": ["a@x.com", "b@x.com", "a@x.com"], "EffectiveDate": ["01/01/2026", None, ""]}
+    )
+    encoded = pa.table([pc_dictionary(column) for column in table.columns], names=table.column_names)
+    plain = digest_batch(Digester(KEY), table, DateOrder.MDY)
+    coded = digest_batch(Digester(KEY), encoded, DateOrder.MDY)
+    assert plain.key.tolist() == coded.key.tolist()
+    assert plain.value.tolist() == coded.value.tolist()
+    assert plain.date.tolist() == [20454, -1, -1]
+
+
+def pc_dictionary(column: pa.ChunkedArray) -> pa.Array:
+    return column.combine_chunks().dictionary_encode()
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.integers(min_value=0, max_value=2**64 - 1), max_size=3000),
+    st.lists(st.integers(min_value=0, max_value=2**64 - 1), max_size=300),
+)
+def test_the_bucket_index_finds_what_a_binary_search_finds(held: list[int], probes: list[int]) -> None:
+    digests = np.unique(np.array(held, dtype=np.uint64))
+    needles = np.array(probes + held[:50], dtype=np.uint64)
+    found, position = DigestIndex(digests).find(needles)
+    assert found.tolist() == np.isin(needles, digests).tolist()
+    assert (digests[position[found]] == needles[found]).all()
+
+
+def test_prefetch_keeps_order_and_raises_the_producers_error_in_place() -> None:
+    def items():
+        yield from range(5)
+        raise ValueError("row 6 cannot be read")
+
+    seen = []
+    with pytest.raises(ValueError, match="row 6"):
+        for item in prefetched(items()):
+            seen.append(item)
+    assert seen == [0, 1, 2, 3, 4]
+
+
+def test_prefetch_stops_its_thread_when_the_consumer_stops() -> None:
+    def endless():
+        number = 0
+        while True:
+            yield number
+            number += 1
+
+    before = threading.active_count()
+    batches = prefetched(endless())
+    assert [next(batches) for _ in range(3)] == [0, 1, 2]
+    batches.close()
+    assert threading.active_count() == before
