@@ -22,8 +22,8 @@ class DigestIndex:
 
     def __init__(self, digests: np.ndarray) -> None:
         self.digests = np.asarray(digests, dtype=np.uint64)
-        # About two digests a bucket: a small table, and most look-ups read one or two digests.
-        bits = int(np.clip(np.ceil(np.log2(max(len(self.digests), 2))) - 1, 1, MAX_BUCKET_BITS))
+        # About one digest a bucket: most look-ups read the bucket's first digest and are done.
+        bits = int(np.clip(np.ceil(np.log2(max(len(self.digests), 2))), 1, MAX_BUCKET_BITS))
         self._shift = np.uint64(64 - bits)
         self._starts = np.empty((1 << bits) + 1, dtype=np.int32)
         self._starts[-1] = len(self.digests)
@@ -36,23 +36,22 @@ class DigestIndex:
 
     def find(self, needles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(found, position): whether each needle is in the set, and where (meaningful where found)."""
-        found = np.zeros(len(needles), dtype=bool)
-        position = np.zeros(len(needles), dtype=np.int64)
-        if len(self.digests) == 0 or len(needles) == 0:
-            return found, position
-        bucket = (needles >> self._shift).astype(np.int64)
-        candidate = self._starts[bucket].astype(np.int64)
+        count = len(self.digests)
+        if count == 0 or len(needles) == 0:
+            return np.zeros(len(needles), dtype=bool), np.zeros(len(needles), dtype=np.int64)
+        bucket = (needles >> self._shift).astype(np.intp)
+        start = self._starts[bucket].astype(np.int64)
         end = self._starts[bucket + 1]
-        active = np.nonzero(candidate < end)[0]
-        while active.size:
-            at = candidate[active]
-            value = self.digests[at]
-            wanted = needles[active]
-            hit = value == wanted
-            found[active[hit]] = True
-            position[active[hit]] = at[hit]
-            # Within a bucket the digests are sorted: a larger one ends the search.
-            go_on = (value < wanted) & (at + 1 < end[active])
-            active = active[go_on]
-            candidate[active] += 1
+        position = np.minimum(start, count - 1)
+        found = (start < end) & (self.digests[position] == needles)
+        # The rest look further into their bucket, whose digests are sorted: a larger one ends the search.
+        rest = np.nonzero(~found & (end - start > 1))[0]
+        candidate = start[rest] + 1
+        while rest.size:
+            value = self.digests[candidate]
+            hit = value == needles[rest]
+            found[rest[hit]] = True
+            position[rest[hit]] = candidate[hit]
+            go_on = ~hit & (value < needles[rest]) & (candidate + 1 < end[rest])
+            rest, candidate = rest[go_on], candidate[go_on] + 1
         return found, position

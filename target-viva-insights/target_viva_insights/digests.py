@@ -52,6 +52,8 @@ NO_DATE = -1
 DIGEST_BLOCK_BYTES = 1 << 20
 # The cache of value digests stops growing here (32 MB): a file of unique values gains nothing from it.
 CACHE_MAX_VALUES = 2_000_000
+# Up to this many values are looked up one by one in a dict; more go through numpy at once.
+FEW_VALUES = 48
 _KEY_SALT = np.uint64(0x9E3779B97F4A7C15)
 _LOW_BYTES = np.array([(1 << (8 * count)) - 1 for count in range(8)] + [(1 << 64) - 1], dtype=np.uint64)
 
@@ -194,6 +196,7 @@ class Digester:
         self.algorithm = algorithm
         self._seed = secrets.randbits(64)
         self._cache = _DigestCache()
+        self._few: dict[str, int] = {}
         self._salts: dict[str, np.uint64] = {}
         self.null = np.uint64(self.digest_text("\x00null"))
 
@@ -214,6 +217,24 @@ class Digester:
 
     def digest_values(self, values: pa.Array) -> np.ndarray:
         """One digest per value of `values` (best distinct: a batch's dictionary); blanks share one."""
+        if len(values) <= FEW_VALUES:
+            return self._digest_few(values)
+        return self._digest_many(values)
+
+    def _digest_few(self, values: pa.Array) -> np.ndarray:
+        """A handful of values (a code column's dictionary): a dict look-up each beats numpy's fixed costs."""
+        texts = values.to_pylist()
+        known = [self._few.get(text) for text in texts]
+        if None in known:
+            missing = [index for index, digest in enumerate(known) if digest is None]
+            fresh = self._digest_many(values.take(pa.array(missing, pa.int64())))
+            for index, digest in zip(missing, fresh.tolist(), strict=True):
+                known[index] = digest
+                if texts[index] is not None and len(self._few) < CACHE_MAX_VALUES:
+                    self._few[texts[index]] = digest
+        return np.array(known, dtype=np.uint64)
+
+    def _digest_many(self, values: pa.Array) -> np.ndarray:
         found = fingerprints(values, self._seed)
         hit, digests = self._cache.find(found)
         blank = blank_values(values)

@@ -191,14 +191,30 @@ class Comparer:
 
 
 def _upsert(old: RowDigests, new: RowDigests) -> RowDigests:
-    """Rows by key, the new side winning; sorted by key."""
-    merged = RowDigests.concat([old, new])
-    newer = np.concatenate([np.zeros(len(old), dtype=np.int8), np.ones(len(new), dtype=np.int8)])
-    order = np.lexsort((newer, merged.key))
-    ordered = merged.select(order)
+    """Rows by key, the new side winning (and within it, the last row); `old` and the result are
+    sorted by key. Costs a copy of `old`, not a sort of both."""
+    new = _last_per_key(new)
+    found, position = DigestIndex(old.key).find(new.key)
+    updated = RowDigests(*(getattr(old, field.name).copy() for field in dataclasses.fields(RowDigests)))
+    replaced = new.select(found)
+    for field in dataclasses.fields(RowDigests):
+        getattr(updated, field.name)[position[found]] = getattr(replaced, field.name)
+    added = new.select(~found)
+    at = np.searchsorted(old.key, added.key)
+    return RowDigests(
+        *(
+            np.insert(getattr(updated, field.name), at, getattr(added, field.name))
+            for field in dataclasses.fields(RowDigests)
+        )
+    )
+
+
+def _last_per_key(rows: RowDigests) -> RowDigests:
+    """One row per key, the last one given; sorted by key."""
+    ordered = rows.select(np.argsort(rows.key, kind="stable"))
     last = np.ones(len(ordered), dtype=bool)
     last[:-1] = ordered.key[1:] != ordered.key[:-1]
-    return ordered.select(last)
+    return ordered if last.all() else ordered.select(last)
 
 
 def _latest_per_person(rows: RowDigests) -> RowDigests:
@@ -497,7 +513,7 @@ class Ledger:
         """What Viva holds after `record` completed: a full import replaces, an incremental upserts."""
         self._require_lock()
         if record.mode is ImportKind.FULL:
-            rows = _upsert(RowDigests.empty(), digests)
+            rows = _last_per_key(digests)
             people = _latest_per_person(rows)
         else:
             rows = _upsert(self.rows, digests)
@@ -566,9 +582,9 @@ class Ledger:
         self._ensure_folder()
         sink = pa.BufferOutputStream()
         pq.write_table(table, sink, compression=COLUMN_COMPRESSION, row_group_size=ROW_GROUP_ROWS)
-        self._write_atomically(name, sink.getvalue().to_pybytes())
+        self._write_atomically(name, sink.getvalue())
 
-    def _write_atomically(self, name: str, data: bytes) -> None:
+    def _write_atomically(self, name: str, data: bytes | pa.Buffer) -> None:
         final = self._path(name)
         partial = self._path(f".{name}.{secrets.token_hex(4)}.partial")
         if self.is_local:

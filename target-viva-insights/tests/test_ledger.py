@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from target_viva_insights.digests import Digester, RowDigests, digest_batch
 from target_viva_insights.ledger import (
     ImportKind,
@@ -278,3 +280,54 @@ def test_default_ledger_path() -> None:
 def test_an_unknown_protocol_is_a_clear_error() -> None:
     with pytest.raises(LedgerError, match="fsspec implementation"):
         Ledger("nosuchproto://bucket/ledger", TENANT)
+
+
+def test_a_format_1_ledger_keeps_hmac_digests_and_stays_usable(root: str) -> None:
+    import hmac
+
+    from target_viva_insights.digests import DigestAlgorithm
+
+    first = Ledger(root, TENANT)
+    first.manifest["format"] = 1  # as the first release wrote it
+    complete(first, history(10, [1, 2]), ImportKind.FULL)
+
+    ledger = Ledger(root, TENANT)
+    assert json.loads((Path(root) / TENANT / "manifest.json").read_text())["format"] == 1
+    assert ledger.digester.algorithm is DigestAlgorithm.HMAC_SHA256
+    raw = hmac.digest(ledger.key, b"p3@contoso.com", "sha256")[:8]
+    assert int.from_bytes(raw, "little") in ledger.people.person.tolist()
+    assert ledger.compare(digests(ledger, history(10, [1, 2]))).rows_to_send == 0
+    assert ledger.compare(digests(ledger, history(10, [1, 2, 3]))).rows_to_send == 10
+
+
+def test_a_new_ledger_is_format_2_with_blake2b_digests(root: str) -> None:
+    import hashlib
+
+    ledger = Ledger(root, TENANT)
+    complete(ledger, history(10, [1]), ImportKind.FULL)
+    assert json.loads((Path(root) / TENANT / "manifest.json").read_text())["format"] == 2
+    raw = hashlib.blake2b(b"p3@contoso.com", key=ledger.key, digest_size=8).digest()
+    assert int.from_bytes(raw, "little") in Ledger(root, TENANT).people.person.tolist()
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 40), st.integers(0, 9)), max_size=60),
+    st.lists(st.tuples(st.integers(0, 40), st.integers(0, 9)), max_size=60),
+)
+def test_an_upsert_keeps_one_row_per_key_the_newest_winning(
+    old_rows: list[tuple[int, int]], new_rows: list[tuple[int, int]]
+) -> None:
+    from target_viva_insights.ledger import _last_per_key, _upsert
+
+    def digests(rows: list[tuple[int, int]]) -> RowDigests:
+        keys = np.array([key for key, _ in rows], dtype=np.uint64)
+        values = np.array([value for _, value in rows], dtype=np.uint64)
+        return RowDigests(keys, values, keys.copy(), values.copy(), np.zeros(len(rows), dtype=np.int32))
+
+    expected = dict(old_rows)
+    expected.update(new_rows)
+    merged = _upsert(_last_per_key(digests(old_rows)), digests(new_rows))
+    assert merged.key.tolist() == sorted(expected)
+    assert merged.value.tolist() == [expected[key] for key in sorted(expected)]
+    assert merged.manager.tolist() == merged.value.tolist()  # every field moved together
