@@ -13,7 +13,9 @@ how far it has read its input (the offset of its stdin) are sampled. The report 
 50, 75 and 99 % of the input was read, the RSS while packaging, uploading and awaiting, the peak
 (`ru_maxrss` from `os.wait4`) and the ingestion's final status as the emulator holds it. Memory is flat
 when the RSS at 99 % of the input is close to the RSS at 25 %: nothing grows with the number of records.
-Not a test: nothing here asserts a figure.
+Then the same stream goes again: the delivery ledger finds nothing new, so the target uploads nothing
+(the figures of that run are the ledger comparison's cost inside the real target). Not a test:
+nothing here asserts a figure.
 """
 
 from __future__ import annotations
@@ -147,9 +149,15 @@ def main(argv: list[str]) -> int:
         every_setting = emulator.config()
         config = {name: every_setting[name] for name in CONNECTION_SETTINGS}
         config["output_dir"] = str(output_dir)
+        config["ledger_path"] = str(Path(emulator_dir) / "ledger")  # fresh: the first run is a full import
         print(f"{arguments.records:,} records ({stream.stat().st_size / 1e6:.0f} MB) -> emulator ...")
         exit_code, seconds, peak, samples = run_target(config, stream, log, arguments.samples_every)
         ingestions = emulator.state().get("ingestions", [])
+        rerun = None
+        if exit_code == 0:
+            # The same stream again: the ledger comparison finds nothing new, so nothing is uploaded.
+            rerun = run_target(config, stream, log.with_suffix(".rerun.log"), arguments.samples_every)
+            rerun_ingestions = len(emulator.state().get("ingestions", []))
     statuses = [str(item.get("Status") or item.get("status")) for item in ingestions]
     print(
         f"exit code: {exit_code}   wall time: {seconds:.0f} s   records/s: {arguments.records / seconds:,.0f}"
@@ -160,9 +168,16 @@ def main(argv: list[str]) -> int:
     after = samples.after_input()
     print(f"RSS after the input (package, upload, await): {'n/a' if after is None else f'{after:.0f} MB'}")
     print(f"log: {log}")
+    if rerun is not None:
+        print(
+            f"rerun of the same stream: exit code {rerun[0]}, wall time {rerun[1]:.0f} s, peak RSS "
+            f"{rerun[2]:.0f} MB, ingestions in the emulator afterwards: {rerun_ingestions} (nothing changed: "
+            f"{'yes' if 'Nothing changed since' in log.with_suffix('.rerun.log').read_text() else 'no'})"
+        )
     if exit_code != 0:
         print(log.read_text(errors="replace")[-3000:], file=sys.stderr)
-    return 0 if exit_code == 0 and statuses == ["Completed"] else 1
+    rerun_ok = rerun is not None and rerun[0] == 0 and rerun_ingestions == 1
+    return 0 if exit_code == 0 and statuses == ["Completed"] and rerun_ok else 1
 
 
 def _mark(samples: Samples, percent: int) -> str:

@@ -38,7 +38,7 @@ from target_viva_insights.package import (
     read_header,
     read_text_batches,
 )
-from target_viva_insights.prefetch import prefetched
+from target_viva_insights.prefetch import PacedFile, prefetched
 from target_viva_insights.rules import DateOrder
 
 PERSON_FIELD = rules.PERSON_ID
@@ -355,10 +355,41 @@ def _days(dates: pa.Array, date_order: DateOrder) -> np.ndarray:
 
 
 def digest_batches(
-    digester: Digester, batches: Iterable[pa.RecordBatch], date_order: DateOrder
+    digester: Digester, batches: Iterable[pa.RecordBatch], date_order: DateOrder, rows: int = 0
 ) -> RowDigests:
-    """Digests of a whole data.csv read in batches (memory: 36 bytes a row plus one batch)."""
-    return RowDigests.concat([digest_batch(digester, batch, date_order) for batch in batches])
+    """Digests of a whole data.csv read in batches (memory: 36 bytes a row, once when `rows` says how
+    many rows there are, plus one batch)."""
+    digests = RowDigestsBuilder(rows)
+    for batch in batches:
+        digests.append(digest_batch(digester, batch, date_order))
+    return digests.build()
+
+
+class RowDigestsBuilder:
+    """Row digests appended part by part into arrays of their own, grown by doubling when full.
+
+    Args:
+        capacity: the rows expected (0 when unknown).
+    """
+
+    def __init__(self, capacity: int = 0) -> None:
+        self._arrays = {name: np.empty(capacity, dtype=dtype) for name, dtype in DTYPES.items()}
+        self._size = 0
+
+    def append(self, part: RowDigests) -> None:
+        end = self._size + len(part)
+        if end > len(self._arrays["key"]):
+            capacity = max(end, 2 * len(self._arrays["key"]))
+            for name, array in self._arrays.items():
+                grown = np.empty(capacity, dtype=array.dtype)
+                grown[: self._size] = array[: self._size]
+                self._arrays[name] = grown
+        for name, array in self._arrays.items():
+            array[self._size : end] = getattr(part, name)
+        self._size = end
+
+    def build(self) -> RowDigests:
+        return RowDigests.from_columns({name: array[: self._size] for name, array in self._arrays.items()})
 
 
 @contextlib.contextmanager
@@ -368,11 +399,23 @@ def dictionary_batches(data: IO[bytes]) -> Iterator[Iterator[pa.RecordBatch]]:
     Read ahead in a thread (prefetch.py), which is stopped when the context ends: before `data` is
     closed, and never left running into the interpreter's shutdown.
     """
+    header = read_header(data)
+    paced = PacedFile(data)
     reader = read_text_batches(
-        data, read_header(data), empty_as_null=True, dictionary_encoded=True, block_bytes=DIGEST_BLOCK_BYTES
+        paced, header, empty_as_null=True, dictionary_encoded=True, block_bytes=DIGEST_BLOCK_BYTES
     )
-    with contextlib.closing(prefetched(reader)) as batches:
-        yield batches
+    batches = prefetched(reader)
+    try:
+        yield _marking_used(batches, paced)
+    finally:
+        paced.release()  # first: the read-ahead thread may be waiting for its turn
+        batches.close()
+
+
+def _marking_used(batches: Iterator[pa.RecordBatch], paced: PacedFile) -> Iterator[pa.RecordBatch]:
+    for batch in batches:
+        paced.used_one()  # a batch is a block: the reader may read one more
+        yield batch
 
 
 @contextlib.contextmanager

@@ -95,10 +95,10 @@ def plan_import(
     date_order = DateOrder(config.get("date_order") or DEFAULT_DATE_ORDER.value)
     with open_data_csv(data_zip) as data, dictionary_batches(data) as batches:
         if not ledger.holds_data():
-            digests = digest_batches(ledger.digester, batches, date_order)
+            digests = digest_batches(ledger.digester, batches, date_order, rows)
             return _first_import(setting, ledger, digests, logger)
         keep = Keep.NEW_OR_CHANGED if setting is ImportMode.AUTO else Keep.ALL
-        comparison, digests = ledger.compare_batches(batches, date_order, keep=keep)
+        comparison, digests = ledger.compare_batches(batches, date_order, keep=keep, rows=rows)
     if setting is ImportMode.FULL:
         _refuse_population_drop(config, ledger, comparison)
         return ImportPlan(ImportKind.FULL, "import_mode full", digests, comparison=comparison)

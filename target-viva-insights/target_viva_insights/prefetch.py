@@ -7,10 +7,11 @@ one thread (bench/ledger_bench.py).
 
 from __future__ import annotations
 
+import io
 import queue
 import threading
 from collections.abc import Iterable, Iterator
-from typing import TypeVar
+from typing import IO, Any, TypeVar
 
 T = TypeVar("T")
 _DONE = object()
@@ -62,3 +63,51 @@ def _offer(ready: queue.Queue[object], item: object, stop: threading.Event) -> b
         except queue.Full:
             continue
     return False
+
+
+class PacedFile(io.RawIOBase):
+    """A binary file whose reader may read at most `ahead` blocks in front of those marked used.
+
+    Arrow's CSV reader reads up to 32 blocks ahead in a background thread, and it has no option to
+    read fewer (ARROW-12090); with 1 MB blocks that is 32 MB of text waiting. Pacing its file keeps
+    that to a few blocks (bench/README.md).
+
+    Args:
+        raw: the file to read.
+        ahead: how many reads may run ahead of `used_one` calls.
+    """
+
+    def __init__(self, raw: IO[bytes], ahead: int = 4) -> None:
+        super().__init__()
+        self._raw = raw
+        self._ahead = ahead
+        self._reads = 0
+        self._used = 0
+        self._released = False
+        self._turn = threading.Condition()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def read(self, size: int | None = -1) -> bytes:
+        with self._turn:
+            self._turn.wait_for(lambda: self._released or self._reads - self._used < self._ahead)
+            self._reads += 1
+        return self._raw.read(-1 if size is None else size)
+
+    def used_one(self) -> None:
+        """The reader's output for one block was used: one more read may go ahead."""
+        with self._turn:
+            self._used += 1
+            self._turn.notify_all()
+
+    def release(self) -> None:
+        """Stop pacing (the reader is being abandoned: let it run to its end)."""
+        with self._turn:
+            self._released = True
+            self._turn.notify_all()
