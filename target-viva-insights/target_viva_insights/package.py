@@ -287,7 +287,7 @@ def read_header(data: IO[bytes]) -> list[str]:
 
 
 def read_text_batches(
-    data: IO[bytes],
+    data: IO[bytes] | io.RawIOBase,
     headers: Sequence[str],
     *,
     skip_header: bool = False,

@@ -10,14 +10,14 @@ from __future__ import annotations
 import io
 import queue
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable
 from typing import IO, Any, TypeVar
 
 T = TypeVar("T")
 _DONE = object()
 
 
-def prefetched(items: Iterable[T], depth: int = 2) -> Iterator[T]:
+def prefetched(items: Iterable[T], depth: int = 2) -> Generator[T, None, None]:
     """`items`, produced up to `depth` ahead by a thread; its exceptions are raised here, in order.
 
     Stopping early (break, an exception) stops the thread before this generator returns.
