@@ -1,14 +1,15 @@
 """Keyed digests of data.csv's rows: what the delivery ledger keeps instead of HR values.
 
-A value's digest is its keyed BLAKE2b (8 bytes) under the ledger's key (HMAC-SHA256's first 8
-bytes in ledgers of format 1) (blank and null, the
-same to Viva, share one digest). A row's digest mixes its values' digests, salted per column name, so
-the order of the columns does not count. A row's key mixes its PersonId and EffectiveDate digests.
+A value's digest is its keyed BLAKE2b (8 bytes) under the ledger's key; ledgers of format 1 keep the
+first 8 bytes of HMAC-SHA256. Blank and null, the same to Viva, share one digest. A row's digest mixes
+its values' digests, salted per column name, so the order of the columns does not count. A row's key
+mixes its PersonId and EffectiveDate digests.
 
-Speed: HMAC is computed once per distinct value of a run. data.csv is read with dictionary-encoded
-columns, so each batch brings each of its distinct values once; the value's digest is then found by a
-64-bit fingerprint of its bytes, computed with numpy over the whole dictionary at once, in a sorted
-cache. Only values never seen before reach Python. Everything per row is numpy over uint64 arrays.
+Speed: the keyed hash runs once per distinct value of a run. data.csv is read with dictionary-encoded
+columns, so each batch brings each of its distinct values once; the digest of a value already seen is
+found by a 64-bit fingerprint of its bytes, computed with numpy over a whole dictionary at once, in a
+sorted cache (a dict for dictionaries of a few values). Only values never seen before reach Python.
+Everything per row is numpy over uint64 arrays.
 """
 
 from __future__ import annotations
@@ -46,9 +47,8 @@ MANAGER_FIELD = rules.MANAGER_ID
 DATE_FIELD = rules.EFFECTIVE_DATE
 NO_MANAGER = np.uint64(0)  # a row without ManagerId; no value digests to 0
 NO_DATE = -1
-# Blocks of data.csv: the Arrow reader holds about 40 of them at once (read-ahead and parsing), so
-# this bounds the comparison's memory; below 1 MB the per-batch work starts to cost time
-# (bench/ledger_bench.py).
+# Blocks of data.csv: the reader holds a few of them at once (its read-ahead is paced, prefetch.py);
+# below 1 MB the per-batch work starts to cost time (bench/ledger_bench.py).
 DIGEST_BLOCK_BYTES = 1 << 20
 # The cache of value digests stops growing here (32 MB): a file of unique values gains nothing from it.
 CACHE_MAX_VALUES = 2_000_000
@@ -121,10 +121,12 @@ def fingerprints(strings: pa.Array, seed: int) -> np.ndarray:
     return digest
 
 
-# First bytes of the UTF-8 whitespace characters Arrow trims (ASCII ones, U+0085 and U+00A0, U+1680,
-# U+2000..U+205F, U+3000): only values starting with one of them can be blank without being empty.
+# First bytes of the UTF-8 whitespace characters Arrow trims (U+0009..U+000D, U+001C..U+0020, U+0085,
+# U+00A0, U+1680, U+2000..U+205F, U+3000; tests/test_digests.py checks every code point): only values
+# starting with one of them can be blank without being empty.
+WHITESPACE_FIRST_BYTES = (0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x1C, 0x1D, 0x1E, 0x1F, 0x20, 0xC2, 0xE1, 0xE2, 0xE3)
 _MAY_START_WHITESPACE = np.zeros(256, dtype=bool)
-_MAY_START_WHITESPACE[[0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x20, 0xC2, 0xE1, 0xE2, 0xE3]] = True
+_MAY_START_WHITESPACE[list(WHITESPACE_FIRST_BYTES)] = True
 
 
 def blank_values(values: pa.Array) -> np.ndarray:

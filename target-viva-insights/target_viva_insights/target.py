@@ -282,9 +282,12 @@ class TargetVivaInsights(CheckedSettingsTarget, DirectRecordTarget, HeldStateTar
         return {**self.config, "import_mode": validation_mode(self.config, self._ledger).value}
 
     def _held_organization(self) -> LedgerOrganization | None:
-        """What Viva holds, for judging the file: only when it will (or may) go as an incremental."""
+        """What Viva holds, for judging the file: only when it will (or may) go as an incremental, and
+        the ledger knows something (without it, who is new and who is known cannot be told)."""
         ledger = self._ledger
-        if ledger is None or validation_mode(self.config, ledger) is not ImportKind.INCREMENTAL:
+        if ledger is None or not ledger.holds_data():
+            return None
+        if validation_mode(self.config, ledger) is not ImportKind.INCREMENTAL:
             return None
         return LedgerOrganization(ledger)
 

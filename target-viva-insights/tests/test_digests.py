@@ -17,6 +17,7 @@ from target_viva_insights.rules import DateOrder
 
 KEY = b"k" * 32
 texts = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40)
+blanks = st.text(alphabet=st.sampled_from(" \t\x1c\x1f\u0085\u00a0\u2028\u3000"), max_size=4)
 
 
 def expected(digester: Digester, values: list[str | None]) -> list[int]:
@@ -27,11 +28,23 @@ def expected(digester: Digester, values: list[str | None]) -> list[int]:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.lists(st.one_of(st.none(), texts, st.sampled_from([" ", "\u00a0", "\u3000 ", "a"])))))
+@given(st.lists(st.lists(st.one_of(st.none(), texts, blanks, st.sampled_from(["a", "a\u3000"])))))
 def test_digests_of_values_equal_their_definition_batch_after_batch(batches: list[list[str | None]]) -> None:
     digester = Digester(KEY)
     for values in batches:  # later batches go through the cache
         assert digester.digest_values(pa.array(values, pa.string())).tolist() == expected(digester, values)
+
+
+def test_every_character_arrow_trims_starts_with_a_byte_the_blank_check_looks_at() -> None:
+    import pyarrow.compute as pc
+    from target_viva_insights.digests import WHITESPACE_FIRST_BYTES, blank_values
+
+    characters = [chr(code) for code in range(0x110000) if not 0xD800 <= code <= 0xDFFF]
+    trimmed_away = pc.equal(pc.utf8_trim_whitespace(pa.array(characters)), "").to_pylist()
+    whitespace = [character for character, blank in zip(characters, trimmed_away, strict=True) if blank]
+    assert {character.encode()[0] for character in whitespace} <= set(WHITESPACE_FIRST_BYTES)
+    assert blank_values(pa.array(whitespace)).all()
+    assert not blank_values(pa.array(["\u200b", "x ", "\ufeff"])).any()
 
 
 def test_both_algorithms_and_the_key_change_every_digest() -> None:

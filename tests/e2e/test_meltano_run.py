@@ -11,30 +11,17 @@ import json
 import os
 import subprocess
 import sys
-import uuid
 import zipfile
 from pathlib import Path
 
 import pytest
-from target_viva_insights.emulator.process import EmulatorHandle, running_emulator
+from target_viva_insights.emulator.process import EmulatorHandle
 
 ROOT = Path(__file__).resolve().parents[2]
 STATE_ID = "dev:tap-hrsource-to-target-viva-insights"
 SAMPLE = ROOT / "sample-data" / "hr" / "employees.csv"
 
 pytestmark = pytest.mark.slow  # run.py runs a module on one worker: one plugin install at a time
-
-
-@pytest.fixture(scope="module")
-def emulator(tmp_path_factory: pytest.TempPathFactory):
-    with running_emulator(
-        tmp_path_factory.mktemp("emulator"),
-        tenant_id=str(uuid.uuid4()),
-        client_id=str(uuid.uuid4()),
-        client_secret=uuid.uuid4().hex,
-        extra_args=["--step-seconds", "0.3"],
-    ) as handle:
-        yield handle
 
 
 @pytest.fixture

@@ -12,11 +12,10 @@ import os
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import pytest
-from target_viva_insights.emulator.process import EmulatorHandle, running_emulator
+from target_viva_insights.emulator.process import EmulatorHandle
 
 ROOT = Path(__file__).resolve().parents[2]
 HEADER = "PersonId,ManagerId,Organization,EffectiveDate\n"
@@ -43,18 +42,6 @@ def write_month(folder: Path, month: int) -> list[tuple[str, str, str, str]]:
     stamp = time.time() + month  # a later file is newer, whatever the clock's resolution
     os.utime(path, (stamp, stamp))
     return rows
-
-
-@pytest.fixture(scope="module")
-def emulator(tmp_path_factory: pytest.TempPathFactory):
-    with running_emulator(
-        tmp_path_factory.mktemp("emulator"),
-        tenant_id=str(uuid.uuid4()),
-        client_id=str(uuid.uuid4()),
-        client_secret=uuid.uuid4().hex,
-        extra_args=["--step-seconds", "0.3"],
-    ) as handle:
-        yield handle
 
 
 def test_three_scheduled_runs_leave_viva_with_the_whole_history(
