@@ -14,6 +14,7 @@ from collections.abc import Generator, Iterable
 from typing import IO, Any, TypeVar
 
 T = TypeVar("T")
+PATIENCE_SECONDS = 2.0
 _DONE = object()
 
 
@@ -70,7 +71,8 @@ class PacedFile(io.RawIOBase):
 
     Arrow's CSV reader reads up to 32 blocks ahead in a background thread, and it has no option to
     read fewer (ARROW-12090); with 1 MB blocks that is 32 MB of text waiting. Pacing its file keeps
-    that to a few blocks (bench/README.md).
+    that to a few blocks (bench/README.md). Each block yields one batch, so the consumer marks one
+    block used per batch it takes.
 
     Args:
         raw: the file to read.
@@ -96,7 +98,11 @@ class PacedFile(io.RawIOBase):
 
     def read(self, size: int | None = -1) -> bytes:
         with self._turn:
-            self._turn.wait_for(lambda: self._released or self._reads - self._used < self._ahead)
+            # Bounded: should the reader ever need more blocks than allowed before its next batch,
+            # it gets them late (and holds more memory) instead of waiting forever.
+            self._turn.wait_for(
+                lambda: self._released or self._reads - self._used < self._ahead, timeout=PATIENCE_SECONDS
+            )
             self._reads += 1
         return self._raw.read(-1 if size is None else size)
 

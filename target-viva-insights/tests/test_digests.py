@@ -116,3 +116,43 @@ def test_prefetch_stops_its_thread_when_the_consumer_stops() -> None:
     assert [next(batches) for _ in range(3)] == [0, 1, 2]
     batches.close()
     assert threading.active_count() == before
+
+
+def test_a_paced_file_lets_its_reader_only_so_far_ahead() -> None:
+    import io
+    import time
+
+    from target_viva_insights.prefetch import PacedFile
+
+    paced = PacedFile(io.BytesIO(b"x" * 100), ahead=2)
+    got: list[bytes] = []
+
+    def read_five() -> None:
+        for _ in range(5):
+            got.append(paced.read(10))
+
+    def settled_at(count: int) -> bool:
+        deadline = time.monotonic() + 10
+        while len(got) < count and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.3)  # time for a read too many to show
+        return len(got) == count
+
+    reader = threading.Thread(target=read_five, daemon=True)
+    reader.start()
+    assert settled_at(2)  # two reads went ahead; the third waits for a block to be used
+    paced.used_one()
+    assert settled_at(3)
+    paced.release()  # the consumer is gone: the reader may run to its end
+    reader.join(timeout=5)
+    assert b"".join(got) == b"x" * 50
+
+
+def test_a_reader_that_needs_more_blocks_is_late_not_stuck(monkeypatch) -> None:
+    import io
+
+    from target_viva_insights import prefetch
+
+    monkeypatch.setattr(prefetch, "PATIENCE_SECONDS", 0.05)
+    paced = prefetch.PacedFile(io.BytesIO(b"y" * 30), ahead=1)
+    assert [paced.read(10) for _ in range(4)] == [b"y" * 10] * 3 + [b""]  # nobody marks a block used
