@@ -404,8 +404,7 @@ def _decoded(table: Any) -> Any:
 
 def command_ledger_adopt(arguments: argparse.Namespace, settings: dict[str, Any]) -> int:
     """Record a package as what Viva holds (a tenant whose data was uploaded by other means)."""
-    import numpy as np
-
+    from target_viva_insights.digest_index import sorted_distinct
     from target_viva_insights.digests import digest_batches, open_for_digests
     from target_viva_insights.ledger import ImportKind, IngestionRecord, now_iso, package_sha256
 
@@ -424,7 +423,7 @@ def command_ledger_adopt(arguments: argparse.Namespace, settings: dict[str, Any]
             now_iso(),
             ImportKind.FULL,
             len(digests),
-            len(np.unique(digests.person)),
+            sorted_distinct(digests.person).size,
             package_sha256(package),
         )
         ledger.record_completed(record, digests)

@@ -19,12 +19,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from target_viva_insights.digest_index import sorted_distinct
 from target_viva_insights.digests import NO_DATE, NO_MANAGER
 
 if TYPE_CHECKING:
     from target_viva_insights.ledger import Ledger
 
 NO_CODE = -1
+ROWS_AT_ONCE = 1 << 18
 
 
 @dataclasses.dataclass
@@ -36,16 +38,34 @@ class HeldChart:
     # file does not name; NO_CODE when the chain ends there (at the top, or at someone unknown).
     manager: np.ndarray
     unnamed_on_the_way: np.ndarray  # how many people the file does not name lie on that way
-    # Each month (since 1970-01) in which Viva holds a row for an address: parallel arrays.
-    month_addresses: np.ndarray
-    months: np.ndarray
+    # Each (address, month) in which Viva holds a row, as `month_keys` makes them: sorted, distinct.
+    held_months: np.ndarray
     months_are_snapshots: bool  # every held row of these people is dated the first of a month
 
     @classmethod
     def nothing_but(cls, held: np.ndarray) -> HeldChart:
         none = np.full(held.size, NO_CODE, dtype=np.int64)
-        empty = np.zeros(0, dtype=np.int64)
-        return cls(held, none, np.zeros(held.size, dtype=np.int64), empty, empty.copy(), True)
+        return cls(held, none, np.zeros(held.size, dtype=np.int64), np.zeros(0, dtype=np.int64), True)
+
+
+_MONTH_SHIFT = np.int64(1 << 31)  # months before 1970 are negative: shifted into 32 bits
+
+
+def month_keys(addresses: np.ndarray, months: np.ndarray) -> np.ndarray:
+    """One int64 per (address, month since 1970-01): sorted by address, then month."""
+    return (addresses.astype(np.int64) << 32) | (months.astype(np.int64) + _MONTH_SHIFT)
+
+
+def split_month_keys(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(addresses, months) of `month_keys` values."""
+    return keys >> 32, (keys & 0xFFFFFFFF) - _MONTH_SHIFT
+
+
+def months_of(days: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Months since 1970-01 of day numbers, and whether every day is the first of its month."""
+    dates = days.astype("datetime64[D]")
+    months = dates.astype("datetime64[M]")
+    return months.astype(np.int64), bool(np.all(dates == months.astype("datetime64[D]")))
 
 
 class HeldOrganization(Protocol):
@@ -93,26 +113,32 @@ class LedgerOrganization:
         code_of_node[node[held]] = np.nonzero(held)[0]
         reached, unnamed = _first_named_manager(people.person, people.manager, code_of_node)
         manager = np.where(held, reached[node], NO_CODE)
-        month_addresses, months, snapshots = self._held_months(digests)
+        held_months, snapshots = self._held_months(digests)
         return HeldChart(
             held=held,
             manager=manager,
             unnamed_on_the_way=np.where(held, unnamed[node], 0),
-            month_addresses=month_addresses,
-            months=months,
+            held_months=held_months,
             months_are_snapshots=snapshots,
         )
 
-    def _held_months(self, digests: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
-        """(address, month) of every row the ledger holds for the file's people."""
+    def _held_months(self, digests: np.ndarray) -> tuple[np.ndarray, bool]:
+        """The (address, month) keys of every row the ledger holds for the file's people; a part of
+        the ledger's rows at a time, so the temporaries stay small whatever its size."""
         person, day = self.ledger.person_dates()
         order = np.argsort(digests)
-        found, position = _member(digests[order], person)
-        found &= day != NO_DATE
-        dates = day[found].astype("datetime64[D]")
-        months = dates.astype("datetime64[M]")
-        snapshots = bool(np.all(dates == months.astype("datetime64[D]")))
-        return order[position[found]], months.astype(np.int64), snapshots
+        ordered = digests[order]
+        keys: list[np.ndarray] = []
+        snapshots = True
+        for start in range(0, len(person), ROWS_AT_ONCE):
+            found, position = _member(ordered, person[start : start + ROWS_AT_ONCE])
+            days = day[start : start + ROWS_AT_ONCE]
+            found &= days != NO_DATE
+            months, month_starts = months_of(days[found])
+            snapshots &= month_starts
+            keys.append(sorted_distinct(month_keys(order[position[found]], months)))
+        held = sorted_distinct(np.concatenate(keys)) if keys else np.zeros(0, dtype=np.int64)
+        return held, snapshots
 
 
 def _member(sorted_haystack: np.ndarray, needles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -17,7 +17,13 @@ import pyarrow.compute as pc
 
 from target_viva_insights import rules
 from target_viva_insights.catalogue import Rule
-from target_viva_insights.held_organization import HeldChart, HeldOrganization
+from target_viva_insights.held_organization import (
+    HeldChart,
+    HeldOrganization,
+    month_keys,
+    months_of,
+    split_month_keys,
+)
 from target_viva_insights.memory import release_freed_memory
 from target_viva_insights.report import MAX_ISSUES_PER_RULE, Issue, ValidationReport
 
@@ -31,6 +37,7 @@ ABSENT = -2
 # Reporting chains longer than this are followed one step at a time (rare; org charts are shallow).
 DOUBLING_ROUNDS = 6
 EPOCH = datetime.date(1970, 1, 1)
+MONTHS_AT_ONCE = 1 << 18  # rows whose months are matched with Viva's at a time
 
 
 @dataclasses.dataclass
@@ -471,30 +478,40 @@ class Hierarchy:
 
     def _with_held_months(self, people: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         """(first month, last month, months with a row) of `people` across the file and Viva's data;
-        None when Viva's data is not monthly snapshots too (or is not known)."""
+        None when Viva's data is not monthly snapshots too (or is not known).
+
+        Months in both count once: a person's months = the file's + Viva's - those in both.
+        """
         chart = self._chart()
         if chart is None or not chart.months_are_snapshots:
             return None
-        rows = self._usable_rows()
-        file_months = rows.day.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
-        # One number per (person, month); months since 1970 are shifted to be positive.
-        shift = np.int64(1 << 31)
-        pairs = np.unique(
-            np.concatenate(
-                [
-                    (rows.person.astype(np.int64) << 32) | (file_months + shift),
-                    (chart.month_addresses.astype(np.int64) << 32) | (chart.months + shift),
-                ]
-            )
-        )
-        person, month = pairs >> 32, (pairs & 0xFFFFFFFF) - shift
         population = len(self.codes.values)
-        first = np.full(population, np.iinfo(np.int64).max, dtype=np.int64)
-        last = np.full(population, np.iinfo(np.int64).min, dtype=np.int64)
-        np.minimum.at(first, person, month)
-        np.maximum.at(last, person, month)
-        counts = np.bincount(person, minlength=population)
-        return first[people], last[people], counts[people]
+        held_address, held_month = split_month_keys(chart.held_months)
+        # Keys are sorted by address, then month: each address's first and last month bound its run.
+        first_at = np.flatnonzero(np.diff(held_address, prepend=-1))
+        addresses = held_address[first_at]
+        counts = np.diff(first_at, append=held_address.size)
+        first = self.coverage.first.astype(np.int64)
+        last = self.coverage.last.astype(np.int64)
+        months = self.coverage.rows.astype(np.int64)
+        first[addresses] = np.minimum(first[addresses], held_month[first_at])
+        last[addresses] = np.maximum(last[addresses], held_month[first_at + counts - 1])
+        months[addresses] += counts
+        months -= self._months_in_both(chart.held_months, population)
+        return first[people], last[people], months[people]
+
+    def _months_in_both(self, held_months: np.ndarray, population: int) -> np.ndarray:
+        """Per address: the months with a row both in the file and in Viva's data."""
+        rows = self._usable_rows()
+        in_both = np.zeros(population, dtype=np.int64)
+        for start in range(0, rows.person.size, MONTHS_AT_ONCE):
+            person = rows.person[start : start + MONTHS_AT_ONCE]
+            months, _ = months_of(rows.day[start : start + MONTHS_AT_ONCE])
+            keys = month_keys(person, months)
+            position = np.minimum(np.searchsorted(held_months, keys), max(held_months.size - 1, 0))
+            found = held_months[position] == keys if held_months.size else np.zeros(keys.size, dtype=bool)
+            in_both += np.bincount(person[found], minlength=population)
+        return in_both
 
     def _email_or_blank(self, code: int) -> str:
         return self.codes.email(code) if code >= 0 else ""

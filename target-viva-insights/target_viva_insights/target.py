@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import click
-import numpy as np
 import pyarrow as pa
 from singer_sdk.exceptions import MappingError as SdkMappingError
 from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities
@@ -22,6 +21,7 @@ from singer_sdk.sinks import Sink
 from singer_sdk.target_base import Target
 
 from target_viva_insights import config_check
+from target_viva_insights.digest_index import sorted_distinct
 from target_viva_insights.errors import (
     ConfigurationError,
     DataValidationFailed,
@@ -342,7 +342,7 @@ class TargetVivaInsights(CheckedSettingsTarget, DirectRecordTarget, HeldStateTar
         ledger = self._ledger
         if ledger is None:
             return
-        people = len(np.unique(plan.digests.person))
+        people = sorted_distinct(plan.digests.person).size
         record = IngestionRecord(
             str(field(final, "Id")), now_iso(), plan.mode, plan.rows, people, package_sha256(package)
         )
