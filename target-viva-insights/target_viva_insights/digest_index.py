@@ -64,3 +64,12 @@ def sorted_distinct(values: np.ndarray) -> np.ndarray:
     keep = np.ones(ordered.size, dtype=bool)
     keep[1:] = ordered[1:] != ordered[:-1]
     return ordered[keep]
+
+
+def find_sorted(haystack: np.ndarray, needles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(found, position) of each needle in a sorted array, by binary search: for a small haystack, or
+    one searched once (a `DigestIndex` pays off when a large one is searched again and again)."""
+    if len(haystack) == 0:
+        return np.zeros(len(needles), dtype=bool), np.zeros(len(needles), dtype=np.int64)
+    position = np.minimum(np.searchsorted(haystack, needles), len(haystack) - 1)
+    return haystack[position] == needles, position

@@ -31,7 +31,7 @@ import pyarrow.compute as pc
 
 from target_viva_insights import rules
 from target_viva_insights.dates import viva_date_days
-from target_viva_insights.digest_index import DigestIndex
+from target_viva_insights.digest_index import DigestIndex, find_sorted
 from target_viva_insights.errors import ConfigurationError, LedgerError
 from target_viva_insights.package import (
     PackageError,
@@ -163,8 +163,7 @@ class _DigestCache:
         digests = np.where(hit, self._digests[position] if len(self._digests) else 0, 0).astype(np.uint64)
         if self._recent.size and not hit.all():
             missing = np.nonzero(~hit)[0]
-            at = np.minimum(np.searchsorted(self._recent, found[missing]), self._recent.size - 1)
-            recent_hit = self._recent[at] == found[missing]
+            recent_hit, at = find_sorted(self._recent, found[missing])
             hit[missing[recent_hit]] = True
             digests[missing[recent_hit]] = self._recent_digests[at[recent_hit]]
         return hit, digests

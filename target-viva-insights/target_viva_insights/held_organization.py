@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from target_viva_insights.digest_index import sorted_distinct
+from target_viva_insights.digest_index import find_sorted, sorted_distinct
 from target_viva_insights.digests import NO_DATE, NO_MANAGER
 
 if TYPE_CHECKING:
@@ -106,7 +106,7 @@ class LedgerOrganization:
     def chart(self, addresses: pa.Array) -> HeldChart:
         digests = self.ledger.digester.digest_values(addresses)
         people = self.ledger.people  # sorted by person
-        held, node = _member(people.person, digests)
+        held, node = find_sorted(people.person, digests)
         # The ledger's people as a graph: each points at their latest manager; those the file names
         # (a code) are where a walk stops.
         code_of_node = np.full(len(people) + 1, NO_CODE, dtype=np.int64)
@@ -131,7 +131,7 @@ class LedgerOrganization:
         keys: list[np.ndarray] = []
         snapshots = True
         for start in range(0, len(person), ROWS_AT_ONCE):
-            found, position = _member(ordered, person[start : start + ROWS_AT_ONCE])
+            found, position = find_sorted(ordered, person[start : start + ROWS_AT_ONCE])
             days = day[start : start + ROWS_AT_ONCE]
             found &= days != NO_DATE
             months, month_starts = months_of(days[found])
@@ -139,13 +139,6 @@ class LedgerOrganization:
             keys.append(sorted_distinct(month_keys(order[position[found]], months)))
         held = sorted_distinct(np.concatenate(keys)) if keys else np.zeros(0, dtype=np.int64)
         return held, snapshots
-
-
-def _member(sorted_haystack: np.ndarray, needles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    if len(sorted_haystack) == 0:
-        return np.zeros(len(needles), dtype=bool), np.zeros(len(needles), dtype=np.int64)
-    position = np.minimum(np.searchsorted(sorted_haystack, needles), len(sorted_haystack) - 1)
-    return sorted_haystack[position] == needles, position
 
 
 def _first_named_manager(
@@ -158,7 +151,7 @@ def _first_named_manager(
     """
     count = len(person)
     end = count  # one extra node: "the chain ends"
-    found, position = _member(person, manager)
+    found, position = find_sorted(person, manager)
     successor = np.append(np.where(found & (manager != NO_MANAGER), position, end), end)
     stops = (code_of_node >= 0) | (np.arange(count + 1) == end)
     # From each node: itself when it stops a walk, else its manager; counting the unnamed steps.

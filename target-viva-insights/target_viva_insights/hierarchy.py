@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 
 from target_viva_insights import rules
 from target_viva_insights.catalogue import Rule
+from target_viva_insights.digest_index import find_sorted
 from target_viva_insights.held_organization import (
     HeldChart,
     HeldOrganization,
@@ -507,9 +508,7 @@ class Hierarchy:
         for start in range(0, rows.person.size, MONTHS_AT_ONCE):
             person = rows.person[start : start + MONTHS_AT_ONCE]
             months, _ = months_of(rows.day[start : start + MONTHS_AT_ONCE])
-            keys = month_keys(person, months)
-            position = np.minimum(np.searchsorted(held_months, keys), max(held_months.size - 1, 0))
-            found = held_months[position] == keys if held_months.size else np.zeros(keys.size, dtype=bool)
+            found, _ = find_sorted(held_months, month_keys(person, months))
             in_both += np.bincount(person[found], minlength=population)
         return in_both
 

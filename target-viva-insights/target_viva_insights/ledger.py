@@ -43,7 +43,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from target_viva_insights.digest_index import DigestIndex
+from target_viva_insights.digest_index import DigestIndex, find_sorted
 from target_viva_insights.digests import (
     DTYPES,
     DigestAlgorithm,
@@ -139,14 +139,6 @@ class Comparison:
         return 100.0 * self.absent_people / self.ledger_people if self.ledger_people else 0.0
 
 
-def _member(sorted_haystack: np.ndarray, needles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(found mask, position) of each needle in a sorted uint64 array (small or used once)."""
-    if len(sorted_haystack) == 0:
-        return np.zeros(len(needles), dtype=bool), np.zeros(len(needles), dtype=np.int64)
-    position = np.minimum(np.searchsorted(sorted_haystack, needles), len(sorted_haystack) - 1)
-    return sorted_haystack[position] == needles, position
-
-
 class Comparer:
     """Compares a file with the ledger batch by batch: memory is the ledger's keys plus a byte a row.
 
@@ -175,14 +167,14 @@ class Comparer:
 
     def _add_people(self, person: np.ndarray) -> None:
         distinct, first = np.unique(person, return_index=True)
-        seen, _ = _member(self._file_people, distinct)
+        seen, _ = find_sorted(self._file_people, distinct)
         fresh, first = distinct[~seen], first[~seen] + self._rows
         at = np.searchsorted(self._file_people, fresh)
         self._file_people = np.insert(self._file_people, at, fresh)
         self._first_rows = np.insert(self._first_rows, at, first)
 
     def result(self) -> Comparison:
-        known, _ = _member(self._people, self._file_people)
+        known, _ = find_sorted(self._people, self._file_people)
         new_people = np.zeros(self._rows, dtype=bool)
         new_people[self._first_rows[~known]] = True
         new_rows = np.concatenate(self._new) if self._new else np.zeros(0, dtype=bool)
