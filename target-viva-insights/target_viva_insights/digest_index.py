@@ -57,13 +57,18 @@ class DigestIndex:
         return found, position
 
 
+def last_of_runs(ordered: np.ndarray) -> np.ndarray:
+    """Marks the last element of each run of equal values in a sorted array."""
+    last = np.ones(ordered.size, dtype=bool)
+    last[:-1] = ordered[1:] != ordered[:-1]
+    return last
+
+
 def sorted_distinct(values: np.ndarray) -> np.ndarray:
     """The distinct values, sorted: a sort and a comparison. (`numpy.unique` hashes instead, which
     takes seconds on millions of distinct 64-bit values.)"""
     ordered = np.sort(values)
-    keep = np.ones(ordered.size, dtype=bool)
-    keep[1:] = ordered[1:] != ordered[:-1]
-    return ordered[keep]
+    return ordered[last_of_runs(ordered)]
 
 
 def find_sorted(haystack: np.ndarray, needles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

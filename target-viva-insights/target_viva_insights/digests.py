@@ -250,11 +250,6 @@ class Digester:
         digests[blank] = self.null
         return digests
 
-    def digest_column(self, column: pa.Array | pa.ChunkedArray) -> np.ndarray:
-        """One digest per row of a text column (plain or dictionary-encoded)."""
-        encoded = EncodedColumn.of(column)
-        return encoded.per_row(self.digest_values(encoded.dictionary), self.null)
-
 
 @dataclasses.dataclass
 class EncodedColumn:
@@ -335,7 +330,7 @@ def digest_batch(digester: Digester, batch: pa.Table | pa.RecordBatch, date_orde
     value = np.zeros(rows, dtype=np.uint64)
     person = np.zeros(rows, dtype=np.uint64)
     manager = np.full(rows, NO_MANAGER, dtype=np.uint64)
-    date_key = np.zeros(rows, dtype=np.uint64)
+    date_key = np.full(rows, mix(np.zeros(1, dtype=np.uint64) ^ _KEY_SALT)[0], dtype=np.uint64)
     days = np.full(rows, NO_DATE, dtype=np.int32)
     for name in sorted(names):
         column = EncodedColumn.of(batch.column(name))
@@ -346,9 +341,9 @@ def digest_batch(digester: Digester, batch: pa.Table | pa.RecordBatch, date_orde
         elif name == MANAGER_FIELD:
             manager = np.where(per_value == digester.null, NO_MANAGER, per_value)[column.indices]
         elif name == DATE_FIELD:
-            date_key = per_value[column.indices]
+            date_key = mix(per_value ^ _KEY_SALT)[column.indices]  # mixed per date, not per row
             days = column.per_row(_days(column.dictionary, date_order), NO_DATE)
-    key = mix(person ^ mix(date_key ^ _KEY_SALT))
+    key = mix(person ^ date_key)
     return RowDigests(key, value, person, manager, days)
 
 

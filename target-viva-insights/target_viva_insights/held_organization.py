@@ -4,7 +4,7 @@ An incremental import is judged together with the tenant's data: a manager Viva 
 person, a reporting chain can run through people the file does not name (so a loop can close
 there), and a person's monthly snapshots can be partly in earlier imports. Two sources:
 
-- `KnownPeople`: a list of PersonIds (Viva's own export, a test);
+- `HeldPersonIds`: a list of PersonIds (Viva's own export, a test);
 - `LedgerOrganization`: the delivery ledger. It holds digests only, so the file's own addresses are
   digested and looked up; nothing the file does not name is ever named.
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 import pyarrow as pa
@@ -68,6 +68,7 @@ def months_of(days: np.ndarray) -> tuple[np.ndarray, bool]:
     return months.astype(np.int64), bool(np.all(dates == months.astype("datetime64[D]")))
 
 
+@runtime_checkable
 class HeldOrganization(Protocol):
     """A source of what Viva holds."""
 
@@ -76,7 +77,7 @@ class HeldOrganization(Protocol):
         ...
 
 
-class KnownPeople:
+class HeldPersonIds:
     """PersonIds Viva holds, and nothing else about them.
 
     Args:

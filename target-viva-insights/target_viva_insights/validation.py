@@ -20,8 +20,7 @@ import pyarrow.compute as pc
 from target_viva_insights import rules
 from target_viva_insights.catalogue import Rule
 from target_viva_insights.dates import date_forms, viva_date_days, year_first_ambiguous
-from target_viva_insights.held_organization import HeldOrganization
-from target_viva_insights.held_organization import KnownPeople as PersonIds
+from target_viva_insights.held_organization import HeldOrganization, HeldPersonIds
 from target_viva_insights.hierarchy import Hierarchy
 from target_viva_insights.package import (
     DATA_FILE,
@@ -504,9 +503,9 @@ class DataValidator:
 
 def held_organization(known: KnownPeople) -> HeldOrganization | None:
     """`known_people` as the hierarchy checks take it."""
-    if known is None or hasattr(known, "chart"):
-        return known  # type: ignore[return-value]
-    return PersonIds(known)  # type: ignore[arg-type]
+    if known is None or isinstance(known, HeldOrganization):
+        return known
+    return HeldPersonIds(known)
 
 
 def _numbers(values: pa.Array) -> pa.Array:

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pytest
 from target_viva_insights.catalogue import Rule
 from target_viva_insights.digests import digest_batch
-from target_viva_insights.held_organization import KnownPeople, LedgerOrganization
+from target_viva_insights.held_organization import HeldPersonIds, LedgerOrganization
 from target_viva_insights.ledger import ImportKind, IngestionRecord, Ledger, now_iso
 from target_viva_insights.package import CsvField
 from target_viva_insights.report import ValidationReport
@@ -123,7 +123,7 @@ def test_a_loop_mended_by_the_file_itself_is_not_reported(ledger: Ledger) -> Non
 def test_without_the_ledger_the_cross_loop_is_invisible(ledger: Ledger) -> None:
     # A list of PersonIds knows people, not their managers: the same file passes.
     people = [person(i) for i in range(24)]
-    report = judge([(person(1), person(5), "03/01/2026")], KnownPeople(people))
+    report = judge([(person(1), person(5), "03/01/2026")], HeldPersonIds(people))
     assert findings(report, Rule.REPORTING_LOOP) == []
     assert findings(report, Rule.MANAGER_NOT_A_PERSON) == []
 
