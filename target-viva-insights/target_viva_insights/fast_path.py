@@ -233,6 +233,20 @@ class TerminationHook(Target):
 # -- the message reader -----------------------------------------------------------------------------------
 
 
+def undecodable(line: bytes | str, error: msgspec.DecodeError) -> str:
+    """Why `line` could not be decoded, the same whichever way a msgspec release words bad UTF-8.
+
+    msgspec reports invalid UTF-8 as a decode error whose text changes between releases, so the bytes
+    are checked here, on the failure path only.
+    """
+    if isinstance(line, bytes):
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError:
+            return "is not UTF-8 text"
+    return f"is not valid JSON ({error})"
+
+
 class LeanMessageReader(GenericSingerReader[str]):
     """The SDK's loop over input lines, leaner: it runs once per record, so every call saved counts.
 
@@ -255,7 +269,7 @@ class LeanMessageReader(GenericSingerReader[str]):
                 message = decode(line)
             except msgspec.DecodeError as exc:
                 self.line_number = number
-                raise self.not_a_message(f"is not valid JSON ({exc})") from None
+                raise self.not_a_message(undecodable(line, exc)) from None
             if type(message) is not dict:
                 self.line_number = number
                 raise self.not_a_message("is not a Singer message (a JSON object)")

@@ -21,7 +21,7 @@ from singer_sdk.exceptions import MissingKeyPropertiesError, RecordsWithoutSchem
 from singer_sdk.singerlib.exceptions import InvalidInputLine
 
 from target_viva_insights.errors import DataValidationFailed, VivaError
-from target_viva_insights.fast_path import LeanMessageReader
+from target_viva_insights.fast_path import LeanMessageReader, undecodable
 from target_viva_insights.log_text import printable
 
 _LOCAL_SCHEMES = ("", "file")
@@ -131,7 +131,7 @@ class VivaMessageReader(LeanMessageReader):
         try:
             message = self.decoder.decode(line)
         except msgspec.DecodeError as exc:
-            raise self.not_a_message(f"is not valid JSON ({exc})") from None
+            raise self.not_a_message(undecodable(line, exc)) from None
         if type(message) is not dict:
             raise self.not_a_message("is not a Singer message (a JSON object)")
         return message

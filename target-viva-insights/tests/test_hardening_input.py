@@ -11,7 +11,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
+from target_viva_insights.fast_path import undecodable
 from viva_testing import STREAM, hr_schema, singer_lines, small_org
 
 DATA_EXIT = 3
@@ -198,3 +200,15 @@ def test_a_malformed_message_names_its_line_never_its_content(
     result, out = run_bytes(tmp_path, with_state(SCHEMA_LINE + "\n" + json.dumps(message) + "\n"))
     stderr = assert_refused(result, out, "Input line 2", expected)
     assert "private@contoso.com" not in stderr
+
+
+@pytest.mark.parametrize(
+    "reported",
+    [
+        "Invalid UTF-8 encoded string",  # how newer msgspec releases word it
+        "JSON is malformed: invalid character (byte 7)",  # any other wording a release may choose
+    ],
+)
+def test_bad_utf8_is_named_whatever_msgspec_calls_it(reported: str) -> None:
+    assert undecodable(b'{"a": "\xff"}\n', msgspec.DecodeError(reported)) == "is not UTF-8 text"
+    assert undecodable(b'{"a": \n', msgspec.DecodeError(reported)) == f"is not valid JSON ({reported})"

@@ -31,27 +31,29 @@ ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "sample-data" / "hr" / "employees.csv"
 MONTHS = [dt.date(2024, 10, 1), dt.date(2024, 11, 1), dt.date(2024, 12, 1)]
 
-# Versions that install and run on Python 3.10 to 3.13 (checked with `pip index versions`).
+# Each tap is installed from its own lock (locks/taps/, hashes included; `python3 run.py lock` refreshes
+# them from the versions in locks/taps/*.in, which install and run on Python 3.10 to 3.13).
+TAP_LOCKS = ROOT / "locks" / "taps"
 TAPS: dict[str, dict[str, Any]] = {
     "tap-postgres": {
         "name": "tap-postgres",
         "namespace": "tap_postgres",
         "variant": "meltanolabs",
-        "pip_url": "meltanolabs-tap-postgres==0.10.0",
+        "pip_url": f"-r {TAP_LOCKS / 'tap-postgres.txt'}",
         "executable": "tap-postgres",
         "capabilities": ["catalog", "discover", "state", "about", "stream-maps"],
     },
     "tap-jsonl": {
         "name": "tap-jsonl",
         "namespace": "tap_jsonl",
-        "pip_url": "tap-jsonl==0.3.1",
+        "pip_url": f"-r {TAP_LOCKS / 'tap-jsonl.txt'}",
         "executable": "tap-jsonl",
         "capabilities": ["catalog", "discover", "state", "about", "stream-maps"],
     },
     "tap-spreadsheets": {
         "name": "tap-spreadsheets",
         "namespace": "tap_spreadsheets",
-        "pip_url": "tap-spreadsheets==1.1.2",
+        "pip_url": f"-r {TAP_LOCKS / 'tap-spreadsheets.txt'}",
         "executable": "tap-spreadsheets",
         "capabilities": ["catalog", "discover", "state", "about", "stream-maps"],
     },
@@ -193,12 +195,13 @@ def project(
     """One project: the three taps, each reading its own source, and the target from this repository."""
     folder = tmp_path_factory.mktemp("third-party")
     env = meltano_tools.environment(emulator, folder / "out")
+    # The taps' own locks pin other singer-sdk releases than ours, so the constraint of our lock (set by
+    # run.py for every pip Meltano runs) goes with our plugin alone.
+    constraint = env.pop("PIP_CONSTRAINT", None)
+    target_pip_url = str(ROOT / "target-viva-insights") + (f" -c {constraint}" if constraint else "")
     meltano_project = meltano_tools.project(folder / "project", env)
     meltano_project.add_from_ref(
-        "loader",
-        meltano_tools.definition(
-            "plugins/loaders/target-viva-insights.yml", pip_url=str(ROOT / "target-viva-insights")
-        ),
+        "loader", meltano_tools.definition("plugins/loaders/target-viva-insights.yml", pip_url=target_pip_url)
     )
     for definition in TAPS.values():
         meltano_project.add_from_ref("extractor", definition)
