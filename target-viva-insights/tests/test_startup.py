@@ -3,6 +3,7 @@ and its log, while its input is still open."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import os
@@ -59,10 +60,8 @@ def exit_with_input_open(process: subprocess.Popen[str], first_lines: str) -> tu
 def with_closed_pipes(process: subprocess.Popen[str]) -> None:
     for pipe in (process.stdin, process.stdout, process.stderr):
         if pipe is not None:
-            try:
+            with contextlib.suppress(BrokenPipeError):
                 pipe.close()
-            except BrokenPipeError:
-                pass
 
 
 def write_config(tmp_path: Path, config: dict[str, Any]) -> Path:
