@@ -335,6 +335,7 @@ class DataValidator:
                 known = known_days.get(field.name)
                 if known is not None and known.null_count == 0:
                     days[field.name] = known  # every value was written from a real date
+                    self._warn_implausible_dates(field, columns[index], known, first_row)
                     continue
                 order = DateOrder.of_type_token(field.token) or self.date_order
                 days[field.name] = viva_date_days(columns[index], order)

@@ -259,3 +259,113 @@ def test_dry_runs_sign_in_to_nothing(emulator: EmulatorHandle, tmp_path: Path, f
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Signed in" not in result.stderr
     assert emulator.state()["tokens_issued"] == before
+
+
+# -- what the user typed, the stream's schema and its dates ----------------------------------------
+
+
+def run_dry(tmp_path: Path, lines: str, **settings: Any) -> subprocess.CompletedProcess[str]:
+    config = {"dry_run": True, "output_dir": str(tmp_path / "out"), **settings}
+    return subprocess.run(
+        [TARGET, "--config", str(write_config(tmp_path, config))],
+        input=lines,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def warnings_of(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if "| WARNING  |" in line]
+
+
+def test_an_unknown_field_types_token_is_a_warning_naming_field_and_token(tmp_path: Path) -> None:
+    result = run_dry(
+        tmp_path, singer_lines(hr_schema(), small_org()), field_types={"Organization": "StrngType"}
+    )
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    (warning,) = [line for line in warnings_of(result.stderr) if "StrngType" in line]
+    assert "field_types" in warning and "Organization" in warning
+
+
+def test_an_unknown_metadata_template_token_is_a_warning_naming_field_and_token(tmp_path: Path) -> None:
+    template = tmp_path / "metadata.json"
+    template.write_text(
+        json.dumps(
+            {
+                "DatasetType": "HR",
+                "IsBootstrap": "true",
+                "Mapping": {
+                    "PersonId": {"name": "PersonId", "type": "EmailType"},
+                    "Organization": {"name": "Organization", "type": "Text256"},
+                },
+            }
+        )
+    )
+
+    result = run_dry(tmp_path, singer_lines(hr_schema(), small_org()), metadata_template=str(template))
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    (warning,) = [line for line in warnings_of(result.stderr) if "Text256" in line]
+    assert "metadata_template" in warning and "Organization" in warning
+
+
+def test_a_schema_that_changes_a_written_column_type_refuses_the_run(tmp_path: Path) -> None:
+    first, second = small_org()[:3], small_org()[3:]
+    as_number = hr_schema({"BadgeNumber": {"type": ["integer", "null"]}})
+    as_text = hr_schema({"BadgeNumber": {"type": ["string", "null"]}})
+    lines = singer_lines(as_number, [{**row, "BadgeNumber": 7} for row in first]) + singer_lines(
+        as_text, [{**row, "BadgeNumber": "G7"} for row in second]
+    )
+
+    result = run_dry(tmp_path, lines)
+
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    assert "column BadgeNumber" in result.stderr
+    assert "IntegerType" in result.stderr and "StringType" in result.stderr
+    assert not list((tmp_path / "out").glob("viva-insights-*.zip"))
+
+
+def test_a_schema_that_adds_a_column_still_merges(tmp_path: Path) -> None:
+    first, second = small_org()[:3], small_org()[3:]
+    with_location = hr_schema({"Location": {"type": ["string", "null"]}})
+    lines = singer_lines(hr_schema(), first) + singer_lines(
+        with_location, [{**row, "Location": "Oslo"} for row in second]
+    )
+
+    result = run_dry(tmp_path, lines)
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert len(list((tmp_path / "out").glob("viva-insights-*.zip"))) == 1
+
+
+def test_implausible_dates_are_warnings_naming_row_and_column_not_the_value(tmp_path: Path) -> None:
+    import csv
+
+    next_year = datetime.date.today().year + 1
+    rows = small_org("2025-01-01")
+    hire = ["2015-03-01", f"{next_year}-06-01", "1970-01-01", "2019-05-01", "2018-01-01", "2021-01-01"]
+    for row, hired in zip(rows, hire, strict=True):
+        row["HireDate"] = hired
+    rows[3]["EffectiveDate"] = "1911-11-11"
+    rows[4]["EffectiveDate"] = "9999-12-31"
+    schema = hr_schema({"HireDate": {"type": "string", "format": "date"}})
+
+    result = run_dry(tmp_path, singer_lines(schema, rows))
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    (report,) = (tmp_path / "out").glob("viva-insights-*-validation.csv")
+    with report.open(encoding="utf-8", newline="") as handle:
+        found = {(row["rule"], row["row"], row["column"]) for row in csv.DictReader(handle)}
+    assert {
+        ("hire-date-in-future", "3", "HireDate"),
+        ("placeholder-date", "4", "HireDate"),
+        ("effective-date-implausible", "5", "EffectiveDate"),
+        ("placeholder-date", "6", "EffectiveDate"),
+    } <= found
+    assert ("effective-date-implausible", "6", "EffectiveDate") not in found  # told once, as a placeholder
+    for shown in ("1911", "9999", f"{next_year}"):
+        assert shown not in result.stderr
