@@ -367,5 +367,12 @@ def test_implausible_dates_are_warnings_naming_row_and_column_not_the_value(tmp_
         ("placeholder-date", "6", "EffectiveDate"),
     } <= found
     assert ("effective-date-implausible", "6", "EffectiveDate") not in found  # told once, as a placeholder
-    for shown in ("1911", "9999", f"{next_year}"):
+    for shown in (
+        "1911-11-11",
+        "11/11/1911",
+        "9999-12-31",
+        "12/31/9999",
+        f"{next_year}-06-01",
+        f"06/01/{next_year}",
+    ):
         assert shown not in result.stderr
