@@ -8,6 +8,7 @@ PEM and PFX behave the same and the thumbprint always comes from the certificate
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import logging
 import re
 from collections.abc import Mapping
@@ -22,6 +23,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from msal.exceptions import MsalServiceError
 
 from target_viva_insights.errors import AuthenticationFailed, ConfigurationError, ServiceError, network_error
+from target_viva_insights.log_text import printable
 from target_viva_insights.settings import ConnectionSettings
 from target_viva_insights.transport import Sessions
 
@@ -36,6 +38,7 @@ class Certificate:
     private_key_pem: str
     chain_pem: str
     sha1_thumbprint: str
+    not_valid_after: datetime.datetime
 
     def __repr__(self) -> str:  # never print the key, not even in a traceback
         return f"Certificate(sha1_thumbprint={self.sha1_thumbprint!r})"
@@ -64,6 +67,7 @@ def load_certificate(path: Path, password: str | None) -> Certificate:
         ).decode(),
         chain_pem="".join(cert.public_bytes(serialization.Encoding.PEM).decode() for cert in certificates),
         sha1_thumbprint=certificates[0].fingerprint(hashes.SHA1()).hex().upper(),  # noqa: S303 - Entra's x5t
+        not_valid_after=certificates[0].not_valid_after_utc,
     )
 
 
@@ -100,11 +104,12 @@ def client_credential(settings: ConnectionSettings) -> str | dict[str, str]:
 
     Raises:
         ConfigurationError: Neither credential is set, or the certificate cannot be read or decrypted.
+        AuthenticationFailed: The certificate has expired (Entra ID refuses an expired certificate).
     """
     if settings.certificate_path:
-        certificate = load_certificate(
-            Path(settings.certificate_path).expanduser(), settings.certificate_password
-        )
+        path = Path(settings.certificate_path).expanduser()
+        certificate = load_certificate(path, settings.certificate_password)
+        _refuse_expired(certificate, path)
         if settings.send_certificate_chain:
             # MSAL then signs with PS256, sends x5t#S256 (SHA-256 thumbprint) and the x5c chain.
             return {"private_key": certificate.private_key_pem, "public_certificate": certificate.chain_pem}
@@ -113,6 +118,18 @@ def client_credential(settings: ConnectionSettings) -> str | dict[str, str]:
     if settings.client_secret:
         return settings.client_secret
     raise ConfigurationError("Set client_secret or certificate_path (with certificate_password for a PFX).")
+
+
+def _refuse_expired(certificate: Certificate, path: Path) -> None:
+    """An expired certificate is refused here, with the fix, rather than by Entra ID with a riddle."""
+    expired = certificate.not_valid_after
+    if expired <= datetime.datetime.now(datetime.timezone.utc):
+        raise AuthenticationFailed(
+            f"The certificate in certificate_path {printable(path)} (thumbprint "
+            f"{certificate.sha1_thumbprint}) expired on {expired:%Y-%m-%d %H:%M} UTC; Entra ID refuses it. "
+            "Fix: create a new certificate, upload its public part to the app registration (Certificates "
+            "& secrets) and set certificate_path to the new key and certificate."
+        )
 
 
 # Answers of the identity service that mean "unavailable now", not "these credentials are wrong".
@@ -127,10 +144,18 @@ class TokenProvider:
     (exit 6), never reported as bad credentials.
     """
 
-    def __init__(self, settings: ConnectionSettings, sessions: Sessions, logger: logging.Logger) -> None:
+    def __init__(
+        self,
+        settings: ConnectionSettings,
+        sessions: Sessions,
+        logger: logging.Logger,
+        token_cache: msal.TokenCache | None = None,
+    ) -> None:
         self._settings = settings
         self._sessions = sessions
         self._logger = logger
+        # Shared with the start-up sign-in (`client.sign_in`): its token serves the run's calls.
+        self._token_cache = token_cache
         self._app: msal.ConfidentialClientApplication | None = None
 
     @property
@@ -190,6 +215,7 @@ class TokenProvider:
                 instance_discovery=False,
                 http_client=self._sessions.identity,
                 timeout=settings.request_timeout_seconds,
+                token_cache=self._token_cache,
             )
         except requests.HTTPError as error:
             raise self._unavailable("OpenID configuration", error) from error
@@ -215,7 +241,33 @@ class TokenProvider:
         )
 
 
+# What to change for Entra ID's refusals of a confidential client, by AADSTS code.
+_TOKEN_ERROR_FIXES: dict[int, str] = {
+    7000215: (
+        "client_secret is not a secret of this app: create a client secret in the app registration "
+        "(Certificates & secrets) and set its Value, not its Secret ID, as client_secret."
+    ),
+    7000222: (
+        "client_secret has expired: create a new client secret in the app registration (Certificates & "
+        "secrets) and set its Value as client_secret."
+    ),
+    700016: (
+        "client_id names no application in this tenant: set client_id to the Application (client) ID "
+        "of the app registration in the tenant tenant_id names."
+    ),
+    700027: (
+        "the certificate is not registered on the app (or no longer valid): upload the public part of "
+        "the certificate in certificate_path to the app registration (Certificates & secrets)."
+    ),
+    700024: "the client assertion is outside its valid time: check this machine's clock.",
+    90002: "tenant_id names no tenant: set it to the Directory (tenant) ID.",
+}
+
+
 def _describe_token_error(result: Mapping[str, Any]) -> str:
     description = str(result.get("error_description") or "").splitlines()
     first_line = description[0] if description else "no description"
-    return f"Entra ID refused the credentials: {result.get('error', 'unknown_error')}: {first_line}"
+    message = f"Entra ID refused the credentials: {result.get('error', 'unknown_error')}: {first_line}"
+    codes = result.get("error_codes") or []
+    fixes = [_TOKEN_ERROR_FIXES[code] for code in codes if code in _TOKEN_ERROR_FIXES]
+    return f"{message} Fix: {fixes[0]}" if fixes else message

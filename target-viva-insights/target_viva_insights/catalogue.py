@@ -82,6 +82,10 @@ class Rule(str, enum.Enum):
     LAYER_NEGATIVE = ("layer-negative", Severity.WARNING, PREPARE_ORG_DATA)
     SUPERVISOR_INDICATOR = ("supervisor-indicator", Severity.WARNING, PREPARE_ORG_DATA)
     DATE_READ_AS_YYYY_DD_MM = ("date-read-as-yyyy-dd-mm", Severity.WARNING, PREPARE_ORG_DATA)
+    # Valid dates unlikely to be meant (docs/viva-rules.md, "Plausible dates"): reported, never blocking.
+    EFFECTIVE_DATE_IMPLAUSIBLE = ("effective-date-implausible", Severity.WARNING, THIS_PROJECT)
+    HIRE_DATE_IN_FUTURE = ("hire-date-in-future", Severity.WARNING, THIS_PROJECT)
+    PLACEHOLDER_DATE = ("placeholder-date", Severity.WARNING, THIS_PROJECT)
     # A value that does not fit the type the tap's stream schema declares (the target only).
     SCHEMA_TYPE = ("schema-type", Severity.ERROR, THIS_PROJECT)
     # Input the target refuses rather than guesses at (docs/reliability.md).

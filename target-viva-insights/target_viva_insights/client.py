@@ -23,6 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import msal
 import requests
 
 from target_viva_insights.auth import TokenProvider
@@ -141,19 +142,22 @@ class IngressApi:
         config: The target's config or the command's settings; the connection settings are read from it
             with their defaults (`settings.settings_with_defaults`).
         logger: Where progress, retries and Viva's error lines are logged (never a token or a secret).
+        token_cache: MSAL's cache of an earlier sign-in (`sign_in`), whose token is used while valid.
 
     Raises:
         ConfigurationError: A connection setting is missing or invalid, or `ca_bundle` cannot be read.
     """
 
-    def __init__(self, config: Mapping[str, Any], logger: logging.Logger) -> None:
+    def __init__(
+        self, config: Mapping[str, Any], logger: logging.Logger, token_cache: msal.TokenCache | None = None
+    ) -> None:
         self.settings: ConnectionSettings = settings_with_defaults(config)
         self.tenant_id = self.settings.tenant_id
         self.logger = logger
         self._base_url = self.settings.api_base_url.rstrip("/")
         self._timeout = self.settings.request_timeout_seconds
         self._sessions = Sessions(self.settings.ca_bundle, self.settings.max_retries)
-        self._tokens = TokenProvider(self.settings, self._sessions, logger)
+        self._tokens = TokenProvider(self.settings, self._sessions, logger, token_cache)
         self._scale_unit: str | None = self.settings.scale_unit
         self._chosen_paths: dict[str, int] = {}
         self._listing_available = True
@@ -770,8 +774,37 @@ def _line_count(path: Path) -> int:
         return sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(_CHUNK), b""))
 
 
+def sign_in(config: Mapping[str, Any], logger: logging.Logger) -> msal.TokenCache:
+    """Prove the credential before any work: one token from Entra ID, kept for the run's later calls.
+
+    Args:
+        config: The target's config (connection settings, defaults filled in here).
+        logger: Where the sign-in is logged.
+
+    Returns:
+        MSAL's cache holding the token; pass it to `deliver_package` and `settle_ingestion`.
+
+    Raises:
+        AuthenticationFailed: Entra ID refused the credentials, or the certificate has expired.
+        ServiceError: The identity service is unavailable or cannot be reached.
+    """
+    settings = settings_with_defaults(config)
+    cache = msal.TokenCache()
+    sessions = Sessions(settings.ca_bundle, settings.max_retries)
+    try:
+        TokenProvider(settings, sessions, logger, cache).token()
+    finally:
+        sessions.close()
+    logger.info("Signed in to Entra ID as client %s in tenant %s.", settings.client_id, settings.tenant_id)
+    return cache
+
+
 def deliver_package(
-    config: Mapping[str, Any], package: Path, output_dir: Path, logger: logging.Logger
+    config: Mapping[str, Any],
+    package: Path,
+    output_dir: Path,
+    logger: logging.Logger,
+    token_cache: msal.TokenCache | None = None,
 ) -> dict[str, Any]:
     """Upload a validated package once and follow its ingestion as far as the `await_status` setting says.
 
@@ -781,6 +814,7 @@ def deliver_package(
         output_dir: Where Viva's error file goes when the ingestion ends ValidationFailed
             (`errors-<ingestion id>.<ext>`, mode 0600).
         logger: Where progress is logged.
+        token_cache: The start-up sign-in's cache (`sign_in`), so the run signs in once.
 
     Returns:
         The last ingestion document: Completed, validated, or as accepted (`await_status` none).
@@ -790,7 +824,7 @@ def deliver_package(
             upload was accepted before the failure, `ingestion_id` names the ingestion and the message
             says to follow it rather than upload again.
     """
-    with IngressApi(config, logger) as api:
+    with IngressApi(config, logger, token_cache) as api:
         api.scale_unit()
         api.ping()
         ingestion = api.upload(package)
@@ -809,7 +843,11 @@ def deliver_package(
 
 
 def settle_ingestion(
-    config: Mapping[str, Any], ingestion_id: str, output_dir: Path, logger: logging.Logger
+    config: Mapping[str, Any],
+    ingestion_id: str,
+    output_dir: Path,
+    logger: logging.Logger,
+    token_cache: msal.TokenCache | None = None,
 ) -> dict[str, Any]:
     """Ask once for an ingestion an earlier run left pending, and judge it as `deliver_package` would.
 
@@ -818,6 +856,7 @@ def settle_ingestion(
         ingestion_id: The pending ingestion's GUID.
         output_dir: Where Viva's error file goes when it ended ValidationFailed.
         logger: Where progress is logged.
+        token_cache: The start-up sign-in's cache (`sign_in`), so the run signs in once.
 
     Returns:
         Its current document when it did not fail: `phase_of(document["Status"])` tells Completed from
@@ -828,7 +867,7 @@ def settle_ingestion(
         IngestionFailed: It ended in another failure status (for example abandoned).
         VivaError: The service could not be asked (`ConfigurationError` for an id that is not a GUID).
     """
-    with IngressApi(config, logger) as api:
+    with IngressApi(config, logger, token_cache) as api:
         return api.outcome(api.ingestion(ingestion_id), output_dir)
 
 

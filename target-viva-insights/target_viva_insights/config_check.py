@@ -88,22 +88,30 @@ class ConfigFileError(ConfigurationError):
 # -- the --config files ------------------------------------------------------------------------------
 
 
-def check_config_files(paths: Iterable[str]) -> None:
-    """Each --config file exists, is readable UTF-8 and holds one JSON object.
+def read_config_files(paths: Iterable[str]) -> dict[str, Any]:
+    """The settings of the --config files, merged (later files win), each file read once.
+
+    Each file must exist, be readable UTF-8 and hold one JSON object. Reading once matters: a
+    `--config <(echo ...)` is a pipe, empty when read a second time.
 
     Args:
         paths: The values given to --config (`ENV` stands for the environment, not a file).
 
+    Returns:
+        The merged settings; fractions are `Decimal`, as the SDK's own reader gives them.
+
     Raises:
         ConfigFileError: naming the file and what is wrong with it.
     """
+    merged: dict[str, Any] = {}
     for name in paths:
         if name == ENV_CONFIG:
             continue
-        _check_config_file(Path(name))
+        merged |= _read_config_file(Path(name))
+    return merged
 
 
-def _check_config_file(path: Path) -> None:
+def _read_config_file(path: Path) -> dict[str, Any]:
     shown = printable(path)
     try:
         text = path.read_bytes().decode("utf-8")
@@ -116,7 +124,7 @@ def _check_config_file(path: Path) -> None:
     except UnicodeDecodeError as error:
         raise ConfigFileError(f"Config file {shown} is not UTF-8 text (byte {error.start}).") from None
     try:
-        document = json.loads(text, parse_constant=_refuse_constant)
+        document = json.loads(text, parse_constant=_refuse_constant, parse_float=decimal.Decimal)
     except json.JSONDecodeError as error:
         # The position, never the text: the file may hold secrets.
         raise ConfigFileError(
@@ -127,6 +135,7 @@ def _check_config_file(path: Path) -> None:
         raise ConfigFileError(f"Config file {shown} is not valid JSON: {error}.") from None
     if not isinstance(document, dict):
         raise ConfigFileError(f"Config file {shown} must hold a JSON object of settings.")
+    return document
 
 
 def _refuse_constant(name: str) -> None:

@@ -18,6 +18,7 @@ from target_viva_insights import mapping
 from target_viva_insights.catalogue import Rule
 from target_viva_insights.formatting import format_batch
 from target_viva_insights.held_organization import HeldOrganization
+from target_viva_insights.log_text import printable
 from target_viva_insights.mapping import Column, MappingError
 from target_viva_insights.package import CsvField, DataCsvWriter, open_data_csv, read_text_batches
 from target_viva_insights.report import ValidationReport
@@ -87,6 +88,10 @@ def csv_fields(columns: Sequence[Column]) -> list[CsvField]:
         onto itself.
     """
     return [CsvField(column.field, column.field, column.token) for column in columns]
+
+
+class SchemaChangeRefused(MappingError):  # noqa: N818 - named for the outcome, as in errors.py
+    """A SCHEMA message mid-stream gives a column that already holds rows another Viva type."""
 
 
 class Export:
@@ -159,6 +164,7 @@ class Export:
     def _part_for(self, columns: list[Column]) -> _Part:
         if self._parts and self._parts[-1].columns == columns:
             return self._parts[-1]
+        self._refuse_type_changes(columns)
         path = self.workdir / f"part-{len(self._parts) + 1}.zip"
         part = _Part(
             columns,
@@ -173,6 +179,24 @@ class Export:
         )
         self._parts.append(part)
         return part
+
+    def _refuse_type_changes(self, columns: list[Column]) -> None:
+        """A column keeps the Viva type its first rows were written with (docs/viva-rules.md, "A schema
+        that changes mid-stream"): metadata.json has one type per column, so a later SCHEMA that
+        gives a written column another type refuses the run rather than mislabel some of its values."""
+        for part in self._parts:
+            written = {column.field: column for column in part.columns}
+            for column in columns:
+                before = written.get(column.field)
+                if before is not None and before.token != column.token:
+                    raise SchemaChangeRefused(
+                        "A SCHEMA message in the middle of the stream changes column "
+                        f"{printable(column.field)} (source {printable(column.source)}) from "
+                        f"{before.token} to {column.token}, after {part.writer.rows} row(s) were written "
+                        f"as {before.token}. metadata.json gives a column one type, so nothing was "
+                        "packaged or uploaded. Send one type for the column for the whole run, or fix "
+                        "its type with field_types."
+                    )
 
     def close(self) -> None:
         """Close every part's zip, finished or not: a run that stops early leaves no open handle (an

@@ -19,6 +19,7 @@ from typing import Any
 
 from target_viva_insights import names, rules
 from target_viva_insights.errors import ConfigurationError
+from target_viva_insights.log_text import printable
 from target_viva_insights.report import MAX_ISSUES_PER_RULE, Rule, ValidationReport
 from target_viva_insights.rules import DateOrder, ValueKind
 
@@ -243,6 +244,8 @@ def plan_columns(
         source_type, nullable = source_type_of(property_schema)
         field = fields[source]
         token = field_types.get(field) or (template_tokens or {}).get(field)
+        if token:
+            notes.extend(_unknown_token_notes(field, token, "field_types" if field in field_types else None))
         token = token or default_token(field, source_type, date_order)
         columns.append(Column(source, field, token, source_type, nullable, _is_structured(property_schema)))
     _reject_duplicate_fields(columns)
@@ -285,6 +288,22 @@ def _unknown_setting_notes(
             Note(logging.WARNING, f"column_mapping: this stream has no column {', '.join(unmapped)}.")
         )
     return notes
+
+
+def _unknown_token_notes(field: str, token: str, setting: str | None) -> list[Note]:
+    """A type token someone typed (in field_types or the metadata template) that is not one we know:
+    a warning naming the field and the token, since a typo would otherwise pass as text."""
+    if token in rules.TYPE_TOKENS:
+        return []
+    where = setting or "metadata_template"
+    known = ", ".join(sorted(rules.TYPE_TOKENS))
+    return [
+        Note(
+            logging.WARNING,
+            f"{where}: the type token {printable(token)} of field {printable(field)} is not a known token "
+            f"(its values are judged as {rules.kind_of_token(token).value}); known: {known}.",
+        )
+    ]
 
 
 def _is_structured(property_schema: Mapping[str, Any]) -> bool:

@@ -8,6 +8,7 @@ docs/viva-rules.md quotes each rule, and `catalogue.py` gives each finding its s
 
 from __future__ import annotations
 
+import datetime
 import enum
 import re
 
@@ -124,6 +125,23 @@ PERSON_ID = "PersonId"
 MANAGER_ID = "ManagerId"
 ORGANIZATION = "Organization"
 EFFECTIVE_DATE = "EffectiveDate"
+HIRE_DATE = "HireDate"
+
+# Dates that are valid but unlikely to be meant (warnings, this project's own checks): an
+# EffectiveDate before this or more than this many years ahead, a HireDate after today, and the
+# placeholders HR systems write for "unknown" or "no end" in any date field.
+EARLIEST_PLAUSIBLE_EFFECTIVE_DATE = datetime.date(1920, 1, 1)
+EFFECTIVE_DATE_YEARS_AHEAD = 2
+PLACEHOLDER_DATES = (datetime.date(1900, 1, 1), datetime.date(1970, 1, 1), datetime.date(9999, 12, 31))
+
+
+def years_after(day: datetime.date, years: int) -> datetime.date:
+    """The same day `years` later; 29 February becomes 28 February in a year without it."""
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:
+        return day.replace(year=day.year + years, day=28)
+
 
 # Required on every row (ManagerId may be blank only for the top of the hierarchy).
 REQUIRED_FIELDS = (PERSON_ID, MANAGER_ID, ORGANIZATION, EFFECTIVE_DATE)
@@ -137,7 +155,7 @@ RESERVED_FIELDS: dict[str, ValueKind] = {
     EFFECTIVE_DATE: ValueKind.DATE,
     "LevelDesignation": ValueKind.STRING,
     "FunctionType": ValueKind.STRING,
-    "HireDate": ValueKind.DATE,
+    HIRE_DATE: ValueKind.DATE,
     "HourlyRate": ValueKind.DOUBLE,
     "Layer": ValueKind.INTEGER,
     "SupervisorIndicator": ValueKind.STRING,

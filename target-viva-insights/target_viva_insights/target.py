@@ -11,7 +11,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import click
 import pyarrow as pa
@@ -53,6 +53,9 @@ from target_viva_insights.report import Severity, ValidationReport
 from target_viva_insights.settings import TARGET_SETTINGS, ImportMode
 from target_viva_insights.sink import SkippedStreamSink, VivaSink
 
+if TYPE_CHECKING:
+    import msal  # imported when a run may upload (client.sign_in)
+
 LOGGED_FINDINGS = 20
 # Progress during a long extraction: a look at the clock every this many records (cheap), and a log
 # line when this many seconds went by since the last one.
@@ -83,6 +86,7 @@ class TargetVivaInsights(CheckedSettingsTarget, DirectRecordTarget, HeldStateTar
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         keep_log_messages_on_one_line()  # names from the input never forge a log line
+        self._token_cache: msal.TokenCache | None = None  # filled by the start-up sign-in
         super().__init__(*args, **kwargs)
         # Arrow's default allocator (mimalloc) keeps freed batches mapped; malloc hands them back,
         # which keeps the peak RSS flat across batches (bench/README.md).
@@ -121,19 +125,28 @@ class TargetVivaInsights(CheckedSettingsTarget, DirectRecordTarget, HeldStateTar
 
     @classmethod
     def cb_config(cls, ctx: click.Context, param: click.Option, value: tuple[str, ...]) -> Any:
-        """The SDK reads --config itself: a missing or non-JSON file ends naming the file, exit code 2."""
+        """Each --config file read once (a pipe cannot be read twice); a missing or non-JSON file ends
+        naming the file, exit code 2. The SDK's callback is left only `ENV`, and given the files' settings."""
         try:
-            config_check.check_config_files(value)
+            settings = config_check.read_config_files(value)
         except ConfigurationError as error:
             cls.logger.error("%s", error)
             ctx.exit(error.exit_code)
-        return super().cb_config(ctx, param, value)
+        config_input = super().cb_config(ctx, param, tuple(v for v in value if v == config_check.ENV_CONFIG))
+        config_input.config = settings
+        return config_input
 
     def check_settings(self) -> None:
         """Every setting checked before the first record is read (config_check.py)."""
         schema = copy.deepcopy(self.config_jsonschema)
         self.append_builtin_config(schema)  # the SDK's own settings are known settings too
         config_check.check_settings(self.config, schema)
+        if not self.config.get("dry_run"):
+            # A run that may upload proves its credential now, not after reading the whole stream:
+            # a wrong or expired credential would otherwise surface only on a day the data changes.
+            from target_viva_insights.client import sign_in
+
+            self._token_cache = sign_in(self.config, self.logger)
 
     @property
     def export(self) -> Export:
@@ -307,7 +320,9 @@ class TargetVivaInsights(CheckedSettingsTarget, DirectRecordTarget, HeldStateTar
 
         for record in ledger.pending:
             try:
-                document = settle_ingestion(self.config, record.ingestion_id, errors_dir, self.logger)
+                document = settle_ingestion(
+                    self.config, record.ingestion_id, errors_dir, self.logger, self._token_cache
+                )
             except (DataValidationFailed, IngestionFailed) as error:
                 ledger.settle(record.ingestion_id, completed=False)
                 self.logger.warning(
@@ -338,7 +353,7 @@ class TargetVivaInsights(CheckedSettingsTarget, DirectRecordTarget, HeldStateTar
         """Upload; the ledger takes the rows once Viva says Completed, or keeps them as pending."""
         from target_viva_insights.client import deliver_package, field
 
-        final = deliver_package(self.config, package, errors_dir, self.logger)
+        final = deliver_package(self.config, package, errors_dir, self.logger, self._token_cache)
         ledger = self._ledger
         if ledger is None:
             return

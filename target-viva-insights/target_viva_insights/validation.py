@@ -335,6 +335,7 @@ class DataValidator:
                 known = known_days.get(field.name)
                 if known is not None and known.null_count == 0:
                     days[field.name] = known  # every value was written from a real date
+                    self._warn_implausible_dates(field, columns[index], known, first_row)
                     continue
                 order = DateOrder.of_type_token(field.token) or self.date_order
                 days[field.name] = viva_date_days(columns[index], order)
@@ -343,7 +344,36 @@ class DataValidator:
                 valid = pc.is_valid(days[field.name])
                 self._report_invalid(index, valid, message, columns, blanks, first_row)
                 self._warn_year_first(field, columns[index], order, first_row)
+            if field.kind is ValueKind.DATE:
+                self._warn_implausible_dates(field, columns[index], days[field.name], first_row)
         return days
+
+    def _warn_implausible_dates(
+        self, field: CsvField, values: pa.Array, days: pa.Array, first_row: int
+    ) -> None:
+        """Valid dates unlikely to be meant: placeholders in any date field, an EffectiveDate far in the
+        past or future, a HireDate after today. Warnings: the report names row and column."""
+        placeholder = pc.fill_null(pc.is_in(days, value_set=_PLACEHOLDER_DAYS), False)
+        message = (
+            "a placeholder date HR systems write for unknown or no end (1900-01-01, 1970-01-01, 9999-12-31)"
+        )
+        self._report_rows(Rule.PLACEHOLDER_DATE, message, field, values, placeholder, first_row)
+        today = datetime.date.today()
+        if field.name == rules.EFFECTIVE_DATE:
+            latest = rules.years_after(today, rules.EFFECTIVE_DATE_YEARS_AHEAD)
+            earliest = rules.EARLIEST_PLAUSIBLE_EFFECTIVE_DATE
+            outside = pc.or_(
+                pc.less(days, pa.scalar(earliest, pa.date32())),
+                pc.greater(days, pa.scalar(latest, pa.date32())),
+            )
+            mask = pc.and_not(pc.fill_null(outside, False), placeholder)
+            message = f"EffectiveDate before {earliest:%Y-%m-%d} or after {latest:%Y-%m-%d} (today + 2 years)"
+            self._report_rows(Rule.EFFECTIVE_DATE_IMPLAUSIBLE, message, field, values, mask, first_row)
+        elif field.name == rules.HIRE_DATE:
+            future = pc.fill_null(pc.greater(days, pa.scalar(today, pa.date32())), False)
+            mask = pc.and_not(future, placeholder)
+            message = "HireDate after today"
+            self._report_rows(Rule.HIRE_DATE_IN_FUTURE, message, field, values, mask, first_row)
 
     def _warn_year_first(self, field: CsvField, values: pa.Array, order: DateOrder, first_row: int) -> None:
         ambiguous = year_first_ambiguous(values, order)
@@ -499,6 +529,9 @@ class DataValidator:
             for position, text in zip(shown.to_pylist(), texts, strict=True)
         ]
         self.report.add_found(total, sample)
+
+
+_PLACEHOLDER_DAYS = pa.array(rules.PLACEHOLDER_DATES, pa.date32())
 
 
 def held_organization(known: KnownPeople) -> HeldOrganization | None:
