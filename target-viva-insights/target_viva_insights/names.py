@@ -21,6 +21,7 @@ import dataclasses
 import difflib
 import enum
 import fnmatch
+import itertools
 import json
 import re
 import unicodedata
@@ -316,7 +317,18 @@ class TechnicalKind(enum.Enum):
 
 # Exact names, compared after `rules.normalized_name`.
 _TECHNICAL_NAMES: dict[TechnicalKind, tuple[str, ...]] = {
-    TechnicalKind.DATABASE_ID: ("id", "_id", "uuid", "guid", "oid", "pk", "rowid", "row_id", "record_id", "__v"),
+    TechnicalKind.DATABASE_ID: (
+        "id",
+        "_id",
+        "uuid",
+        "guid",
+        "oid",
+        "pk",
+        "rowid",
+        "row_id",
+        "record_id",
+        "__v",
+    ),
     TechnicalKind.RECORD_TIME: (
         "created_at",
         "updated_at",
@@ -418,7 +430,7 @@ def look_of(source: str, *, declared_date: bool = False, declared_timestamp: boo
     """
     words = [word.casefold() for word in words_of(source)]
     dated = declared_date or declared_timestamp or bool(_DATE_WORDS & set(words))
-    as_of = any(pair == ("as", "of") for pair in zip(words, words[1:]))
+    as_of = ("as", "of") in itertools.pairwise(words)
     effective = bool(_EFFECTIVE_WORDS & set(words)) or as_of
     # "Effective Salary" is no date: an effective word counts with a date word, or on its own.
     if effective and (dated or set(words) <= _EFFECTIVE_WORDS | {"as", "of"}):

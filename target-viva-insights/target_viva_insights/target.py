@@ -236,7 +236,9 @@ class TargetVivaInsights(CheckedSettingsTarget, DirectRecordTarget, HeldStateTar
         """No record for the HR stream: fine when `allow_empty` says so, else the run fails (a tap that
         sends nothing is more often misconfigured than up to date)."""
         if self.config.get("allow_empty"):
-            self.logger.info("No records arrived for the HR stream: nothing to package or upload (allow_empty).")
+            self.logger.info(
+                "No records arrived for the HR stream: nothing to package or upload (allow_empty)."
+            )
             return
         stream = self.config.get("stream_name") or next(iter(self._streams), None)
         if stream is None:

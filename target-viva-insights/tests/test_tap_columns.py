@@ -64,7 +64,7 @@ def log_lines(result: subprocess.CompletedProcess[str], level: str) -> list[str]
     return [line for line in result.stderr.splitlines() if f"| {level}" in line]
 
 
-# ---- spaced headers: Viva's name form ----------------------------------------------------------------
+# ---- spaced headers: Viva's name form ----
 
 SPACED = {
     "PersonId": "Work Email",
@@ -99,7 +99,9 @@ def test_spaced_headers_are_written_in_viva_name_form_and_the_rule_is_logged_onc
     # `Employee ID` looks like an id and keeps its own name: a warning with the settings to use.
     (warning,) = [line for line in log_lines(result, "WARNING") if "'Employee ID'" in line]
     assert "looks like an id but is not mapped" in warning
-    assert warning.endswith('{"column_mapping": {"Employee ID": "EmployeeId"}} or {"exclude_columns": ["Employee ID"]}')
+    assert warning.endswith(
+        '{"column_mapping": {"Employee ID": "EmployeeId"}} or {"exclude_columns": ["Employee ID"]}'
+    )
 
 
 def test_naming_the_column_in_column_mapping_silences_the_look_alike_warning(tmp_path: Path) -> None:
@@ -114,7 +116,7 @@ def test_naming_the_column_in_column_mapping_silences_the_look_alike_warning(tmp
     assert not [row for row in report_rows(tmp_path) if row["rule"] == "column-not-mapped"]
 
 
-# ---- dBase / legacy short names ------------------------------------------------------------------------
+# ---- dBase / legacy short names ----
 
 DBASE = {
     "PersonId": "EMP_EMAIL",
@@ -155,15 +157,26 @@ def test_an_effective_date_like_column_that_keeps_its_name_stops_the_run_with_th
     fixed = tmp_path / "fixed"
     fixed.mkdir()
     again = run(
-        fixed, singer_lines(schema, renamed_org(mapping)), column_mapping={"Eff Date (local)": "EffectiveDate"}
+        fixed,
+        singer_lines(schema, renamed_org(mapping)),
+        column_mapping={"Eff Date (local)": "EffectiveDate"},
     )
     assert again.returncode == 0, again.stderr
     assert "EffectiveDate" in mapped_fields(fixed)
 
 
-# ---- technical columns -----------------------------------------------------------------------------------
+# ---- technical columns ----
 
-TECHNICAL = ["id", "_id", "updated_at", "created_at", "_airbyte_extracted_at", "row_number", "file_name", "Unnamed: 0"]
+TECHNICAL = [
+    "id",
+    "_id",
+    "updated_at",
+    "created_at",
+    "_airbyte_extracted_at",
+    "row_number",
+    "file_name",
+    "Unnamed: 0",
+]
 
 
 def test_technical_columns_are_left_out_and_the_report_says_how_to_keep_them(tmp_path: Path) -> None:
@@ -171,7 +184,7 @@ def test_technical_columns_are_left_out_and_the_report_says_how_to_keep_them(tmp
         {**row, **{name: str(index) for name in TECHNICAL}, "updated_at": "2025-01-02T03:04:05Z"}
         for index, row in enumerate(small_org())
     ]
-    schema = hr_schema({name: TEXT for name in TECHNICAL})
+    schema = hr_schema(dict.fromkeys(TECHNICAL, TEXT))
     result = run(tmp_path, singer_lines(schema, records))
 
     assert result.returncode == 0, result.stderr
@@ -194,13 +207,18 @@ def test_technical_columns_are_left_out_and_the_report_says_how_to_keep_them(tmp
     assert "SourceId" in mapped_fields(kept)
 
 
-# ---- dates, ids and timestamps that keep their own names ---------------------------------------------------
+# ---- dates, ids and timestamps that keep their own names ----
 
 
 def test_unmapped_dates_ids_and_timestamps_are_warnings_naming_the_mapping(tmp_path: Path) -> None:
     extra = {"Termination Date": DATE, "Badge Number": TEXT, "last_login_at": TIMESTAMP}
     records = [
-        {**row, "Termination Date": None, "Badge Number": f"B{index}", "last_login_at": "2025-01-02T03:04:05Z"}
+        {
+            **row,
+            "Termination Date": None,
+            "Badge Number": f"B{index}",
+            "last_login_at": "2025-01-02T03:04:05Z",
+        }
         for index, row in enumerate(small_org())
     ]
     result = run(tmp_path, singer_lines(hr_schema(extra), records))
@@ -218,7 +236,7 @@ def test_unmapped_dates_ids_and_timestamps_are_warnings_naming_the_mapping(tmp_p
     )
 
 
-# ---- refusals of a column name end with the setting that fixes it ---------------------------------------
+# ---- refusals of a column name end with the setting that fixes it ----
 
 
 def test_a_refused_column_name_ends_with_the_setting_that_fixes_it(tmp_path: Path) -> None:
@@ -229,9 +247,13 @@ def test_a_refused_column_name_ends_with_the_setting_that_fixes_it(tmp_path: Pat
     assert result.returncode == 3, result.stderr
     errors = log_lines(result, "ERROR")
     (system,) = [line for line in errors if "column StartDate: StartDate is a Viva system field" in line]
-    assert system.endswith('Fix: {"column_mapping": {"Start Date": "HrStartDate"}} or {"exclude_columns": ["Start Date"]}')
+    assert system.endswith(
+        'Fix: {"column_mapping": {"Start Date": "HrStartDate"}} or {"exclude_columns": ["Start Date"]}'
+    )
     (characters,) = [line for line in errors if "column 名前:" in line]
-    assert characters.endswith('Fix: {"column_mapping": {"名前": "Attribute7"}} or {"exclude_columns": ["名前"]}')
+    assert characters.endswith(
+        'Fix: {"column_mapping": {"名前": "Attribute7"}} or {"exclude_columns": ["名前"]}'
+    )
 
 
 def test_two_columns_on_one_name_are_refused_with_the_setting_that_fixes_it(tmp_path: Path) -> None:
@@ -239,7 +261,9 @@ def test_two_columns_on_one_name_are_refused_with_the_setting_that_fixes_it(tmp_
     result = run(tmp_path, singer_lines(hr_schema({"Job Title": TEXT, "JobTitle": TEXT}), records))
     assert result.returncode == 2, result.stderr
     (error,) = [line for line in log_lines(result, "ERROR") if "JobTitle <- Job Title, JobTitle" in line]
-    assert error.endswith('{"column_mapping": {"Job Title": "JobTitle2"}} or {"exclude_columns": ["Job Title"]}')
+    assert error.endswith(
+        '{"column_mapping": {"Job Title": "JobTitle2"}} or {"exclude_columns": ["Job Title"]}'
+    )
 
 
 def test_a_missing_required_field_ends_with_the_mapping_as_json(tmp_path: Path) -> None:
@@ -250,7 +274,7 @@ def test_a_missing_required_field_ends_with_the_mapping_as_json(tmp_path: Path) 
     assert re.search(r'e\.g\. \{"column_mapping": \{"[A-Z_]+": "PersonId"\}\}$', error), error
 
 
-# ---- a tap that sent nothing ---------------------------------------------------------------------------------
+# ---- a tap that sent nothing ----
 
 STATE = {"bookmarks": {"employees": {"replication_key_value": "2025-01-01"}}}
 
@@ -273,7 +297,7 @@ def test_a_run_without_records_fails_unless_allow_empty(tmp_path: Path) -> None:
     assert not list((tmp_path / "out").glob("*.zip"))
 
 
-# ---- paths printed at the end --------------------------------------------------------------------------------
+# ---- paths printed at the end ----
 
 
 def printed_paths(stderr: str) -> list[Path]:
@@ -301,7 +325,7 @@ def test_every_path_printed_names_a_file_that_exists_after_the_run(tmp_path: Pat
         assert "(not kept: set output_dir to keep it)" in passed.stderr
 
 
-# ---- warnings: each once, with its first position, never the value ------------------------------------------
+# ---- warnings: each once, with its first position, never the value ----
 
 
 def test_each_distinct_warning_is_logged_once_with_its_first_row_and_column(tmp_path: Path) -> None:
@@ -320,7 +344,7 @@ def test_each_distinct_warning_is_logged_once_with_its_first_row_and_column(tmp_
     assert [row["row"] for row in rows] == ["3", "6"]
 
 
-# ---- the alias table ---------------------------------------------------------------------------------------
+# ---- the alias table ----
 
 
 def test_every_alias_means_one_field_and_none_is_a_viva_or_technical_name() -> None:
