@@ -251,7 +251,7 @@ def plan_columns(
         for source in kept
         if fields[source] == source and source not in column_mapping and source not in rules.RESERVED_FIELDS
     ]
-    notes.extend(_name_form_notes(unmapped, fields))
+    notes.extend(_apply_name_form(unmapped, fields))
     columns = []
     for source in kept:
         property_schema = properties[source]
@@ -266,8 +266,9 @@ def plan_columns(
     return ColumnPlan(columns, notes, findings, [source for source, _ in technical])
 
 
-def _name_form_notes(unmapped: list[str], fields: dict[str, str]) -> list[Note]:
-    """Names that are not legal headers but are after the plain rule take that form (in `fields`).
+def _apply_name_form(unmapped: list[str], fields: dict[str, str]) -> list[Note]:
+    """Rewrite in `fields` the names that are not legal headers but are after the plain rule, and
+    return the note that states the rule.
 
     Legal names are never rewritten: an attribute keeps the name it has in Viva from one run to the
     next."""

@@ -416,7 +416,7 @@ class Look(enum.Enum):
 
 _EFFECTIVE_WORDS = frozenset({"eff", "effective", "effdt", "asof", "snapshot"})
 _DATE_WORDS = frozenset({"date", "dt", "dte", "dob", "doj"})
-_TIMESTAMP_WORDS = frozenset({"timestamp", "ts", "datetime", "time"})
+_TIMESTAMP_WORDS = frozenset({"timestamp", "ts", "datetime"})  # not "time": Full Time is an attribute
 _ID_WORDS = frozenset({"id", "nbr", "num", "no", "number", "uuid", "guid", "key"})
 
 

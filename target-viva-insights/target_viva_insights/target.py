@@ -266,7 +266,7 @@ class TargetVivaInsights(CheckedSettingsTarget, DirectRecordTarget, HeldStateTar
             if not report.ok and not self.config.get("preflight_report_only"):
                 msg = (
                     f"Local validation found {report.count(Severity.ERROR)} error(s) in {self.export.rows} "
-                    f"rows; nothing was packaged or uploaded. {self._kept_file('Report', report_path)}"
+                    f"rows; nothing was packaged or uploaded. Report: {self._kept_file(report_path)}"
                 )
                 raise PreflightFailedError(msg)
             plan = plan_import(self.config, self._ledger, data_zip, self.export.rows, self.logger)
@@ -280,8 +280,8 @@ class TargetVivaInsights(CheckedSettingsTarget, DirectRecordTarget, HeldStateTar
             metadata = metadata_document(csv_fields(columns), ImportMode(plan.mode.value))
             package = complete_package(data_zip, metadata, out_dir / f"viva-insights-{stamp}.zip")
             self.logger.info(
-                "%s: %d rows, %d columns (%s).",
-                self._kept_file("Package", package),
+                "Package %s: %d rows, %d columns (%s).",
+                self._kept_file(package),
                 plan.rows,
                 len(columns),
                 ", ".join(column.field for column in columns),
@@ -389,12 +389,12 @@ class TargetVivaInsights(CheckedSettingsTarget, DirectRecordTarget, HeldStateTar
         assert self._workdir is not None
         return self._workdir
 
-    def _kept_file(self, label: str, path: Path) -> str:
-        """`label` and where the file is kept; without output_dir the file goes with the work folder at
-        the end of the run, so its path would name nothing."""
+    def _kept_file(self, path: Path) -> str:
+        """Where a file of the run is kept; without output_dir it goes with the work folder at the end
+        of the run, so its path would name nothing: its name only, and how to keep it."""
         if self.config.get("output_dir"):
-            return f"{label}: {path}"
-        return f"{label} {path.name} (not kept: set output_dir to keep it)"
+            return str(path)
+        return f"{path.name} (not kept: set output_dir to keep it)"
 
     def _log_report(self, report: ValidationReport, report_path: Path, columns: list[Column]) -> None:
         """Counts per rule, the first errors, and each distinct warning once with where it first occurs."""

@@ -371,3 +371,29 @@ def test_every_alias_means_one_field_and_none_is_a_viva_or_technical_name() -> N
 )
 def test_the_name_form(source: str, form: str | None) -> None:
     assert names.viva_name_form(source) == form
+
+
+@pytest.mark.parametrize(
+    ("source", "look"),
+    [
+        ("EFF_DATE2", names.Look.EFFECTIVE_DATE),
+        ("As Of", names.Look.EFFECTIVE_DATE),
+        ("Snapshot", names.Look.EFFECTIVE_DATE),
+        ("Termination Date", names.Look.DATE),
+        ("last_login_at", names.Look.TIMESTAMP),
+        ("Badge Number", names.Look.ID),
+        ("Employee ID", names.Look.ID),
+        # Attributes that only share a word with a date or an id.
+        ("Effective Salary", None),
+        ("Case Officer", None),
+        ("Full Time", None),
+        ("Key Talent", None),
+    ],
+)
+def test_what_a_column_looks_like(source: str, look: names.Look | None) -> None:
+    assert names.look_of(source) is look
+
+
+def test_a_declared_date_or_timestamp_looks_like_one_whatever_its_name() -> None:
+    assert names.look_of("Anniversary", declared_date=True) is names.Look.DATE
+    assert names.look_of("Seen", declared_timestamp=True) is names.Look.TIMESTAMP
