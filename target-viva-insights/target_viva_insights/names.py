@@ -357,7 +357,6 @@ _TECHNICAL_NAMES: dict[TechnicalKind, tuple[str, ...]] = {
         "row_num",
         "row_no",
         "rownum",
-        "line",
         "line_number",
         "line_num",
         "line_no",
