@@ -513,7 +513,7 @@ def _text_typing_note(column: Column, report: ValidationReport) -> Note:
         logging.ERROR,
         f"{column.field} arrived as text: {count} not {what} (data.csv row{'s' if plural else ''} "
         f"{shown}{more}; the values are in the validation report). Correct them at the source, or "
-        f"leave the column out with exclude_columns: [{column.source}].",
+        f"leave the column out: {names.fix_snippet(exclude=[column.source])}",
     )
 
 
