@@ -105,6 +105,10 @@ class Rule(str, enum.Enum):
     MISSING_MONTHLY_SNAPSHOT = ("missing-monthly-snapshot", Severity.WARNING, PREPARE_ORG_DATA)
     SINGLE_VALUE_COLUMN = ("single-value-column", Severity.WARNING, PREPARE_ORG_DATA)
     VALUE_PER_PERSON = ("value-per-person", Severity.WARNING, PREPARE_ORG_DATA)
+    # Columns the target's mapping judged by their names (mapping.py): a technical column of the source
+    # system left out, and a date, id or timestamp that keeps its own name as a custom attribute.
+    TECHNICAL_COLUMN = ("technical-column", Severity.WARNING, THIS_PROJECT)
+    COLUMN_NOT_MAPPED = ("column-not-mapped", Severity.WARNING, THIS_PROJECT)
     # The emulator's stand-in for a rule only Viva checks.
     SERVICE_RULE = ("service-rule", Severity.ERROR, THIS_PROJECT)
 

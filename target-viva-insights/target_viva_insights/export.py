@@ -8,6 +8,7 @@ into a new part and the parts are merged (union of columns) and validated again 
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,11 +22,14 @@ from target_viva_insights.held_organization import HeldOrganization
 from target_viva_insights.log_text import printable
 from target_viva_insights.mapping import Column, MappingError
 from target_viva_insights.package import CsvField, DataCsvWriter, open_data_csv, read_text_batches
-from target_viva_insights.report import ValidationReport
+from target_viva_insights.report import Issue, ValidationReport
 from target_viva_insights.rules import DEFAULT_DATE_ORDER, DateOrder
 from target_viva_insights.settings import DEFAULT_IMPORT_MODE, ImportMode
 from target_viva_insights.template import MetadataTemplate, load_template
 from target_viva_insights.validation import DataValidator, validate_data_csv
+
+# The mapping's notes are logged under its own name, as `mapping.build_columns` does.
+_logger = logging.getLogger(mapping.__name__)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,6 +112,9 @@ class Export:
         self.settings = settings
         self.held = held
         self._parts: list[_Part] = []
+        # What the mapping found about the columns, for the report: once each, whatever the schemas.
+        self._mapping_findings: dict[Issue, None] = {}
+        self._technical: dict[str, None] = {}  # declared columns the mapping left out by their names
 
     @property
     def rows(self) -> int:
@@ -124,9 +131,10 @@ class Export:
             The columns, in schema order.
 
         Raises:
-            MappingError: the settings name columns the schema lacks, or two columns map to one field.
+            MappingError: two columns map to one field, or an EffectiveDate-like column keeps its name
+                while the stream has no EffectiveDate.
         """
-        return mapping.build_columns(
+        plan = mapping.plan_columns(
             schema,
             column_mapping=self.settings.column_mapping,
             field_types=self.settings.field_types,
@@ -134,6 +142,11 @@ class Export:
             date_order=self.settings.date_order,
             template_tokens=self.settings.template.tokens_by_field if self.settings.template else None,
         )
+        for note in plan.notes:
+            _logger.log(note.level, "%s", note.message)
+        self._mapping_findings.update(dict.fromkeys(plan.findings))
+        self._technical.update(dict.fromkeys(plan.technical))
+        return plan.columns
 
     def append(self, columns: list[Column], records: list[dict[str, Any]]) -> None:
         """Format, check and write one batch.
@@ -153,7 +166,7 @@ class Export:
             date_order=self.settings.date_order,
             first_row=first_row,
             check_types=self.settings.check_types,
-            excluded=self.settings.exclude_columns,
+            excluded=[*self.settings.exclude_columns, *self._technical],
         )
         records.clear()
         for issue in batch.issues:
@@ -220,8 +233,12 @@ class Export:
             raise MappingError("no records and no schema arrived for the HR stream: nothing to package")
         if len(self._parts) == 1:
             part = self._parts[0]
-            return part.writer.path, part.columns, part.validator.finish()
-        return self._merge_parts()
+            path, columns, report = part.writer.path, part.columns, part.validator.finish()
+        else:
+            path, columns, report = self._merge_parts()
+        for issue in self._mapping_findings:
+            report.add(issue)
+        return path, columns, report
 
     def _merge_parts(self) -> tuple[Path, list[Column], ValidationReport]:
         columns = _union_of_columns([part.columns for part in self._parts])

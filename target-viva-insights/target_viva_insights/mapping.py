@@ -2,9 +2,12 @@
 `package.py`).
 
 Any tap should load with no target configuration, so the mapping fits what taps commonly send and
-says so in the log: Singer metadata columns (`_sdc_*`) are left out, common HR-system names are taken
-as Viva fields (`names.py`), and Viva fields with a type of their own that arrive as text are written
-with that type (their values are then checked against it). The user's settings always win, and a
+says so in the log: Singer metadata columns (`_sdc_*`) and technical columns of the source system
+(`id`, `updated_at`, a file name) are left out, common HR-system names are taken as Viva fields
+(`names.py`), names that are not legal headers are written in Viva's name form (`Job Title` ->
+`JobTitle`), and Viva fields with a type of their own that arrive as text are written with that type
+(their values are then checked against it). A column that looks like a date, an id or a timestamp but
+keeps its own name is a warning naming the mapping to use. The user's settings always win, and a
 setting that names nothing in this stream is a warning, so one configuration survives a change of tap.
 """
 
@@ -20,7 +23,7 @@ from typing import Any
 from target_viva_insights import names, rules
 from target_viva_insights.errors import ConfigurationError
 from target_viva_insights.log_text import printable
-from target_viva_insights.report import MAX_ISSUES_PER_RULE, Rule, ValidationReport
+from target_viva_insights.report import MAX_ISSUES_PER_RULE, Issue, Rule, ValidationReport
 from target_viva_insights.rules import DateOrder, ValueKind
 
 logger = logging.getLogger(__name__)
@@ -83,10 +86,13 @@ class Note:
 
 @dataclasses.dataclass(frozen=True)
 class ColumnPlan:
-    """The data.csv columns of a stream and the notes that explain how they were chosen."""
+    """The data.csv columns of a stream, the notes that explain how they were chosen, and the findings
+    about columns for the validation report (technical columns left out, columns that look unmapped)."""
 
     columns: list[Column]
     notes: list[Note]
+    findings: list[Issue] = dataclasses.field(default_factory=list)
+    technical: list[str] = dataclasses.field(default_factory=list)  # declared, but left out by name
 
 
 class MappingError(ConfigurationError):
@@ -167,15 +173,16 @@ def build_columns(
     """The data.csv columns for a stream schema, in schema order, after the user's settings.
 
     Logs what `plan_columns` decided on its own (metadata left out, names matched, text typed) and
-    the settings it could not apply.
+    the settings it could not apply; its findings are for the validation report (`plan_columns`).
 
     Args:
         schema: the stream's JSON Schema; each property becomes a column unless excluded, and Singer
-            metadata properties (`_sdc_*`) only when `column_mapping` names them.
+            metadata properties (`_sdc_*`) and technical columns (`names.technical_kind`) only when
+            `column_mapping` names them.
         column_mapping: source column -> Viva field name. Other columns whose names match a reserved
             Viva name (ignoring case, `_`, `-` and spaces) take that name; then common HR-system names
             (`names.py`) take the Viva field they stand for, if no other column has it; the others
-            keep their names.
+            keep their names, in Viva's name form when they are not legal headers as they are.
         field_types: Viva field name -> metadata.json type token, instead of the token `default_token`
             gives.
         exclude_columns: source columns or glob patterns to leave out; one that matches nothing is a
@@ -189,7 +196,8 @@ def build_columns(
         the schema declares.
 
     Raises:
-        MappingError: two source columns map to the same Viva field.
+        MappingError: two source columns map to the same Viva field, or a column that looks like the
+            EffectiveDate keeps its own name while the stream has no EffectiveDate.
     """
     plan = plan_columns(
         schema,
@@ -218,7 +226,8 @@ def plan_columns(
     field_types = field_types or {}
     properties: Mapping[str, Any] = schema.get("properties", {})
     notes = _unknown_setting_notes(properties, column_mapping, list(exclude_columns))
-    kept, metadata = _kept_sources(properties, column_mapping, list(exclude_columns))
+    kept, metadata, technical = _kept_sources(properties, column_mapping, list(exclude_columns))
+    findings = [_technical_finding(source, kind) for source, kind in technical]
     if metadata:
         notes.append(
             Note(
@@ -238,6 +247,12 @@ def plan_columns(
     ):
         fields[match.source] = match.field
         notes.append(Note(logging.INFO, match.describe()))
+    unmapped = [
+        source
+        for source in kept
+        if fields[source] == source and source not in column_mapping and source not in rules.RESERVED_FIELDS
+    ]
+    notes.extend(_apply_name_form(unmapped, fields))
     columns = []
     for source in kept:
         property_schema = properties[source]
@@ -248,24 +263,119 @@ def plan_columns(
             notes.extend(_unknown_token_notes(field, token, "field_types" if field in field_types else None))
         token = token or default_token(field, source_type, date_order)
         columns.append(Column(source, field, token, source_type, nullable, _is_structured(property_schema)))
-    _reject_duplicate_fields(columns)
+    _reject_duplicate_fields(columns, column_mapping)
+    findings.extend(_look_findings(columns, set(unmapped)))
     notes.extend(_type_notes(columns))
-    return ColumnPlan(columns, notes)
+    return ColumnPlan(columns, notes, findings, [source for source, _ in technical])
+
+
+def _apply_name_form(unmapped: list[str], fields: dict[str, str]) -> list[Note]:
+    """Rewrite in `fields` the names that are not legal headers but are after the plain rule, and
+    return the note that states the rule.
+
+    Legal names are never rewritten: an attribute keeps the name it has in Viva from one run to the
+    next."""
+    renamed = []
+    for source in unmapped:
+        if rules.name_problem(source) is None:
+            continue
+        form = names.viva_name_form(source)
+        if form is not None:
+            fields[source] = form
+            renamed.append(source)
+    if not renamed:
+        return []
+    described = ", ".join(f"{source} -> {fields[source]}" for source in renamed)
+    return [
+        Note(
+            logging.INFO,
+            f"Column names that are not Viva names are written in Viva's name form "
+            f"({names.NAME_FORM_RULE}): {described}. Set column_mapping to name one otherwise.",
+        )
+    ]
+
+
+def _technical_finding(source: str, kind: names.TechnicalKind) -> Issue:
+    keep = names.fix_snippet(mapping={source: names.viva_name_form(source) or source})
+    return Issue(
+        Rule.TECHNICAL_COLUMN,
+        f"left out of data.csv: the name says it is {kind.value}, not an HR attribute; to keep it, "
+        f"name it in column_mapping: {keep}",
+        column=source,
+    )
+
+
+# What a column that keeps its own name could be instead: the Viva fields of its look.
+_FIELDS_OF_LOOK = {
+    names.Look.DATE: (rules.EFFECTIVE_DATE, "HireDate"),
+    names.Look.ID: (rules.PERSON_ID, rules.MANAGER_ID),
+    names.Look.TIMESTAMP: (),
+}
+
+
+def _look_findings(columns: list[Column], unmapped: set[str]) -> list[Issue]:
+    """Warnings for unmapped columns that look like a date, a timestamp or an id; a stop for one that
+    looks like the EffectiveDate while the stream has none."""
+    taken = {column.field for column in columns}
+    findings = []
+    for column in columns:
+        if column.source not in unmapped:
+            continue
+        look = names.look_of(
+            column.source,
+            declared_date=column.source_type is SourceType.DATE,
+            declared_timestamp=column.source_type is SourceType.DATE_TIME,
+        )
+        if look is None:
+            continue
+        if look is names.Look.EFFECTIVE_DATE:
+            if rules.EFFECTIVE_DATE not in taken:
+                raise MappingError(
+                    f"column '{column.source}' looks like the EffectiveDate, which the stream does not "
+                    "have, but keeps its own name: its dates would go up as a custom attribute. Map it: "
+                    + names.fix_snippet(mapping={column.source: rules.EFFECTIVE_DATE})
+                )
+            look = names.Look.DATE
+        candidates = [field for field in _FIELDS_OF_LOOK[look] if field not in taken]
+        keep = names.fix_snippet(mapping={column.source: column.field}, exclude=[column.source])
+        instead = ""
+        if candidates:
+            instead = (
+                f"if it holds Viva's {candidates[0]}, map it: "
+                f"{names.fix_snippet(mapping={column.source: candidates[0]})}; "
+            )
+        findings.append(
+            Issue(
+                Rule.COLUMN_NOT_MAPPED,
+                f"'{column.source}' looks like {look.value} but is not mapped: it goes up as the custom "
+                f"attribute {column.field}; {instead}to keep it so, or to leave it out: {keep}",
+                column=column.field,
+            )
+        )
+    return findings
 
 
 def _kept_sources(
     properties: Mapping[str, Any], column_mapping: Mapping[str, str], exclude_columns: list[str]
-) -> tuple[list[str], list[str]]:
-    """Source columns to write, and the Singer metadata columns left out (unless column_mapping names one)."""
-    kept, metadata = [], []
+) -> tuple[list[str], list[str], list[tuple[str, names.TechnicalKind]]]:
+    """Source columns to write, the Singer metadata columns left out and the technical columns left
+    out (either kind is kept when column_mapping names it)."""
+    kept, metadata, technical = [], [], []
     for source in properties:
         if any(fnmatch.fnmatchcase(source, pattern) for pattern in exclude_columns):
             continue
-        if fnmatch.fnmatchcase(source, SINGER_METADATA_PATTERN) and source not in column_mapping:
+        if source in column_mapping:
+            kept.append(source)
+            continue
+        if fnmatch.fnmatchcase(source, SINGER_METADATA_PATTERN):
             metadata.append(source)
             continue
+        kind = names.technical_kind(source)
+        if kind is not None and rules.RESERVED_BY_NORMALIZED_NAME.get(rules.normalized_name(source)) is None:
+            technical.append((source, kind))
+            continue
         kept.append(source)
-    return kept, metadata
+    return kept, metadata, technical
 
 
 def _unknown_setting_notes(
@@ -341,16 +451,24 @@ def _type_notes(columns: list[Column]) -> list[Note]:
     return notes
 
 
-def _reject_duplicate_fields(columns: list[Column]) -> None:
+def _reject_duplicate_fields(columns: list[Column], column_mapping: Mapping[str, str]) -> None:
     sources_by_field: dict[str, list[str]] = {}
     for column in columns:
         sources_by_field.setdefault(column.field, []).append(column.source)
     clashes = {field: sources for field, sources in sources_by_field.items() if len(sources) > 1}
     if clashes:
         described = "; ".join(f"{field} <- {', '.join(sources)}" for field, sources in clashes.items())
+        field, sources = next(iter(clashes.items()))
+        # The column the user did not map, and that is not named exactly like the field, gives way.
+        unsure = [source for source in sources if source not in column_mapping and source != field]
+        other = (unsure or sources)[-1]
+        rename = names.viva_name_form(other) or field
+        if rename == field:
+            rename = f"{field}2"
         raise MappingError(
             "Viva allows one source column per field, but several map to the same field: "
-            f"{described}. Rename with column_mapping or drop with exclude_columns."
+            f"{described}. Rename with column_mapping or drop with exclude_columns: "
+            + names.fix_snippet(mapping={other: rename}, exclude=[other])
         )
 
 
@@ -414,5 +532,48 @@ def _text_typing_note(column: Column, report: ValidationReport) -> Note:
         logging.ERROR,
         f"{column.field} arrived as text: {count} not {what} (data.csv row{'s' if plural else ''} "
         f"{shown}{more}; the values are in the validation report). Correct them at the source, or "
-        f"leave the column out with exclude_columns: [{column.source}].",
+        f"leave the column out: {names.fix_snippet(exclude=[column.source])}",
     )
+
+
+# Findings about a column's name, which a setting fixes.
+_NAME_RULES = frozenset(
+    {
+        Rule.HEADER_EMPTY,
+        Rule.HEADER_CHARACTERS,
+        Rule.HEADER_SYMBOL,
+        Rule.SYSTEM_FIELD,
+        Rule.MICROSOFT_NAME,
+        Rule.RENAMED_FIELD,
+        Rule.DUPLICATE_HEADER,
+        Rule.DUPLICATE_FIELD,
+        Rule.TOO_MANY_COLUMNS,
+    }
+)
+
+
+def name_fix(issue: Issue, columns: Sequence[Column]) -> str | None:
+    """The setting that fixes a finding about a column's name, as JSON to paste; None for other findings.
+
+    The finding names the data.csv header (the Viva field); the setting names the tap's column."""
+    if issue.rule not in _NAME_RULES:
+        return None
+    if issue.rule is Rule.TOO_MANY_COLUMNS:
+        surplus = [column.source for column in columns[rules.MAX_COLUMNS :]]
+        return names.fix_snippet(exclude=surplus) if surplus else None
+    folded = (issue.column or "").casefold()
+    matching = [column for column in columns if column.field.casefold() == folded]
+    if not matching:
+        return None
+    column = matching[-1]  # of names that differ in case only, the later one gives way
+    field = column.field
+    if issue.rule is Rule.RENAMED_FIELD:
+        rename = rules.RENAMED_FIELDS.get(field, field)
+    elif issue.rule in (Rule.DUPLICATE_HEADER, Rule.DUPLICATE_FIELD):
+        rename = f"{field}2"
+    elif issue.rule in (Rule.SYSTEM_FIELD, Rule.MICROSOFT_NAME):
+        base = names.viva_name_form(field.replace(rules.SYSTEM_PREFIX, "")) or "Attribute"
+        rename = base if issue.rule is Rule.MICROSOFT_NAME else f"Hr{base}"
+    else:
+        rename = names.viva_name_form(field) or f"Attribute{columns.index(column) + 1}"
+    return names.fix_snippet(mapping={column.source: rename}, exclude=[column.source])

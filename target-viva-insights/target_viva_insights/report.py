@@ -38,14 +38,19 @@ class Issue:
         shown = "" if self.value is None else f" (value {self.value!r})"
         return f"{self.describe_without_value()}{shown}"
 
-    def describe_without_value(self) -> str:
-        """Where and what, for logs: values are personal data and stay in the report file."""
+    @property
+    def position(self) -> str:
+        """Where the finding is: `row 3, column PersonId`, either part alone, or empty."""
         where = []
         if self.row is not None:
             where.append(f"row {self.row}")
         if self.column is not None:
             where.append(f"column {self.column}")
-        prefix = f"{', '.join(where)}: " if where else ""
+        return ", ".join(where)
+
+    def describe_without_value(self) -> str:
+        """Where and what, for logs: values are personal data and stay in the report file."""
+        prefix = f"{self.position}: " if self.position else ""
         return f"{prefix}{self.message}"
 
 
@@ -87,6 +92,20 @@ class ValidationReport:
     @property
     def warnings(self) -> list[Issue]:
         return [issue for issue in self.issues if issue.severity is Severity.WARNING]
+
+    def first_of_each_warning(self) -> list[tuple[Issue, int, bool]]:
+        """Each distinct warning (rule and column) once: its first finding by row, how many findings
+        were kept like it, and whether the rule had more than were kept."""
+        firsts: dict[tuple[Rule, str | None], Issue] = {}
+        kept: Counter[tuple[Rule, str | None]] = Counter()
+        for issue in sorted(self.warnings, key=_report_order):
+            key = (issue.rule, issue.column)
+            firsts.setdefault(key, issue)
+            kept[key] += 1
+        return [
+            (issue, kept[key], self.counts[(issue.severity, issue.rule)] > MAX_ISSUES_PER_RULE)
+            for key, issue in firsts.items()
+        ]
 
     def summary_lines(self, limit: int = 10) -> list[str]:
         """Counts per rule and the first errors: what belongs in a log (no values)."""

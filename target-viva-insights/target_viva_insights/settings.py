@@ -259,6 +259,18 @@ PACKAGE_SETTINGS = th.PropertiesList(
         ),
     ),
     th.Property(
+        "allow_empty",
+        th.BooleanType,
+        default=False,
+        title="Allow empty runs",
+        description=(
+            "Succeed when the tap sends no records for the HR stream (nothing is packaged or uploaded, "
+            "the state is emitted). Without it such a run fails with exit code 3: a tap that sends "
+            "nothing is more often misconfigured than up to date. Set it for schedules where an "
+            "empty run is normal."
+        ),
+    ),
+    th.Property(
         "dry_run",
         th.BooleanType,
         default=False,

@@ -46,10 +46,10 @@ from target_viva_insights.import_plan import (
 from target_viva_insights.ingestion import Phase, phase_of
 from target_viva_insights.ledger import ImportKind, IngestionRecord, Ledger, now_iso, package_sha256
 from target_viva_insights.log_text import keep_log_messages_on_one_line
-from target_viva_insights.mapping import Column, findings_notes
+from target_viva_insights.mapping import Column, findings_notes, name_fix
 from target_viva_insights.package import complete_package, metadata_document
 from target_viva_insights.reader import VivaMessageReader
-from target_viva_insights.report import Severity, ValidationReport
+from target_viva_insights.report import Issue, Severity, ValidationReport
 from target_viva_insights.settings import TARGET_SETTINGS, ImportMode
 from target_viva_insights.sink import SkippedStreamSink, VivaSink
 
@@ -65,6 +65,10 @@ PROGRESS_LOG_SECONDS = 5.0
 
 class PreflightFailedError(DataValidationFailed):
     """The data breaks Viva's rules: nothing was packaged or uploaded."""
+
+
+class NothingReceivedError(DataValidationFailed):
+    """The tap sent no records for the HR stream and `allow_empty` is not set."""
 
 
 class StreamSelectionError(ConfigurationError):
@@ -233,13 +237,32 @@ class TargetVivaInsights(CheckedSettingsTarget, DirectRecordTarget, HeldStateTar
             super().process_endofpipe()  # drains every sink; STATE is captured, not written
             self._check_stream_choice()
             if self._export is None or self._export.rows == 0:
-                self.logger.info("No records arrived for the HR stream: nothing to package or upload.")
+                self._accept_empty_input()
                 self.release_state()
                 return
             self._package_and_deliver()
             self.release_state()
         finally:
             self._remove_workdir()
+
+    def _accept_empty_input(self) -> None:
+        """No record for the HR stream: fine when `allow_empty` says so, else the run fails (a tap that
+        sends nothing is more often misconfigured than up to date)."""
+        if self.config.get("allow_empty"):
+            self.logger.info(
+                "No records arrived for the HR stream: nothing to package or upload (allow_empty)."
+            )
+            return
+        stream = self.config.get("stream_name") or next(iter(self._streams), None)
+        if stream is None:
+            sent = "The tap sent nothing: no stream and no records"
+        else:
+            sent = f"The tap sent no records for the HR stream '{stream}'"
+        msg = (
+            f"{sent}; nothing was packaged or uploaded, and no state was emitted. If an empty run is "
+            'normal for this schedule (nothing changed at the source), set {"allow_empty": true}.'
+        )
+        raise NothingReceivedError(msg)
 
     def _package_and_deliver(self) -> None:
         out_dir = self._output_dir()
@@ -251,12 +274,12 @@ class TargetVivaInsights(CheckedSettingsTarget, DirectRecordTarget, HeldStateTar
             data_zip, columns, report = self.export.finish()
             stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
             report_path = report.write_csv(out_dir / f"viva-insights-{stamp}-validation.csv")
-            self._log_report(report, report_path)
+            self._log_report(report, report_path, columns)
             self._log_mapping_findings(columns, report)
             if not report.ok and not self.config.get("preflight_report_only"):
                 msg = (
                     f"Local validation found {report.count(Severity.ERROR)} error(s) in {self.export.rows} "
-                    f"rows; nothing was packaged or uploaded. Report: {report_path}"
+                    f"rows; nothing was packaged or uploaded. Report: {self._kept_file(report_path)}"
                 )
                 raise PreflightFailedError(msg)
             plan = plan_import(self.config, self._ledger, data_zip, self.export.rows, self.logger)
@@ -271,7 +294,7 @@ class TargetVivaInsights(CheckedSettingsTarget, DirectRecordTarget, HeldStateTar
             package = complete_package(data_zip, metadata, out_dir / f"viva-insights-{stamp}.zip")
             self.logger.info(
                 "Package %s: %d rows, %d columns (%s).",
-                package,
+                self._kept_file(package),
                 plan.rows,
                 len(columns),
                 ", ".join(column.field for column in columns),
@@ -381,12 +404,24 @@ class TargetVivaInsights(CheckedSettingsTarget, DirectRecordTarget, HeldStateTar
         assert self._workdir is not None
         return self._workdir
 
-    def _log_report(self, report: ValidationReport, report_path: Path) -> None:
+    def _kept_file(self, path: Path) -> str:
+        """Where a file of the run is kept; without output_dir it goes with the work folder at the end
+        of the run, so its path would name nothing: its name only, and how to keep it."""
+        if self.config.get("output_dir"):
+            return str(path)
+        return f"{path.name} (not kept: set output_dir to keep it)"
+
+    def _log_report(self, report: ValidationReport, report_path: Path, columns: list[Column]) -> None:
+        """Counts per rule, the first errors, and each distinct warning once with where it first occurs."""
         for line in report.summary_lines():
             self.logger.info(line)
         # Row and column are enough to find a problem; values stay in the report file.
         for issue in report.errors[:LOGGED_FINDINGS]:
-            self.logger.error("%s", issue.describe_without_value())
+            self.logger.error("%s", _with_fix(issue.describe_without_value(), issue, columns))
+        for issue, kept, capped in report.first_of_each_warning():
+            like = f"{kept}{' or more' if capped else ''} like it"
+            line = f"warning {issue.rule} ({like}), first at {issue.position or 'the file'}: {issue.message}"
+            self.logger.warning("%s", _with_fix(line, issue, columns))
         if self.config.get("output_dir"):
             self.logger.info("Validation report: %s", report_path)
         elif not report.ok:
@@ -403,6 +438,12 @@ class TargetVivaInsights(CheckedSettingsTarget, DirectRecordTarget, HeldStateTar
         if self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)
             self._workdir = None
+
+
+def _with_fix(line: str, issue: Issue, columns: list[Column]) -> str:
+    """A finding about a column's name ends with the setting that fixes it."""
+    fix = name_fix(issue, columns)
+    return f"{line}. Fix: {fix}" if fix else line
 
 
 if __name__ == "__main__":
