@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import datetime
 import gc
 import shutil
@@ -48,6 +49,7 @@ from target_viva_insights.ledger import ImportKind, IngestionRecord, Ledger, now
 from target_viva_insights.log_text import keep_log_messages_on_one_line
 from target_viva_insights.mapping import Column, findings_notes
 from target_viva_insights.package import complete_package, metadata_document
+from target_viva_insights.quality import Delivery, QualityProfile, profile_run, report_path_for, write_report
 from target_viva_insights.reader import VivaMessageReader
 from target_viva_insights.report import Severity, ValidationReport
 from target_viva_insights.settings import TARGET_SETTINGS, ImportMode
@@ -99,6 +101,7 @@ class TargetVivaInsights(CheckedSettingsTarget, DirectRecordTarget, HeldStateTar
         self._several_streams_unchosen = False
         self._records_received = 0
         self._last_progress_log = time.monotonic()
+        self._quality_report: Path | None = None
 
     @classmethod
     def invoke(cls, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
@@ -224,6 +227,7 @@ class TargetVivaInsights(CheckedSettingsTarget, DirectRecordTarget, HeldStateTar
                 self.release_state()
                 return
             self._package_and_deliver()
+            self._log_quality_report()
             self.release_state()
         finally:
             self._remove_workdir()
@@ -240,7 +244,9 @@ class TargetVivaInsights(CheckedSettingsTarget, DirectRecordTarget, HeldStateTar
             report_path = report.write_csv(out_dir / f"viva-insights-{stamp}-validation.csv")
             self._log_report(report, report_path)
             self._log_mapping_findings(columns, report)
+            package_path = out_dir / f"viva-insights-{stamp}.zip"
             if not report.ok and not self.config.get("preflight_report_only"):
+                self._write_quality_report(data_zip, columns, report, package_path, None)
                 msg = (
                     f"Local validation found {report.count(Severity.ERROR)} error(s) in {self.export.rows} "
                     f"rows; nothing was packaged or uploaded. Report: {report_path}"
@@ -250,12 +256,14 @@ class TargetVivaInsights(CheckedSettingsTarget, DirectRecordTarget, HeldStateTar
             if plan.nothing_to_send:
                 self._log_nothing_changed()
                 return
+            quality = self._quality_profile(data_zip, columns, report, package_path, plan)
             if plan.send is not None:
                 data_zip = write_rows_to_send(
                     data_zip, [c.field for c in columns], plan.send, self.export.workdir
                 )
             metadata = metadata_document(csv_fields(columns), ImportMode(plan.mode.value))
-            package = complete_package(data_zip, metadata, out_dir / f"viva-insights-{stamp}.zip")
+            package = complete_package(data_zip, metadata, package_path)
+            self._quality_report = write_report(quality, report_path_for(package))
             self.logger.info(
                 "Package %s: %d rows, %d columns (%s).",
                 package,
@@ -376,6 +384,60 @@ class TargetVivaInsights(CheckedSettingsTarget, DirectRecordTarget, HeldStateTar
             self.logger.info("Validation report: %s", report_path)
         elif not report.ok:
             self.logger.info("Set output_dir to keep the validation report with the offending values.")
+
+    # -- the data-quality report (quality/) ---------------------------------------------------------
+
+    def _quality_profile(
+        self,
+        data_zip: Path,
+        columns: list[Column],
+        report: ValidationReport,
+        package: Path,
+        plan: ImportPlan | None,
+    ) -> QualityProfile:
+        """The aggregates of the whole data.csv, with where it goes and what changed since the ledger."""
+        comparison = plan.comparison if plan is not None else None
+        last = self._ledger.last_ingestion() if self._ledger is not None and comparison is not None else None
+        last_text = f"ingestion {last.ingestion_id} of {last.time}" if last else None
+        profile, changes = profile_run(
+            data_zip,
+            csv_fields(columns),
+            report,
+            source=package.name,
+            comparison=comparison,
+            last_delivery=last_text,
+        )
+        tenant = self.config.get("tenant_id")
+        where = f"tenant {tenant} at {self.config.get('api_base_url')}" if tenant else "no tenant_id set"
+        if self.config.get("dry_run"):
+            where = f"dry run: not uploaded ({where})"
+        if plan is None:
+            delivery = Delivery(where, "none: the local validation failed", None, "nothing is sent")
+        else:
+            reason = "no delivery ledger" if self._ledger is None else "the ledger holds no delivery yet"
+            delivery = Delivery(where, plan.describe(), changes, reason)
+        return dataclasses.replace(profile, delivery=delivery)
+
+    def _write_quality_report(
+        self,
+        data_zip: Path,
+        columns: list[Column],
+        report: ValidationReport,
+        package: Path,
+        plan: ImportPlan | None,
+    ) -> None:
+        profile = self._quality_profile(data_zip, columns, report, package, plan)
+        self._quality_report = write_report(profile, report_path_for(package))
+        self._log_quality_report()
+
+    def _log_quality_report(self) -> None:
+        path = self._quality_report
+        if path is None:
+            return
+        if self.config.get("output_dir"):
+            self.logger.info("Data-quality report: %s", path)
+        else:
+            self.logger.info("Set output_dir to keep the data-quality report (HTML) beside the package.")
 
     def _log_mapping_findings(self, columns: list[Column], report: ValidationReport) -> None:
         """What the findings mean for the tap's columns: text that did (not) parse, a missing field."""
