@@ -87,7 +87,9 @@ def opened_report(html: Path, chromium: str) -> Iterator[OpenedPage]:
             context.route("**/*", route)
             watched.page.on(
                 "console",
-                lambda message: watched.console_errors.append(message.text) if message.type == "error" else None,
+                lambda message: (
+                    watched.console_errors.append(message.text) if message.type == "error" else None
+                ),
             )
             watched.page.on("pageerror", lambda error: watched.console_errors.append(str(error)))
             watched.page.goto(address, wait_until="load")

@@ -157,7 +157,10 @@ def _totals(profile: QualityProfile) -> str:
 def _coverage(profile: QualityProfile) -> str:
     if not profile.months:
         return "<section><h2>Coverage over time</h2><p>No EffectiveDate column: no time line.</p></section>"
-    bars = [Bar(f"{point.month:%Y-%m}", point.people, _change_word(point.change)) for point in profile.months]
+    bars = [
+        Bar(f"{point.month:%Y-%m}", point.people, _change_word(point.change), _change_symbol(point.change))
+        for point in profile.months
+    ]
     chart = bar_chart(
         bars,
         chart_id="coverage",
@@ -174,7 +177,8 @@ def _coverage(profile: QualityProfile) -> str:
         )
         note = (
             f"<p class='warn'>WARNING: {len(marked)} month(s) moved by {_pct(SUDDEN_CHANGE_SHARE)} or more "
-            "against the month before (hatched bars):</p><table><tr><th>Month</th><th class='num'>People</th>"
+            "against the month before (hatched bars, marked jump or drop, or \u25b2 or \u25bc):</p>"
+            "<table><tr><th>Month</th><th class='num'>People</th>"
             f"<th>Change</th><th class='num'>Against the month before</th></tr>{lines}</table>"
         )
     else:
@@ -395,5 +399,12 @@ def _change_word(change: Change | None) -> str | None:
     return None if change is None else {Change.JUMP: "jump", Change.DROP: "drop"}[change]
 
 
+def _change_symbol(change: Change | None) -> str | None:
+    return None if change is None else {Change.JUMP: "\u25b2", Change.DROP: "\u25bc"}[change]
+
+
 def _pct(share: float) -> str:
-    return f"{share:.0%}" if share in (0.0, 1.0) or share >= 0.01 else f"{share:.1%}"
+    """Whole percents, except that a share under 1% (or just under 100%) is never shown as 0% (or 100%)."""
+    if 0 < share < 0.01 or 0.99 < share < 1:
+        return f"{share:.2%}"
+    return f"{share:.0%}"

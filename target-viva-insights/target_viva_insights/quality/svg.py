@@ -20,19 +20,23 @@ MARGIN_LEFT = 56
 MARGIN_RIGHT = 12
 MARGIN_TOP = 28
 MARGIN_BOTTOM = 58
-# Above this many bars, numbers over the bars and every x label would overlap.
-MAX_LABELLED_BARS = 24
+# Above this many bars, numbers over the bars and every x label would overlap; above the second, a
+# mark's word would, and its symbol stands in.
+MAX_LABELLED_BARS = 16
+MAX_WORDED_BARS = 16
 MAX_X_LABELS = 12
 Y_TICKS = 4
 
 
 @dataclasses.dataclass(frozen=True)
 class Bar:
-    """One bar: its x label, height, and an optional mark (a word shown above it, and hatching)."""
+    """One bar: its x label, height, and an optional mark: hatching, and above the bar the mark's word,
+    or its symbol where the bars are too narrow for words."""
 
     label: str
     value: int
     mark: str | None = None
+    symbol: str | None = None
 
 
 def bar_chart(bars: Sequence[Bar], *, chart_id: str, title: str, x_label: str, y_label: str) -> str:
@@ -87,7 +91,8 @@ def bar_chart(bars: Sequence[Bar], *, chart_id: str, title: str, x_label: str, y
         middle = x + bar_width / 2
         above = [f"{bar.value:,}"] if labelled else []
         if bar.mark:
-            above.append(bar.mark)
+            worded = len(bars) <= MAX_WORDED_BARS or not bar.symbol
+            above.append(bar.mark if worded else str(bar.symbol))
         for line, text in enumerate(reversed(above)):
             parts.append(
                 f'<text x="{middle:.1f}" y="{y - 4 - 11 * line:.1f}" class="value" '
