@@ -3,7 +3,8 @@
 Run through `python3 run.py demo`, which sets up the venv first. Steps: start the emulator of the Viva
 Insights HR data ingress API (HTTPS on 127.0.0.1, its own CA), point the target at it with
 TARGET_VIVA_INSIGHTS_* variables, run the pipeline on the sample HR data, then show what the
-emulator received and the state Meltano stored, and take a screenshot of the data-quality report. Output lands in output/ (git-ignored).
+emulator received and the state Meltano stored, and take a screenshot of the data-quality report (when
+a Chromium is installed). Output lands in output/ (git-ignored).
 """
 
 from __future__ import annotations
