@@ -246,7 +246,7 @@ class TargetVivaInsights(CheckedSettingsTarget, DirectRecordTarget, HeldStateTar
             self._log_mapping_findings(columns, report)
             package_path = out_dir / f"viva-insights-{stamp}.zip"
             if not report.ok and not self.config.get("preflight_report_only"):
-                self._write_quality_report(data_zip, columns, report, package_path, None)
+                self._write_refused_quality_report(data_zip, columns, report, package_path)
                 msg = (
                     f"Local validation found {report.count(Severity.ERROR)} error(s) in {self.export.rows} "
                     f"rows; nothing was packaged or uploaded. Report: {report_path}"
@@ -418,15 +418,15 @@ class TargetVivaInsights(CheckedSettingsTarget, DirectRecordTarget, HeldStateTar
             delivery = Delivery(where, plan.describe(), changes, reason)
         return dataclasses.replace(profile, delivery=delivery)
 
-    def _write_quality_report(
-        self,
-        data_zip: Path,
-        columns: list[Column],
-        report: ValidationReport,
-        package: Path,
-        plan: ImportPlan | None,
+    def _write_refused_quality_report(
+        self, data_zip: Path, columns: list[Column], report: ValidationReport, package: Path
     ) -> None:
-        profile = self._quality_profile(data_zip, columns, report, package, plan)
+        """The report of data the validation refused; data.csv may be unreadable, as the findings say."""
+        try:
+            profile = self._quality_profile(data_zip, columns, report, package, None)
+        except (pa.ArrowInvalid, UnicodeDecodeError) as error:
+            self.logger.warning("No data-quality report: data.csv cannot be read (%s).", type(error).__name__)
+            return
         self._quality_report = write_report(profile, report_path_for(package))
         self._log_quality_report()
 

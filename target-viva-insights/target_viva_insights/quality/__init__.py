@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from target_viva_insights.package import CsvField, open_data_csv, read_header
+from target_viva_insights.package import CsvField, open_data_csv
 from target_viva_insights.quality.html import report_path_for, write_report
 from target_viva_insights.quality.inputs import read_text_table, unique_names
 from target_viva_insights.quality.profile import (
@@ -57,9 +57,9 @@ def profile_run(
     Returns:
         The profile with the findings, and the changes against the ledger (None without a comparison).
     """
+    headers = unique_names([field.header for field in fields])
     with open_data_csv(data_zip) as data:
-        headers = unique_names(read_header(data))
-        table = read_text_table(data, headers)
+        table = read_text_table(data, headers, skip_header=True)
     tokens: Mapping[str, str] = {field.name: field.token for field in fields}
     profile = profile_table(table, columns_of(headers, tokens), source=source, kind=InputKind.PACKAGE)
     changes = None

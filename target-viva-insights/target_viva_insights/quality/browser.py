@@ -31,7 +31,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 # Wide enough for the report's tables; the screenshot takes the whole page height.
-VIEWPORT = {"width": 1100, "height": 900}
+VIEWPORT_WIDTH, VIEWPORT_HEIGHT = 1100, 900
 
 
 def find_chromium() -> str | None:
@@ -71,7 +71,7 @@ def opened_report(html: Path, chromium: str) -> Iterator[OpenedPage]:
             executable_path=chromium,
             headless=True,
             args=CHROMIUM_ARGS,
-            viewport=VIEWPORT,
+            viewport={"width": VIEWPORT_WIDTH, "height": VIEWPORT_HEIGHT},
             offline=True,
         )
         try:

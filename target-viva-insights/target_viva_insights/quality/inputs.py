@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import IO
 
 import pyarrow as pa
+import pyarrow.csv as pacsv
 
 from target_viva_insights import rules
 from target_viva_insights.errors import ConfigurationError, DataValidationFailed
@@ -36,8 +37,24 @@ class LoadedInput:
     import_mode: ImportMode | None = None
 
 
-def read_text_table(data: IO[bytes], headers: Sequence[str]) -> pa.Table:
-    """data.csv's rows after its header line as one table of text columns (empty cells as "")."""
+def read_text_table(data: IO[bytes], headers: Sequence[str], *, skip_header: bool = False) -> pa.Table:
+    """data.csv's rows as one table of text columns (empty cells as "").
+
+    Args:
+        data: data.csv after its header line, or at its start with `skip_header`.
+        headers: the column names.
+        skip_header: skip the header as a CSV row (a header with a quoted line break in a name is one
+            row of several lines; the validation reports the name).
+    """
+    if skip_header:
+        return pacsv.read_csv(
+            data,
+            read_options=pacsv.ReadOptions(column_names=list(headers), skip_rows_after_names=1),
+            parse_options=pacsv.ParseOptions(newlines_in_values=True),
+            convert_options=pacsv.ConvertOptions(
+                column_types=dict.fromkeys(headers, pa.string()), quoted_strings_can_be_null=False
+            ),
+        )
     batches = list(read_text_batches(data, headers))
     schema = pa.schema([(name, pa.string()) for name in headers])
     return pa.Table.from_batches(batches, schema=schema)
