@@ -186,7 +186,9 @@ def test_m365_csv_is_judged_by_the_95_percent_coverage_gates(tmp_path: Path) -> 
 
 
 def privacy_file(tmp_path: Path) -> Path:
-    header = "PersonId,ManagerId,Organization,EffectiveDate,HireDate,Name,HourlyRate"
+    # Mentor and ReviewedOn are text columns whose one value six people share: still a person's own
+    # address and a date, never shown.
+    header = "PersonId,ManagerId,Organization,EffectiveDate,HireDate,Name,HourlyRate,Mentor,ReviewedOn"
     rows = [
         "ceo@contoso.com,,Exec,2026-01-01,2001-02-03,Zelda Quartermain,98.25",
         "ana@contoso.com,ceo@contoso.com,Exec,2026-01-01,2011-04-05,Anastasia Wilberforce,45.50",
@@ -195,6 +197,7 @@ def privacy_file(tmp_path: Path) -> Path:
         "dan@contoso.com,ben@contoso.com,Exec,2026-01-01,2014-10-11,Daniel Okonkwo,42.00",
         "eve@contoso.com,ben@contoso.com,Exec,2026-01-01,sometime soon,Evelyn Marchetti,41.00",
     ]
+    rows = [f"{row},mentor@fabrikam.com,2025-03-31" for row in rows]
     return write_csv(tmp_path / "people.csv", header, rows)
 
 
@@ -211,6 +214,8 @@ RECORD_VALUES = [
     "98.25",
     "45.50",
     "sometime soon",
+    "fabrikam",
+    "2025-03-31",
 ]
 
 
@@ -220,6 +225,12 @@ def test_the_default_report_holds_no_record_value(tmp_path: Path) -> None:
     assert leaked == []
     assert "Exec: 6" in html  # a group of six is an aggregate and keeps its label
     assert "invalid-date" in html  # the finding is there, without its value
+
+
+def test_a_header_only_file_still_gets_a_report(tmp_path: Path) -> None:
+    profile = profile_of(write_csv(tmp_path / "d.csv", "PersonId,ManagerId,Organization,EffectiveDate", []))
+    assert (profile.rows, profile.people, profile.months) == (0, 0, [])
+    assert "empty-file" in render(profile)
 
 
 def test_show_examples_adds_the_first_rows_of_each_finding(tmp_path: Path) -> None:

@@ -25,6 +25,7 @@ from target_viva_insights.quality.profile import (
     PRIVACY_MINIMUM,
     SUDDEN_CHANGE_SHARE,
     AttributeProfile,
+    AttributeWarning,
     Change,
     Delivery,
     InputKind,
@@ -206,7 +207,7 @@ def _attribute_row(attribute: AttributeProfile) -> str:
         for group in attribute.largest_groups
     )
     warnings = "; ".join(f"WARNING: {warning.value}" for warning in attribute.warnings)
-    if attribute.small_groups and attribute.kind.value in ("string", "integer"):
+    if AttributeWarning.SMALL_GROUPS in attribute.warnings:
         warnings += f" ({attribute.small_groups:,} group(s), {attribute.people_in_small_groups:,} people)"
     return (
         f"<tr><td>{escape(attribute.name)}</td><td>{attribute.kind.value}</td>"

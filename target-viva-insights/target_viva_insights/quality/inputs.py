@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
@@ -24,6 +24,9 @@ from target_viva_insights.quality.profile import Column, InputKind, columns_of, 
 from target_viva_insights.report import ValidationReport
 from target_viva_insights.settings import ImportMode
 from target_viva_insights.validation import DataValidator, validate_package
+
+# What pyarrow's CSV reader says of a file with nothing after the header line.
+EMPTY_CSV_MESSAGE = "Empty CSV file"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,8 +58,13 @@ def read_text_table(data: IO[bytes], headers: Sequence[str], *, skip_header: boo
                 column_types=dict.fromkeys(headers, pa.string()), quoted_strings_can_be_null=False
             ),
         )
-    batches = list(read_text_batches(data, headers))
     schema = pa.schema([(name, pa.string()) for name in headers])
+    try:
+        batches = list(read_text_batches(data, headers))
+    except pa.ArrowInvalid as error:
+        if EMPTY_CSV_MESSAGE not in str(error):
+            raise
+        batches = []  # a header without rows: the validation reports empty-file
     return pa.Table.from_batches(batches, schema=schema)
 
 
@@ -123,7 +131,3 @@ def unique_names(headers: Sequence[str]) -> list[str]:
         seen[header] = seen.get(header, 0) + 1
         result.append(header if seen[header] == 1 else f"{header} ({seen[header]})")
     return result
-
-
-def tokens_of(fields: Sequence[CsvField]) -> Mapping[str, str]:
-    return {field.name: field.token for field in fields}

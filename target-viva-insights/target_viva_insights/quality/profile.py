@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import enum
+import re
 from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
@@ -51,7 +52,10 @@ LABELLED_KINDS = frozenset({ValueKind.STRING, ValueKind.INTEGER})
 # Span-of-control bins: (lowest, highest) direct reports, None for no upper bound.
 SPAN_BINS = ((1, 1), (2, 3), (4, 6), (7, 10), (11, 15), (16, 25), (26, None))
 EPOCH = datetime.date(1970, 1, 1)
+# A blank or unreadable date, among days since EPOCH.
+MISSING = np.iinfo(np.int64).min
 MAX_EXAMPLES = 5
+DATE_LIKE = re.compile(r"^\s*[0-9]{1,4}[-/.][0-9]{1,2}[-/.][0-9]{1,4}")
 
 
 class InputKind(str, enum.Enum):
@@ -376,9 +380,6 @@ def _days(text: Mapping[str, pa.Array], column: Column | None) -> np.ndarray | N
     return np.asarray(pc.fill_null(as_int, MISSING).to_numpy(zero_copy_only=False), dtype=np.int64)
 
 
-MISSING = np.iinfo(np.int64).min
-
-
 def _latest_rows(person: np.ndarray, day: np.ndarray | None) -> np.ndarray:
     """The position of each person's latest row (by EffectiveDate, then file order)."""
     positions = np.arange(person.size)
@@ -443,13 +444,11 @@ def _attribute(
     small = group_people < PRIVACY_MINIMUM
     order = np.argsort(-group_people, kind="stable")[:TOP_GROUPS]
     shown = column.kind in LABELLED_KINDS
-    largest = [
-        Group(
-            str(labels[int(i)].as_py()) if shown and group_people[i] >= PRIVACY_MINIMUM else None,
-            int(group_people[i]),
-        )
-        for i in order
-    ]
+    largest = []
+    for i in order:
+        label = str(labels[int(i)].as_py())
+        named = shown and group_people[i] >= PRIVACY_MINIMUM and may_name(label)
+        largest.append(Group(label if named else None, int(group_people[i])))
     warnings = []
     unique = len(labels)
     if column.kind is ValueKind.STRING and unique > MAX_UNIQUE_VALUES:
@@ -477,6 +476,12 @@ def _attribute(
         people=people,
         warnings=warnings,
     )
+
+
+def may_name(label: str) -> bool:
+    """Whether a group's value may be shown: not when it looks like an address or a date, which are a
+    person's own values even in a text column (a manager's address shared by their reports)."""
+    return "@" not in label and DATE_LIKE.match(label) is None
 
 
 def _placeholders(values: pa.Array, column: Column) -> dict[str, int]:
