@@ -49,6 +49,7 @@ th, td { border: 1px solid #888; padding: 0.25rem 0.45rem; text-align: left; ver
 th { background: #eee; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 .totals th { width: 14rem; }
+#findings td:nth-child(2) code { white-space: nowrap; }
 .chart { width: 100%; height: auto; max-width: 45rem; display: block; margin: 0.5rem 0; }
 .chart .grid { stroke: #ccc; stroke-width: 0.5; }
 .chart .axis { stroke: #000; stroke-width: 1; }
