@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import dataclasses
 import datetime
 import gc
 import shutil
@@ -49,7 +48,7 @@ from target_viva_insights.ledger import ImportKind, IngestionRecord, Ledger, now
 from target_viva_insights.log_text import keep_log_messages_on_one_line
 from target_viva_insights.mapping import Column, findings_notes
 from target_viva_insights.package import complete_package, metadata_document
-from target_viva_insights.quality import Delivery, QualityProfile, profile_run, report_path_for, write_report
+from target_viva_insights.quality import profile_for_run, report_path_for, write_report
 from target_viva_insights.reader import VivaMessageReader
 from target_viva_insights.report import Severity, ValidationReport
 from target_viva_insights.settings import TARGET_SETTINGS, ImportMode
@@ -256,7 +255,9 @@ class TargetVivaInsights(CheckedSettingsTarget, DirectRecordTarget, HeldStateTar
             if plan.nothing_to_send:
                 self._log_nothing_changed()
                 return
-            quality = self._quality_profile(data_zip, columns, report, package_path, plan)
+            quality = profile_for_run(
+                self.config, self._ledger, data_zip, csv_fields(columns), report, package_path, plan
+            )
             if plan.send is not None:
                 data_zip = write_rows_to_send(
                     data_zip, [c.field for c in columns], plan.send, self.export.workdir
@@ -387,43 +388,14 @@ class TargetVivaInsights(CheckedSettingsTarget, DirectRecordTarget, HeldStateTar
 
     # -- the data-quality report (quality/) ---------------------------------------------------------
 
-    def _quality_profile(
-        self,
-        data_zip: Path,
-        columns: list[Column],
-        report: ValidationReport,
-        package: Path,
-        plan: ImportPlan | None,
-    ) -> QualityProfile:
-        """The aggregates of the whole data.csv, with where it goes and what changed since the ledger."""
-        comparison = plan.comparison if plan is not None else None
-        last = self._ledger.last_ingestion() if self._ledger is not None and comparison is not None else None
-        last_text = f"ingestion {last.ingestion_id} of {last.time}" if last else None
-        profile, changes = profile_run(
-            data_zip,
-            csv_fields(columns),
-            report,
-            source=package.name,
-            comparison=comparison,
-            last_delivery=last_text,
-        )
-        tenant = self.config.get("tenant_id")
-        where = f"tenant {tenant} at {self.config.get('api_base_url')}" if tenant else "no tenant_id set"
-        if self.config.get("dry_run"):
-            where = f"dry run: not uploaded ({where})"
-        if plan is None:
-            delivery = Delivery(where, "none: the local validation failed", None, "nothing is sent")
-        else:
-            reason = "no delivery ledger" if self._ledger is None else "the ledger holds no delivery yet"
-            delivery = Delivery(where, plan.describe(), changes, reason)
-        return dataclasses.replace(profile, delivery=delivery)
-
     def _write_refused_quality_report(
         self, data_zip: Path, columns: list[Column], report: ValidationReport, package: Path
     ) -> None:
         """The report of data the validation refused; data.csv may be unreadable, as the findings say."""
         try:
-            profile = self._quality_profile(data_zip, columns, report, package, None)
+            profile = profile_for_run(
+                self.config, self._ledger, data_zip, csv_fields(columns), report, package, None
+            )
         except (pa.ArrowInvalid, UnicodeDecodeError) as error:
             self.logger.warning("No data-quality report: data.csv cannot be read (%s).", type(error).__name__)
             return

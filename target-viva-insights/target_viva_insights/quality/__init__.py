@@ -7,10 +7,13 @@ The target writes the page beside every package it makes (`report_for_run`).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from target_viva_insights.import_plan import ImportPlan
+from target_viva_insights.ledger import Ledger
 from target_viva_insights.package import CsvField, open_data_csv
 from target_viva_insights.quality.html import report_path_for, write_report
 from target_viva_insights.quality.inputs import read_text_table, unique_names
@@ -29,6 +32,7 @@ __all__ = [
     "Changes",
     "Delivery",
     "QualityProfile",
+    "profile_for_run",
     "profile_run",
     "report_path_for",
     "write_report",
@@ -66,3 +70,45 @@ def profile_run(
     if comparison is not None and "PersonId" in headers:
         changes = changes_of(comparison, table.column("PersonId"), last_delivery)
     return profile.with_findings(report), changes
+
+
+def profile_for_run(
+    config: Mapping[str, Any],
+    ledger: Ledger | None,
+    data_zip: Path,
+    fields: Sequence[CsvField],
+    report: ValidationReport,
+    package: Path,
+    plan: ImportPlan | None,
+) -> QualityProfile:
+    """The target's report: the whole data.csv, where it goes, and what changed against the ledger.
+
+    Args:
+        config: the run's settings (tenant_id, api_base_url, dry_run).
+        ledger: the tenant's delivery ledger, when there is one.
+        data_zip: the zip holding the run's data.csv, before unchanged rows are left out.
+        fields: its columns.
+        report: the run's validation findings.
+        package: the package's path (named on the page; the report goes beside it).
+        plan: what is sent; None when the validation refused the data.
+    """
+    comparison = plan.comparison if plan is not None else None
+    last = ledger.last_ingestion() if ledger is not None and comparison is not None else None
+    profile, changes = profile_run(
+        data_zip,
+        fields,
+        report,
+        source=package.name,
+        comparison=comparison,
+        last_delivery=f"ingestion {last.ingestion_id} of {last.time}" if last else None,
+    )
+    tenant = config.get("tenant_id")
+    where = f"tenant {tenant} at {config.get('api_base_url')}" if tenant else "no tenant_id set"
+    if config.get("dry_run"):
+        where = f"dry run: not uploaded ({where})"
+    if plan is None:
+        delivery = Delivery(where, "none: the local validation failed", None, "nothing is sent")
+    else:
+        reason = "no delivery ledger" if ledger is None else "the ledger holds no delivery yet"
+        delivery = Delivery(where, plan.describe(), changes, reason)
+    return dataclasses.replace(profile, delivery=delivery)
