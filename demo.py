@@ -3,7 +3,8 @@
 Run through `python3 run.py demo`, which sets up the venv first. Steps: start the emulator of the Viva
 Insights HR data ingress API (HTTPS on 127.0.0.1, its own CA), point the target at it with
 TARGET_VIVA_INSIGHTS_* variables, run the pipeline on the sample HR data, then show what the
-emulator received and the state Meltano stored. Output lands in output/ (git-ignored).
+emulator received and the state Meltano stored, and take a screenshot of the data-quality report (when
+a Chromium is installed). Output lands in output/ (git-ignored).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import uuid
 from pathlib import Path
 
 from target_viva_insights.emulator.process import EmulatorHandle, running_emulator
+from target_viva_insights.quality.browser import ENABLE_HINT, find_chromium, screenshot
 
 ROOT = Path(__file__).resolve().parent
 OUTPUT = ROOT / "output"
@@ -48,6 +50,21 @@ def show_result(emulator: EmulatorHandle, env: dict[str, str]) -> None:
     meltano("--log-level=warning", "--environment=dev", "state", "get", STATE_ID, env=env)
 
 
+def screenshot_of_report() -> None:
+    """A PNG of the run's data-quality report, beside it, when a Chromium is installed."""
+    reports = sorted((OUTPUT / "packages").glob("*-quality.html"), key=lambda path: path.stat().st_mtime)
+    if not reports:
+        print("No data-quality report was written.")
+        return
+    print(f"Data-quality report: {reports[-1]}")
+    chromium = find_chromium()
+    if chromium is None:
+        print(f"No screenshot of the report: no Chromium found; to enable: {ENABLE_HINT}")
+        return
+    png = screenshot(reports[-1], reports[-1].with_suffix(".png"), chromium)
+    print(f"Screenshot of the report: {png}")
+
+
 def main() -> int:
     OUTPUT.mkdir(exist_ok=True)
     registration = {
@@ -65,6 +82,7 @@ def main() -> int:
             print(message, file=sys.stderr)
             return result.returncode
         show_result(emulator, env)
+    screenshot_of_report()
     print("\nDone: the sample HR data went through the whole pipeline.")
     return 0
 

@@ -1,4 +1,4 @@
-"""`viva-insights`: upload, status, errors, ping, validate and emulator, scriptable and without prompts.
+"""`viva-insights`: upload, status, errors, ping, validate, report, emulator; scriptable, no prompts.
 
 Settings come from (later wins): the schema defaults, `--config FILE` (JSON, the target's config works),
 TARGET_VIVA_INSIGHTS_<SETTING>, VIVA_INSIGHTS_<SETTING>, and the command-line flags. Flags are derived
@@ -459,6 +459,77 @@ def add_ledger_commands(commands: Any, with_settings: argparse.ArgumentParser) -
     adopt.set_defaults(handler=command_ledger_adopt)
 
 
+# ---- the data-quality report (see quality/) -------------------------------------------------------
+
+
+def command_report(arguments: argparse.Namespace, settings: dict[str, Any]) -> int:
+    """`viva-insights report FILE`: the HTML data-quality report of a package, data.csv or M365 CSV.
+
+    With tenant_id set and a delivery ledger for it, the report also says what the file changes
+    against what was delivered last. Prints the report's path.
+
+    Returns:
+        0 once the report is written (whatever it finds).
+
+    Raises:
+        ConfigurationError: the file is missing or unreadable (exit 2).
+        DataValidationFailed: the zip is not a package, or the CSV cannot be read as CSV (exit 3).
+    """
+    import dataclasses
+
+    from target_viva_insights.quality import Delivery, report_path_for, write_report
+    from target_viva_insights.quality.inputs import load
+    from target_viva_insights.quality.profile import InputKind, changes_of, profile_table
+
+    path = Path(arguments.file)
+    loaded = load(path)
+    profile = profile_table(loaded.table, loaded.columns, source=path.name, kind=loaded.kind)
+    profile = profile.with_findings(loaded.report)
+    if loaded.kind is not InputKind.M365_CSV:
+        changes, reason = None, "set tenant_id (and ledger_path) to compare with the delivery ledger"
+        if settings.get("tenant_id"):
+            ledger = _open_ledger(arguments, settings)
+            reason = f"the ledger at {ledger.location} holds no delivery for this tenant"
+            if ledger.holds_data() and "PersonId" in loaded.table.column_names:
+                from target_viva_insights.digests import open_for_digests
+                from target_viva_insights.ledger import Keep
+
+                with open_for_digests(path) as (batches, date_order):
+                    comparison, _ = ledger.compare_batches(batches, date_order, keep=Keep.NEW_OR_CHANGED)
+                last = ledger.last_ingestion()
+                last_text = f"ingestion {last.ingestion_id} of {last.time}" if last else None
+                changes = changes_of(comparison, loaded.table.column("PersonId"), last_text)
+        mode = loaded.import_mode.value if loaded.import_mode else "unknown"
+        delivery = Delivery(
+            "none: made from a file, not sent", f"{mode} import (as the file says)", changes, reason
+        )
+        profile = dataclasses.replace(profile, delivery=delivery)
+    output = Path(arguments.output) if arguments.output else report_path_for(path)
+    written = write_report(profile, output, show_examples=arguments.show_examples)
+    print(written)
+    return 0
+
+
+def add_report_command(commands: Any, with_settings: argparse.ArgumentParser) -> None:
+    """`viva-insights report FILE [-o OUT.html] [--show-examples]`."""
+    report = commands.add_parser(
+        "report",
+        parents=[with_settings],
+        help="write the HTML data-quality report of a package, data.csv or Microsoft 365 CSV",
+    )
+    report.add_argument("file", help="package .zip, data .csv, or a Microsoft 365 organizational CSV")
+    report.add_argument("-o", "--output", help="the .html to write (default: FILE-quality.html beside FILE)")
+    report.add_argument(
+        "--show-examples",
+        action="store_true",
+        help="add up to five example rows per finding, with their values (personal data)",
+    )
+    report.add_argument(
+        "--ledger-path", dest="ledger_path", default=None, help="folder or fsspec URL of the ledger"
+    )
+    report.set_defaults(handler=command_report)
+
+
 # ---- parser --------------------------------------------------------------------------------------
 
 
@@ -526,6 +597,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     emulator.set_defaults(handler=command_emulator)
     add_ledger_commands(commands, with_settings)
+    add_report_command(commands, with_settings)
     return parser
 
 

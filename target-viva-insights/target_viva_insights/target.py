@@ -48,6 +48,7 @@ from target_viva_insights.ledger import ImportKind, IngestionRecord, Ledger, now
 from target_viva_insights.log_text import keep_log_messages_on_one_line
 from target_viva_insights.mapping import Column, findings_notes, name_fix
 from target_viva_insights.package import complete_package, metadata_document
+from target_viva_insights.quality import profile_for_run, report_path_for, write_report
 from target_viva_insights.reader import VivaMessageReader
 from target_viva_insights.report import Issue, Severity, ValidationReport
 from target_viva_insights.settings import TARGET_SETTINGS, ImportMode
@@ -107,6 +108,7 @@ class TargetVivaInsights(CheckedSettingsTarget, DirectRecordTarget, HeldStateTar
         self._several_streams_unchosen = False
         self._records_received = 0
         self._last_progress_log = time.monotonic()
+        self._quality_report: Path | None = None
 
     @classmethod
     def invoke(cls, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
@@ -241,6 +243,7 @@ class TargetVivaInsights(CheckedSettingsTarget, DirectRecordTarget, HeldStateTar
                 self.release_state()
                 return
             self._package_and_deliver()
+            self._log_quality_report()
             self.release_state()
         finally:
             self._remove_workdir()
@@ -276,7 +279,9 @@ class TargetVivaInsights(CheckedSettingsTarget, DirectRecordTarget, HeldStateTar
             report_path = report.write_csv(out_dir / f"viva-insights-{stamp}-validation.csv")
             self._log_report(report, report_path, columns)
             self._log_mapping_findings(columns, report)
+            package_path = out_dir / f"viva-insights-{stamp}.zip"
             if not report.ok and not self.config.get("preflight_report_only"):
+                self._write_refused_quality_report(data_zip, columns, report, package_path)
                 msg = (
                     f"Local validation found {report.count(Severity.ERROR)} error(s) in {self.export.rows} "
                     f"rows; nothing was packaged or uploaded. Report: {self._kept_file(report_path)}"
@@ -286,12 +291,16 @@ class TargetVivaInsights(CheckedSettingsTarget, DirectRecordTarget, HeldStateTar
             if plan.nothing_to_send:
                 self._log_nothing_changed()
                 return
+            quality = profile_for_run(
+                self.config, self._ledger, data_zip, csv_fields(columns), report, package_path, plan
+            )
             if plan.send is not None:
                 data_zip = write_rows_to_send(
                     data_zip, [c.field for c in columns], plan.send, self.export.workdir
                 )
             metadata = metadata_document(csv_fields(columns), ImportMode(plan.mode.value))
-            package = complete_package(data_zip, metadata, out_dir / f"viva-insights-{stamp}.zip")
+            package = complete_package(data_zip, metadata, package_path)
+            self._quality_report = write_report(quality, report_path_for(package))
             self.logger.info(
                 "Package %s: %d rows, %d columns (%s).",
                 self._kept_file(package),
@@ -426,6 +435,31 @@ class TargetVivaInsights(CheckedSettingsTarget, DirectRecordTarget, HeldStateTar
             self.logger.info("Validation report: %s", report_path)
         elif not report.ok:
             self.logger.info("Set output_dir to keep the validation report with the offending values.")
+
+    # -- the data-quality report (quality/) ---------------------------------------------------------
+
+    def _write_refused_quality_report(
+        self, data_zip: Path, columns: list[Column], report: ValidationReport, package: Path
+    ) -> None:
+        """The report of data the validation refused; data.csv may be unreadable, as the findings say."""
+        try:
+            profile = profile_for_run(
+                self.config, self._ledger, data_zip, csv_fields(columns), report, package, None
+            )
+        except (pa.ArrowInvalid, UnicodeDecodeError) as error:
+            self.logger.warning("No data-quality report: data.csv cannot be read (%s).", type(error).__name__)
+            return
+        self._quality_report = write_report(profile, report_path_for(package))
+        self._log_quality_report()
+
+    def _log_quality_report(self) -> None:
+        path = self._quality_report
+        if path is None:
+            return
+        if self.config.get("output_dir"):
+            self.logger.info("Data-quality report: %s", path)
+        else:
+            self.logger.info("Set output_dir to keep the data-quality report (HTML) beside the package.")
 
     def _log_mapping_findings(self, columns: list[Column], report: ValidationReport) -> None:
         """What the findings mean for the tap's columns: text that did (not) parse, a missing field."""

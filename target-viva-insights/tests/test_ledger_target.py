@@ -295,3 +295,28 @@ def test_the_tenant_ends_up_holding_the_whole_history(run: Runner, emulator: Emu
 def _iso(written: str) -> str:
     month, day, year = written.split("/")
     return f"{year}-{month}-{day}"
+
+
+def test_the_quality_report_says_what_changed_since_the_last_delivery(run: Runner) -> None:
+    import re
+
+    ok(run(org(8, ["2026-01-01"])))
+    changed = org(9, ["2026-01-01"])  # p8 joins
+    person, manager, _, date = changed[3]
+    changed[3] = (person, manager, "org-new", date)  # p3 moves
+    ok(run(changed))
+    (page,) = (run.tmp_path / f"out-{run.runs}").glob("viva-insights-*-quality.html")
+    html = page.read_text(encoding="utf-8")
+    table = re.search(r"<table id='changes'>(.*?)</table>", html)
+    assert table is not None
+    figures = dict(re.findall(r"<th>([^<]+)</th><td class='num'>(\d+)</td>", table.group(1)))
+    assert figures == {
+        "People added": "1",
+        "People removed (held by Viva, absent from the file)": "0",
+        "People changed": "1",
+        "Rows new": "1",
+        "Rows changed": "1",
+        "Rows unchanged": "7",
+    }
+    assert "incremental import of 2 rows" in html
+    assert re.search(r'id="total-rows">9<', html)  # the whole file, not only the rows sent
