@@ -23,7 +23,6 @@ import csv
 import dataclasses
 import datetime
 import hashlib
-import io
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -32,7 +31,6 @@ from typing import IO
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from target_viva_insights import rules
@@ -48,6 +46,7 @@ SEALED = "sealed"  # nonce + AES-GCM of the address, binary
 ATTRIBUTE_PREFIX = "a:"  # "a:<header>": the digest of the value the tenant holds (the digester's null: none)
 _EPOCH = datetime.date(1970, 1, 1)
 _NONCE_BYTES = 12
+UPLOAD_BATCH_ROWS = 8192
 
 
 class PopulationDropRefused(DataValidationFailed):
@@ -389,14 +388,13 @@ def _next_state(
 
 
 def write_upload_csv(upload: pa.Table, path: Path) -> Path:
-    """The upload as the CSV file posted (UTF-8, one header row, a blank cell for null, quotes only where
-    needed), created 0600: it holds HR data."""
+    """The upload as the CSV file posted, created 0600 (it holds HR data): UTF-8, one header row, a blank
+    cell for null, quotes only where a value needs them (so the delete token is written bare, `''`)."""
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "wb") as handle:
-        header = io.StringIO()
-        csv.writer(header, lineterminator="\n").writerow(upload.column_names)
-        handle.write(header.getvalue().encode("utf-8"))
-        if upload.num_rows:
-            options = pacsv.WriteOptions(include_header=False, quoting_style="needed")
-            pacsv.write_csv(upload, handle, write_options=options)
+    with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
+        writer.writerow(upload.column_names)
+        for batch in upload.to_batches(max_chunksize=UPLOAD_BATCH_ROWS):
+            columns = [batch.column(index).to_pylist() for index in range(batch.num_columns)]
+            writer.writerows(zip(*columns, strict=True))
     return path
