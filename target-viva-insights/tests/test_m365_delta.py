@@ -256,5 +256,9 @@ def test_the_state_is_kept_in_the_tenants_ledger_folder(tmp_path: Path) -> None:
     again = Ledger(str(tmp_path / "ledger"), "tenant-1")
     assert again.read_m365_state().equals(tenant.state)
     rerun = Tenant()
-    rerun.digester, rerun.sealer, rerun.state = again.digester, AddressSealer(again.key), again.read_m365_state()
+    rerun.digester, rerun.sealer, rerun.state = (
+        again.digester,
+        AddressSealer(again.key),
+        again.read_m365_state(),
+    )
     assert rerun.run(["a@x.com,,Sales,01/01/2025,0,,Red"]).people_sent == 0

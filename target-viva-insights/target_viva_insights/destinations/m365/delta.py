@@ -85,6 +85,7 @@ class CurrentRows:
 
     table: pa.Table  # data.csv's columns (text, null where blank)
     person: np.ndarray  # uint64 digest of each row's PersonId
+    lines: np.ndarray  # int64: each row's line in data.csv (the header is line 1)
     rows_read: int
     rows_held_back: int  # dated after today
     people_held_back: int  # people all of whose rows are dated after today
@@ -117,6 +118,7 @@ def current_rows(
     return CurrentRows(
         table=table,
         person=person[chosen],
+        lines=chosen.astype(np.int64) + 2,
         rows_read=len(person),
         rows_held_back=int(held.sum()),
         people_held_back=len(people_in_input) - len(chosen),
@@ -240,8 +242,9 @@ def compute_delta(
     texts: dict[str, pa.Array] = {}
     digests: dict[str, np.ndarray] = {}
     emptied: dict[str, np.ndarray] = {}
+    view = formatted_table(current, columns, date_order)
     for column in columns:
-        text = formatted_values(current.table.column(column.field).combine_chunks(), column, date_order)
+        text = view.column(column.name).combine_chunks()
         now = _digests(text, digester)
         held = _held(state, column.name, position, found, digester)
         changed |= held != now
@@ -277,6 +280,19 @@ def compute_delta(
         rows_held_back=current.rows_held_back,
         people_held_back=current.people_held_back,
         rows_without_person=current.rows_without_person,
+    )
+
+
+def formatted_table(current: CurrentRows, columns: Sequence[M365Column], date_order: DateOrder) -> pa.Table:
+    """The current rows under the upload's headers, their values as the upload writes them (null: blank):
+    what the rules (`destinations/m365/rules.py`) judge."""
+    return pa.table(
+        {
+            column.name: formatted_values(
+                current.table.column(column.field).combine_chunks(), column, date_order
+            )
+            for column in columns
+        }
     )
 
 
