@@ -262,3 +262,26 @@ def test_the_state_is_kept_in_the_tenants_ledger_folder(tmp_path: Path) -> None:
         again.read_m365_state(),
     )
     assert rerun.run(["a@x.com,,Sales,01/01/2025,0,,Red"]).people_sent == 0
+
+
+def test_a_person_is_known_by_address_whatever_its_case() -> None:
+    tenant = Tenant()
+    tenant.run(["Ann.Lee@x.com,,Sales,01/01/2025,0,,Red"])
+    delta = tenant.run(["ann.lee@x.com,,Sales,01/01/2025,0,,Red"], whole_population=True, remove_missing=True)
+    assert (delta.people_new, delta.people_missing, delta.people_deleted) == (0, 0, 0)
+    assert [row["Microsoft_PersonEmail"] for row in _rows(delta.upload)] == ["ann.lee@x.com"]
+
+
+def test_the_plan_judges_supervisor_indicator_by_the_current_rows() -> None:
+    from target_viva_insights.destinations.m365.delta import upload_plan
+
+    data = io.BytesIO(
+        b"PersonId,EffectiveDate,SupervisorIndicator\na@x.com,01/01/2024,Boss\na@x.com,01/01/2025,Manager\n"
+    )
+    current = current_rows(data, Digester(KEY), date_order=DateOrder.MDY, today=TODAY)
+    kinds = {
+        "PersonId": ValueKind.EMAIL,
+        "EffectiveDate": ValueKind.DATE,
+        "SupervisorIndicator": ValueKind.STRING,
+    }
+    assert upload_plan(current, kinds).header == ["Microsoft_PersonEmail", "Microsoft_SupervisorIndicator"]

@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import datetime
 import io
+import json
 import logging
 import re
+import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -205,3 +209,17 @@ def test_a_first_run_a_rerun_and_a_change_through_the_delta_and_the_emulator(
     assert len(_ingestions(modis)) == 2
     assert (tmp_path / "run-2.csv").read_text().splitlines()[1] == "b@x.com,Sales,''"
     assert _held(modis)["b@x.com"] == {"Microsoft_PersonEmail": "b@x.com", "Microsoft_Organization": "Sales"}
+
+
+def test_the_emulator_command_shows_what_the_tenant_holds_per_person(
+    modis: EmulatorHandle, tmp_path: Path, test_logger: logging.Logger
+) -> None:
+    upload_csv(modis.config(), _csv(tmp_path, ORG), test_logger)
+    command = [
+        sys.executable, "-m", "target_viva_insights.cli", "emulator",
+        "--data-dir", str(modis.data_dir), "--tenant-id", modis.tenant_id, "--show-modis",
+    ]  # fmt: skip
+    shown = json.loads(subprocess.run(command, capture_output=True, text=True, timeout=60, check=True).stdout)
+    assert shown["person_count"] == 40 and shown["people"] == _held(modis)
+    stored = modis.data_dir / "modis" / f"{modis.tenant_id}.json"
+    assert stat.S_IMODE(stored.stat().st_mode) == 0o600

@@ -100,6 +100,7 @@ class ModisStore:
         return ingestion
 
     def people(self, tenant_id: str) -> dict[str, dict[str, str]]:
+        """Person (lowercased address) -> attribute -> value; raises ModisUploadError for a bad tenant id."""
         path = self._path(tenant_id)
         if not path.exists():
             return {}

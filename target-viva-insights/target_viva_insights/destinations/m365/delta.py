@@ -11,7 +11,7 @@ name are left alone, unless the input is declared the whole population: then the
 asked, deleted, within `max_drop_percent` of the people held.
 
 The per-person state is what the tenant holds, without HR values in clear: per person the keyed
-digest of their address (`digests.Digester`, the same digest the legacy ledger keys people by), a
+digest of their address in lower case (`digests.Digester`, the ledger's key), a
 keyed digest per attribute, and the address sealed (AES-GCM under a key derived from the ledger's), the
 one value a deletion has to write back. Everything per row is pyarrow and numpy; only the current rows
 (one per person) are formatted and digested per attribute.
@@ -24,7 +24,7 @@ import dataclasses
 import datetime
 import hashlib
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -35,11 +35,17 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from target_viva_insights import rules
 from target_viva_insights.dates import viva_date_days
-from target_viva_insights.destinations.m365.columns import PERSON_EMAIL, M365Column, formatted_values
+from target_viva_insights.destinations.m365.columns import (
+    PERSON_EMAIL,
+    M365Column,
+    M365Plan,
+    formatted_values,
+    plan_columns,
+)
 from target_viva_insights.digest_index import DigestIndex, find_sorted, last_of_runs, sorted_distinct
 from target_viva_insights.digests import Digester, EncodedColumn, dictionary_batches
 from target_viva_insights.errors import DataValidationFailed
-from target_viva_insights.rules import DateOrder
+from target_viva_insights.rules import DateOrder, ValueKind
 
 PERSON = "person"  # the address's digest, uint64, sorted
 SEALED = "sealed"  # nonce + AES-GCM of the address, binary
@@ -127,11 +133,23 @@ def current_rows(
     )
 
 
+def upload_plan(
+    current: CurrentRows, fields: Mapping[str, ValueKind], column_mapping: Mapping[str, str] | None = None
+) -> M365Plan:
+    """The upload's columns for data.csv's fields; SupervisorIndicator judged by the current rows' values."""
+    names = current.table.column_names
+    supervisor = rules.SUPERVISOR_INDICATOR
+    values = current.table.column(supervisor).unique().to_pylist() if supervisor in names else []
+    return plan_columns(fields, column_mapping=column_mapping, supervisor_values=values)
+
+
 def _person_digests(batch: pa.RecordBatch, digester: Digester) -> np.ndarray:
     if rules.PERSON_ID not in batch.schema.names:
         raise DataValidationFailed(f"data.csv has no {rules.PERSON_ID} column: people are known by it")
     column = EncodedColumn.of(batch.column(rules.PERSON_ID))
-    return column.per_row(digester.digest_values(column.dictionary), digester.null)
+    # Microsoft 365 knows a person by address, whatever its case: so does the state.
+    lowered = pc.utf8_lower(pc.cast(column.dictionary, pa.string()))
+    return column.per_row(digester.digest_values(lowered), digester.null)
 
 
 def _effective_days(batch: pa.RecordBatch, date_order: DateOrder) -> np.ndarray:
