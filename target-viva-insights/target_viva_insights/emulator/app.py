@@ -287,8 +287,19 @@ class EmulatorApp:
             ingestion = self.modis.ingest(tenant, request.get_data(cache=False))
         except ModisUploadError as error:
             return _api_error(400, "BadRequest", str(error))
+        # The answer's shape as Microsoft's sample README shows it.
         return _json(
-            {"Id": ingestion.id, "ConnectorId": self.service.connector_id(tenant), "Status": NOT_STARTED}
+            {
+                "FriendlyName": "Data ingress",
+                "Id": ingestion.id,
+                "ConnectorId": self.service.connector_id(tenant),
+                "Submitter": "System",
+                "StartDate": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "Status": NOT_STARTED,
+                "ErrorDetail": None,
+                "EndDate": None,
+                "Type": "FileIngestion",
+            }
         )
 
     def on_control_modis(self, request: Request) -> Response:
