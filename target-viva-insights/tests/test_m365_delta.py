@@ -285,3 +285,10 @@ def test_the_plan_judges_supervisor_indicator_by_the_current_rows() -> None:
         "SupervisorIndicator": ValueKind.STRING,
     }
     assert upload_plan(current, kinds).header == ["Microsoft_PersonEmail", "Microsoft_SupervisorIndicator"]
+
+
+def test_a_header_only_input_sends_nobody_and_keeps_the_state() -> None:
+    tenant = Tenant()
+    tenant.run(["a@x.com,,Sales,01/01/2025,0,,Red"])
+    delta = tenant.run([])
+    assert (delta.people_sent, delta.people_current, tenant.state.num_rows) == (0, 0, 1)

@@ -106,11 +106,16 @@ def current_rows(
     batches: list[pa.RecordBatch] = []
     persons: list[np.ndarray] = []
     days: list[np.ndarray] = []
-    with dictionary_batches(data) as reader:
-        for batch in reader:
-            batches.append(batch)
-            persons.append(_person_digests(batch, digester))
-            days.append(_effective_days(batch, date_order))
+    try:
+        with dictionary_batches(data) as reader:
+            for batch in reader:
+                batches.append(batch)
+                persons.append(_person_digests(batch, digester))
+                days.append(_effective_days(batch, date_order))
+    except pa.ArrowInvalid as error:
+        if batches or "Empty CSV" not in str(error):
+            raise
+        # A header and no rows: nobody's current state is known.
     person = np.concatenate(persons) if persons else np.zeros(0, np.uint64)
     day = np.concatenate(days) if days else np.zeros(0, np.int32)
     today_days = (today - _EPOCH).days
@@ -304,10 +309,14 @@ def compute_delta(
 def formatted_table(current: CurrentRows, columns: Sequence[M365Column], date_order: DateOrder) -> pa.Table:
     """The current rows under the upload's headers, their values as the upload writes them (null: blank):
     what the rules (`destinations/m365/rules.py`) judge."""
+    table = current.table
+    empty = pa.nulls(table.num_rows, pa.string())  # a header-only data.csv gives no batch to name columns
     return pa.table(
         {
             column.name: formatted_values(
-                current.table.column(column.field).combine_chunks(), column, date_order
+                table.column(column.field).combine_chunks() if column.field in table.column_names else empty,
+                column,
+                date_order,
             )
             for column in columns
         }
