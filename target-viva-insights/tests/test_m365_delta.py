@@ -292,3 +292,31 @@ def test_a_header_only_input_sends_nobody_and_keeps_the_state() -> None:
     tenant.run(["a@x.com,,Sales,01/01/2025,0,,Red"])
     delta = tenant.run([])
     assert (delta.people_sent, delta.people_current, tenant.state.num_rows) == (0, 0, 1)
+
+
+def test_the_targets_mapping_and_its_hr_synonyms_feed_the_microsoft_names() -> None:
+    from target_viva_insights.mapping import plan_columns as plan_data_csv
+
+    schema = {
+        "properties": {
+            "work_email": {"type": "string"},
+            "manager_email": {"type": ["string", "null"]},
+            "department": {"type": "string"},
+            "job_function": {"type": "string"},
+            "first_name": {"type": "string"},
+            "team_code": {"type": "string"},
+            "effective_date": {"type": "string", "format": "date"},
+        }
+    }
+    data_csv = plan_data_csv(schema, column_mapping={"team_code": "TeamCode"}).columns
+    plan = plan_columns(
+        {column.field: column.kind for column in data_csv}, column_mapping={"team_code": "TeamCode"}
+    )
+    assert plan.header == [
+        "Microsoft_PersonEmail",
+        "Microsoft_ManagerEmail",
+        "Microsoft_Organization",
+        "Microsoft_JobDiscipline",
+        "Microsoft_FirstName",
+        "TeamCode",
+    ]
