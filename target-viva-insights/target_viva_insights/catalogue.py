@@ -16,6 +16,10 @@ THIS_PROJECT = "this project"
 FILE_RULES = "File rules and validation errors (11/25/2024)"
 PREPARE_ORG_DATA = "Prepare organizational data, attribute reference (09/09/2024)"
 FIRST_IMPORT = "Import organizational data using API-based import (first import) (7/8/2025)"
+# The Microsoft 365 admin center's pages, for the m365 destination (target-viva-insights/docs/m365-rules.md).
+M365_ATTRIBUTES = "Organizational data in Microsoft 365 attributes (2026-08)"
+COPILOT_DASHBOARD = "Use organizational data in the Microsoft Copilot Dashboard (2024-08)"
+M365_SOURCES = frozenset({M365_ATTRIBUTES, COPILOT_DASHBOARD})
 
 
 class Severity(str, enum.Enum):
@@ -109,6 +113,16 @@ class Rule(str, enum.Enum):
     # system left out, and a date, id or timestamp that keeps its own name as a custom attribute.
     TECHNICAL_COLUMN = ("technical-column", Severity.WARNING, THIS_PROJECT)
     COLUMN_NOT_MAPPED = ("column-not-mapped", Severity.WARNING, THIS_PROJECT)
+    # The m365 destination's file (destinations/m365/rules.py), checked before the upload.
+    M365_PERSON_EMAIL = ("m365-person-email", Severity.ERROR, M365_ATTRIBUTES)
+    M365_COVERAGE = ("m365-coverage", Severity.ERROR, COPILOT_DASHBOARD)
+    M365_NAME_GROUP = ("m365-name-group", Severity.WARNING, M365_ATTRIBUTES)
+    M365_TOO_MANY_ATTRIBUTES = ("m365-too-many-attributes", Severity.ERROR, M365_ATTRIBUTES)
+    M365_SUPERVISOR_INDICATOR = ("m365-supervisor-indicator", Severity.ERROR, M365_ATTRIBUTES)
+    M365_GLINT_EMPLOYMENT_STATUS = ("m365-glint-employment-status", Severity.ERROR, M365_ATTRIBUTES)
+    M365_HOURLY_RATE = ("m365-hourly-rate", Severity.ERROR, M365_ATTRIBUTES)
+    M365_LAYER = ("m365-layer", Severity.ERROR, M365_ATTRIBUTES)
+    M365_DATE = ("m365-date", Severity.ERROR, M365_ATTRIBUTES)
     # The emulator's stand-in for a rule only Viva checks.
     SERVICE_RULE = ("service-rule", Severity.ERROR, THIS_PROJECT)
 

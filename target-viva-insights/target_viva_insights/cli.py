@@ -293,7 +293,7 @@ def command_emulator(arguments: argparse.Namespace, settings: dict[str, Any]) ->
     Args:
         arguments: The parsed command line: the `EmulatorOptions` flags, `--verbose`, and
             `--show-org-data` / `--export-org-data FILE`, which report what DATA_DIR holds for the
-            tenant instead of serving.
+            tenant instead of serving, and `--show-modis`, what it holds in MODIS per person.
         settings: Unused (the emulator takes no connection settings).
 
     Returns:
@@ -302,6 +302,15 @@ def command_emulator(arguments: argparse.Namespace, settings: dict[str, Any]) ->
     from target_viva_insights.emulator.options import EmulatorOptions
 
     options = EmulatorOptions.from_arguments(arguments)
+    if arguments.show_modis:
+        from target_viva_insights.emulator.modis import ModisStore, ModisUploadError
+
+        try:
+            held = ModisStore(options.data_dir / "modis").people(options.tenant_id)
+        except ModisUploadError as error:
+            raise ConfigurationError(str(error)) from error
+        _print_json({"tenant_id": options.tenant_id, "person_count": len(held), "people": held})
+        return 0
     if arguments.show_org_data or arguments.export_org_data:
         from target_viva_insights.emulator.org_data import OrgDataError, held_summary
 
@@ -594,6 +603,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--export-org-data",
         metavar="FILE.csv",
         help="write the rows the emulated tenant holds to FILE.csv (0600), print the summary, and exit",
+    )
+    emulator.add_argument(
+        "--show-modis",
+        action="store_true",
+        help="print what the emulated tenant holds in MODIS (Microsoft 365) per person from DIR, and exit",
     )
     emulator.set_defaults(handler=command_emulator)
     add_ledger_commands(commands, with_settings)

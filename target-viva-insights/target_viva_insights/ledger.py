@@ -61,6 +61,8 @@ DIGEST_ALGORITHMS = {1: DigestAlgorithm.HMAC_SHA256, 2: DigestAlgorithm.BLAKE2B}
 # Row groups of this many rows: a reader holds one at a time besides the arrays it fills.
 ROW_GROUP_ROWS = 1 << 17
 # Digests are random bytes: compressing them costs time and saves nothing. Dates compress well.
+# The m365 destination's state: one row per person the tenant holds (destinations/m365/delta.py).
+M365_STATE_FILE = "m365-state.parquet"
 COLUMN_COMPRESSION = {"key": "none", "value": "none", "person": "none", "manager": "none", "date": "zstd"}
 
 
@@ -615,6 +617,26 @@ class Ledger:
         with self.fs.open(partial, "wb") as handle:
             write(handle)
         self.fs.mv(partial, final)
+
+    # -- the m365 destination's per-person state (destinations/m365/delta.py) --------------------
+
+    def read_m365_state(self) -> pa.Table | None:
+        """What a Microsoft 365 tenant holds per person (digests only), or None before the first upload."""
+        path = self._path(M365_STATE_FILE)
+        if not self.fs.exists(path):
+            return None
+        try:
+            with self.fs.open(path, "rb") as handle:
+                return pq.read_table(handle)
+        except (OSError, ValueError, pa.ArrowException) as error:
+            raise self._unreadable(f"{path} cannot be read ({type(error).__name__}: {error})") from error
+
+    def write_m365_state(self, state: pa.Table) -> None:
+        """Replace the per-person state in one rename, under the lock; the key is written beside it."""
+        self._require_lock()
+        self._ensure_folder()
+        self._ensure_key_file()
+        self._write_parquet(M365_STATE_FILE, state)
 
     # -- one run at a time -------------------------------------------------------------------------
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from target_viva_insights.catalogue import THIS_PROJECT, Rule
+from target_viva_insights.catalogue import M365_SOURCES, THIS_PROJECT, Rule
 from target_viva_insights.report import Severity, ValidationReport
 from target_viva_insights.template import load_template
 from target_viva_insights.validation import validate_package
@@ -219,7 +219,8 @@ def test_the_catalogue_and_the_rules_document_agree() -> None:
     documented = _documented_rules()
     severities = _documented_severities()
     for rule in Rule:
-        if rule.source != THIS_PROJECT and rule is not Rule.PACKAGE:
+        # The m365 destination's rules are documented in target-viva-insights/docs/m365-rules.md.
+        if rule.source != THIS_PROJECT and rule is not Rule.PACKAGE and rule.source not in M365_SOURCES:
             assert rule.id in documented, f"{rule.id} ({rule.source}) has no row in docs/viva-rules.md"
     for rule_id, severity in severities.items():
         assert Rule(rule_id).severity.value[0].upper() == severity, f"{rule_id}: the document says {severity}"

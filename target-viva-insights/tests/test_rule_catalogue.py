@@ -5,10 +5,17 @@ from __future__ import annotations
 import csv
 import re
 
-from target_viva_insights.catalogue import FILE_RULES, FIRST_IMPORT, PREPARE_ORG_DATA, THIS_PROJECT, Rule
+from target_viva_insights.catalogue import (
+    FILE_RULES,
+    FIRST_IMPORT,
+    M365_SOURCES,
+    PREPARE_ORG_DATA,
+    THIS_PROJECT,
+    Rule,
+)
 from target_viva_insights.report import Issue, Severity, ValidationReport
 
-KNOWN_SOURCES = {FILE_RULES, PREPARE_ORG_DATA, FIRST_IMPORT, THIS_PROJECT}
+KNOWN_SOURCES = {FILE_RULES, PREPARE_ORG_DATA, FIRST_IMPORT, THIS_PROJECT, *M365_SOURCES}
 
 
 def test_every_entry_has_an_id_a_severity_and_a_source() -> None:

@@ -13,6 +13,10 @@ Routes (relative to https://localhost:PORT):
     GET  /_emulator/state, POST /_emulator/faults, POST /_emulator/reset,
     POST /_emulator/ingestions/{id}/abandon,
     GET  /_emulator/org-data?tenant={tid}                        control API (tests, demos)
+    POST /v1.0/tenants/{tid}/modis/connectors/HR/ingestions/fileIngestion   MODIS upload (text/csv)
+    GET  /_emulator/modis?tenant={tid}                           what a tenant holds in MODIS, per person
+
+MODIS (Organizational data in Microsoft 365) documents no status or listing endpoint: none is offered.
 
 Ingestion ids in paths must be GUIDs (400 otherwise): they are only ever looked up in memory.
 """
@@ -37,6 +41,7 @@ from werkzeug.wrappers import Request, Response
 
 from target_viva_insights.emulator.faults import FaultRule, Faults
 from target_viva_insights.emulator.identity import Identity, TokenRefused, openid_configuration
+from target_viva_insights.emulator.modis import NOT_STARTED, ModisStore, ModisUploadError
 from target_viva_insights.emulator.org_data import OrgDataError
 from target_viva_insights.emulator.service import VALIDATION_FAILED, Ingestion, IngestionService
 
@@ -65,6 +70,12 @@ URLS = Map(
         Rule("/_emulator/reset", endpoint="control_reset", methods=["POST"]),
         Rule("/_emulator/ingestions/<ingestion_id>/abandon", endpoint="control_abandon", methods=["POST"]),
         Rule("/_emulator/org-data", endpoint="control_org_data", methods=["GET"]),
+        Rule(
+            "/v1.0/tenants/<tenant>/modis/connectors/<connector>/ingestions/fileIngestion",
+            endpoint="modis_upload",
+            methods=["POST"],
+        ),
+        Rule("/_emulator/modis", endpoint="control_modis", methods=["GET"]),
     ]
 )
 # The documented 400 when an ingestion is already running for the tenant.
@@ -101,6 +112,7 @@ class EmulatorApp:
         self.scale_unit = scale_unit
         self._reset_faults = defaults
         self.max_upload_bytes = max_upload_bytes
+        self.modis = ModisStore(service.data_dir / "modis")
 
     # ---- WSGI plumbing -------------------------------------------------------------------------
 
@@ -259,6 +271,45 @@ class EmulatorApp:
 
     on_errors_file_ingestion = on_errors
 
+    # ---- MODIS (Organizational data in Microsoft 365) -------------------------------------------
+
+    def on_modis_upload(self, request: Request, tenant: str, connector: str) -> Response:
+        """The CSV as the raw body; answered at once, processed at once (the outcome: `control_modis`)."""
+        _require_hr(connector)
+        refusal = self._authorize(request, tenant)
+        if refusal is not None:
+            return refusal
+        if request.mimetype != "text/csv":
+            return _api_error(
+                415, "UnsupportedMediaType", "The body must be the CSV file (Content-Type: text/csv)."
+            )
+        try:
+            ingestion = self.modis.ingest(tenant, request.get_data(cache=False))
+        except ModisUploadError as error:
+            return _api_error(400, "BadRequest", str(error))
+        # The answer's shape as Microsoft's sample README shows it.
+        return _json(
+            {
+                "FriendlyName": "Data ingress",
+                "Id": ingestion.id,
+                "ConnectorId": self.service.connector_id(tenant),
+                "Submitter": "System",
+                "StartDate": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "Status": NOT_STARTED,
+                "ErrorDetail": None,
+                "EndDate": None,
+                "Type": "FileIngestion",
+            }
+        )
+
+    def on_control_modis(self, request: Request) -> Response:
+        """What a tenant holds in MODIS per person, and its ingestions (`tenant`: default the registered)."""
+        tenant = request.args.get("tenant") or self.identity.app.tenant_id
+        try:
+            return _json(self.modis.report(tenant))
+        except ModisUploadError as error:
+            return _api_error(400, "BadRequest", str(error))
+
     # ---- control API ---------------------------------------------------------------------------
 
     def on_control_state(self, request: Request) -> Response:
@@ -297,6 +348,7 @@ class EmulatorApp:
             self.service.abandon(ingestion)
         if isinstance(document, dict) and document.get("org_data") is True:
             self.service.org_data.clear()
+            self.modis.clear()
         return _json(self.faults.as_json())
 
     def on_control_abandon(self, request: Request, ingestion_id: str) -> Response:

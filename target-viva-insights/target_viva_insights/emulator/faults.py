@@ -37,6 +37,7 @@ ENDPOINTS = (
     "status_legacy",
     "errors",
     "errors_file_ingestion",
+    "modis_upload",
 )
 DEFAULT_TOKEN_LIFETIME_SECONDS = 3600
 DEFAULT_STEP_SECONDS = 1.5

@@ -104,6 +104,10 @@ class EmulatorHandle:
         """
         return self._control("POST", "reset", {"org_data": True} if org_data else None)
 
+    def modis(self, tenant_id: str | None = None) -> dict[str, Any]:
+        """What the emulated tenant holds in MODIS per person (`people`), and its MODIS `ingestions`."""
+        return self._control("GET", "modis", params={"tenant": tenant_id} if tenant_id else None)
+
     def org_data(
         self, tenant_id: str | None = None, *, records: bool = True, row_digests: bool = True
     ) -> dict[str, Any]:
