@@ -53,6 +53,7 @@ NUMERIC_BOUNDS: dict[str, Bound] = {
     "request_timeout_seconds": Bound.POSITIVE,
     "previous_ingestion_wait_minutes": Bound.NON_NEGATIVE,
     "max_retries": Bound.NON_NEGATIVE,
+    "full_resend_days": Bound.POSITIVE,
     # The SDK's own settings.
     "batch_size_rows": Bound.POSITIVE,
     "flattening_max_depth": Bound.NON_NEGATIVE,
@@ -235,6 +236,26 @@ def range_problems(config: Mapping[str, Any]) -> list[SettingProblem]:
 
 def combination_problems(config: Mapping[str, Any]) -> list[SettingProblem]:
     problems = []
+    m365 = config.get("destination") == "m365"
+    if m365 and config.get("await_status") not in (None, "none"):
+        problems.append(
+            SettingProblem(
+                "await_status",
+                "must be none (or unset) with destination m365: Microsoft documents no status endpoint "
+                "for Organizational data in Microsoft 365; the result shows in the Microsoft 365 admin "
+                "center > Setup > Migration and imports",
+            )
+        )
+    for setting in ("remove_missing_people", "full_resend_days"):
+        if config.get(setting) and not m365:
+            problems.append(SettingProblem(setting, "applies only to destination m365"))
+    if config.get("remove_missing_people") and config.get("import_mode") != "full":
+        problems.append(
+            SettingProblem(
+                "remove_missing_people",
+                "needs import_mode: full (only a whole-population input tells who left)",
+            )
+        )
     if config.get("preflight_report_only") and not config.get("dry_run"):
         problems.append(
             SettingProblem(

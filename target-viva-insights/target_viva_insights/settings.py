@@ -14,6 +14,28 @@ from target_viva_insights.ingestion import AwaitStatus
 from target_viva_insights.rules import DEFAULT_DATE_ORDER, TYPE_TOKENS, DateOrder
 
 
+class Destination(str, enum.Enum):
+    """Where the organizational data goes; the value is the setting."""
+
+    VIVA_INSIGHTS = "viva_insights"  # the legacy HR ingress: a zip with data.csv and metadata.json
+    M365 = "m365"  # Organizational data in Microsoft 365 (MODIS): a CSV merged into the tenant
+
+
+DEFAULT_DESTINATION = Destination.VIVA_INSIGHTS
+
+
+def destination_of(config: Mapping[str, Any]) -> Destination:
+    """The run's destination (the schema check has refused any other token)."""
+    return Destination(config.get("destination") or DEFAULT_DESTINATION.value)
+
+
+def default_await_status(config: Mapping[str, Any]) -> AwaitStatus:
+    """MODIS documents no status endpoint: nothing to await there."""
+    if destination_of(config) is Destination.M365:
+        return AwaitStatus.NONE
+    return AwaitStatus.COMPLETION
+
+
 class ImportMode(enum.Enum):
     """Whether a package replaces Viva's organizational data or adds to it; the value is the setting."""
 
@@ -109,12 +131,13 @@ CONNECTION_SETTINGS = th.PropertiesList(
     th.Property(
         "await_status",
         th.StringType,
-        default=AwaitStatus.COMPLETION.value,
         allowed_values=[status.value for status in AwaitStatus],
         title="Await status",
         description=(
             "How far to follow the ingestion after the upload: `none` (return after the upload), "
-            "`validation` (until Viva validated the data) or `completion` (until it is processed)."
+            "`validation` (until Viva validated the data) or `completion` (until it is processed). "
+            "Default: `completion` for destination viva_insights, `none` for m365 (Microsoft documents "
+            "no status endpoint for it, so any other value is refused there)."
         ),
     ),
     th.Property(
@@ -158,6 +181,38 @@ CONNECTION_SETTINGS = th.PropertiesList(
 )
 
 PACKAGE_SETTINGS = th.PropertiesList(
+    th.Property(
+        "destination",
+        th.StringType,
+        default=DEFAULT_DESTINATION.value,
+        allowed_values=[destination.value for destination in Destination],
+        title="Destination",
+        description=(
+            "`viva_insights`: the Viva Insights HR ingress (a zip package). `m365`: Organizational data in "
+            "Microsoft 365 (the admin center's API connector): a CSV of the people whose current state "
+            "changed since the last run, merged into what the tenant holds. Use m365 once the tenant has "
+            "moved to the Microsoft 365 admin center."
+        ),
+    ),
+    th.Property(
+        "remove_missing_people",
+        th.BooleanType,
+        default=False,
+        title="Remove missing people",
+        description=(
+            "m365 with import_mode full only: delete from the tenant the people the ledger holds but the "
+            "input lacks (within max_population_drop_percent). Without it they are counted in a warning."
+        ),
+    ),
+    th.Property(
+        "full_resend_days",
+        th.IntegerType,
+        title="Full resend (days)",
+        description=(
+            "m365 only: send every current person again when the last full send is this many days old "
+            "(for tenants whose admins edit data by hand). Off when not set."
+        ),
+    ),
     th.Property(
         "stream_name",
         th.StringType,
@@ -341,6 +396,8 @@ def settings_with_defaults(config: Mapping[str, Any]) -> ConnectionSettings:
     properties = CONNECTION_SETTINGS.to_dict()["properties"]
     merged = {name: spec.get("default") for name, spec in properties.items()}
     merged.update({name: config[name] for name in properties if config.get(name) is not None})
+    if merged["await_status"] is None:
+        merged["await_status"] = default_await_status(config).value
     for required in ("tenant_id", "client_id"):
         if not merged.get(required):
             raise ConfigurationError(f"The setting {required} is required.")

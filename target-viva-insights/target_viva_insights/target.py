@@ -51,7 +51,7 @@ from target_viva_insights.package import complete_package, metadata_document
 from target_viva_insights.quality import profile_for_run, report_path_for, write_report
 from target_viva_insights.reader import VivaMessageReader
 from target_viva_insights.report import Issue, Severity, ValidationReport
-from target_viva_insights.settings import TARGET_SETTINGS, ImportMode
+from target_viva_insights.settings import TARGET_SETTINGS, Destination, ImportMode, destination_of
 from target_viva_insights.sink import SkippedStreamSink, VivaSink
 
 if TYPE_CHECKING:
@@ -268,6 +268,9 @@ class TargetVivaInsights(CheckedSettingsTarget, DirectRecordTarget, HeldStateTar
         raise NothingReceivedError(msg)
 
     def _package_and_deliver(self) -> None:
+        if destination_of(self.config) is Destination.M365:
+            self._deliver_to_m365()
+            return
         out_dir = self._output_dir()
         # Viva's error file must outlive the run even without output_dir: then it goes to the working dir.
         errors_dir = out_dir if self.config.get("output_dir") else Path.cwd()
@@ -313,6 +316,65 @@ class TargetVivaInsights(CheckedSettingsTarget, DirectRecordTarget, HeldStateTar
                 self.logger.info("dry_run: the package is not uploaded; the ledger is left as it is.")
                 return
             self._deliver_and_record(package, plan, errors_dir)
+
+    def _deliver_to_m365(self) -> None:
+        """Organizational data in Microsoft 365 (destinations/m365/): only the people whose current state
+        changed, posted once; the ledger then records what the tenant holds."""
+        from target_viva_insights.destinations.m365 import delivery
+
+        out_dir = self._output_dir()
+        with self._ledger_lock():
+            data_zip, columns, report = self.export.finish()
+            stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+            report_path = out_dir / f"m365-{stamp}-validation.csv"
+            prepared = delivery.prepare(
+                self.config,
+                self.export.settings,
+                self._ledger,
+                data_zip,
+                columns,
+                report,
+                out_dir,
+                stamp,
+                self.logger,
+            )
+            report.write_csv(report_path)
+            self._log_report(report, report_path, columns)
+            self._log_mapping_findings(columns, report)
+            if prepared is None:
+                msg = (
+                    f"Local validation found {report.count(Severity.ERROR)} error(s) in {self.export.rows} "
+                    f"rows; nothing was uploaded to Microsoft 365. Report: {self._kept_file(report_path)}"
+                )
+                raise PreflightFailedError(msg)
+            self.logger.info(
+                "Header-only CSV for the admin center's column mapping: %s",
+                self._kept_file(prepared.header_path),
+            )
+            if not prepared.delta.people_sent:
+                self.logger.info("Nothing changed since the last upload to Microsoft 365: no upload.")
+                return
+            self.logger.info(
+                "Upload %s: %d people, %d columns (%s).",
+                self._kept_file(prepared.upload_path),
+                prepared.delta.people_sent,
+                len(prepared.plan.columns),
+                ", ".join(prepared.plan.header),
+            )
+            if self.config.get("dry_run"):
+                self.logger.info("dry_run: the CSV is not uploaded; the ledger is left as it is.")
+                return
+            from target_viva_insights.destinations.m365.upload import upload_csv
+
+            upload_csv(self.config, prepared.upload_path, self.logger)
+            ledger = self._ledger
+            if ledger is not None:
+                ledger.write_m365_state(prepared.delta.new_state)
+                self.logger.info(
+                    "Ledger %s: what Microsoft 365 now holds recorded (%d people).",
+                    ledger.location,
+                    prepared.delta.new_state.num_rows,
+                )
 
     # -- the delivery ledger (ledger.py, import_plan.py) ---------------------------------------------
 

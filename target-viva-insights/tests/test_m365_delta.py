@@ -182,7 +182,7 @@ def test_a_whole_population_input_counts_and_optionally_deletes_the_missing() ->
     tenant.run(everyone)
     counted = tenant.run(everyone[1:], whole_population=True)
     assert (counted.people_missing, counted.people_deleted, counted.people_sent) == (1, 0, 0)
-    with pytest.raises(PopulationDropRefused, match="more than max_drop_percent 5"):
+    with pytest.raises(PopulationDropRefused, match="more than max_population_drop_percent 5"):
         tenant.run(everyone[1:], whole_population=True, remove_missing=True, max_drop_percent=5)
     deleted = tenant.run(everyone[1:], whole_population=True, remove_missing=True, max_drop_percent=20)
     assert _rows(deleted.upload) == [

@@ -370,8 +370,8 @@ def _guard_drop(missing: int, held: int, max_drop_percent: float | None) -> None
     if max_drop_percent is not None and percent > max_drop_percent:
         raise PopulationDropRefused(
             f"Deleting the people the input lacks would delete {missing} of the {held} people the tenant "
-            f"holds ({percent:.1f}%, more than max_drop_percent {max_drop_percent:g}); nothing was sent. "
-            "If they really left, raise the limit for this run."
+            f"holds ({percent:.1f}%, more than max_population_drop_percent {max_drop_percent:g}); nothing "
+            "was sent. If they really left, raise the limit for this run."
         )
 
 

@@ -1,0 +1,156 @@
+"""The whole target as a process with `destination: m365`, against the emulator's MODIS store: a first
+load, an unchanged rerun that posts nothing, a change that posts only the changed people with `''` for a
+removed value, a wrong secret refused before any POST, and await_status refused at start-up."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from target_viva_insights.emulator.process import EmulatorHandle
+
+SCHEMA = {
+    "type": "object",
+    "properties": {
+        "PersonId": {"type": "string"},
+        "ManagerId": {"type": ["string", "null"]},
+        "Organization": {"type": "string"},
+        "Team": {"type": ["string", "null"]},
+        "EffectiveDate": {"type": "string", "format": "date"},
+    },
+}
+TARGET_MAIN = "from target_viva_insights.target import TargetVivaInsights as T; T.cli()"
+# A leader and 20 reports: every manager set but the leader's (95.2%, above the service's 95% gate).
+PEOPLE: list[dict[str, Any]] = [
+    {"PersonId": "lead@contoso.com", "ManagerId": None, "Organization": "Exec", "Team": "Top"},
+    *(
+        {
+            "PersonId": f"p{n}@contoso.com",
+            "ManagerId": "lead@contoso.com",
+            "Organization": "Sales",
+            "Team": "Red",
+        }
+        for n in range(1, 21)
+    ),
+]
+
+
+def singer_input(people: list[dict[str, Any]], *, history: bool = False) -> str:
+    messages: list[dict[str, Any]] = [
+        {"type": "SCHEMA", "stream": "employees", "schema": SCHEMA, "key_properties": []}
+    ]
+    for person in people:
+        if history:  # an older row per person: only the latest may be sent
+            old = {**person, "Organization": "Old", "EffectiveDate": "2020-01-01"}
+            messages.append({"type": "RECORD", "stream": "employees", "record": old})
+        record = {**person, "EffectiveDate": "2026-01-01"}
+        messages.append({"type": "RECORD", "stream": "employees", "record": record})
+    return "".join(json.dumps(message) + "\n" for message in messages)
+
+
+def run_m365(
+    config: dict[str, Any], tmp_path: Path, people: list[dict[str, Any]], name: str, **settings: Any
+) -> tuple[subprocess.CompletedProcess[str], Path]:
+    history = bool(settings.pop("history", False))
+    out = tmp_path / name
+    path = tmp_path / f"{name}.json"
+    path.write_text(
+        json.dumps(
+            {**config, "destination": "m365", "output_dir": str(out), "ledger_path": str(tmp_path / "ledger")}
+            | settings
+        )
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", TARGET_MAIN, "--config", str(path)],
+        input=singer_input(people, history=history),
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    return result, out
+
+
+def sent_rows(out: Path) -> list[dict[str, str]]:
+    (upload,) = [p for p in out.glob("m365-*.csv") if not p.name.endswith(("-header.csv", "-validation.csv"))]
+    return list(csv.DictReader(io.StringIO(upload.read_text(encoding="utf-8"))))
+
+
+@pytest.fixture
+def modis(emulator: EmulatorHandle) -> EmulatorHandle:
+    emulator.reset(org_data=True)
+    return emulator
+
+
+def test_first_run_rerun_and_change_against_the_emulator(modis: EmulatorHandle, tmp_path: Path) -> None:
+    first, out = run_m365(modis.config(), tmp_path, PEOPLE, "first")
+    assert first.returncode == 0, first.stderr[-3000:]
+    rows = sent_rows(out)
+    assert len(rows) == 21 and list(rows[0]) == [
+        "Microsoft_PersonEmail",
+        "Microsoft_ManagerEmail",
+        "Microsoft_Organization",
+        "Team",
+    ]
+    (header,) = out.glob("m365-*-header.csv")
+    assert header.read_text() == "Microsoft_PersonEmail,Microsoft_ManagerEmail,Microsoft_Organization,Team\n"
+    assert "Migration and imports" in first.stderr
+    assert len(modis.modis()["ingestions"]) == 1
+
+    rerun, out = run_m365(modis.config(), tmp_path, PEOPLE, "rerun")
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert "Nothing changed since the last upload to Microsoft 365: no upload." in rerun.stderr
+    assert sorted(p.name.split("-")[-1] for p in out.glob("m365-*")) == ["header.csv", "validation.csv"]
+    assert len(modis.modis()["ingestions"]) == 1
+
+    changed = [dict(person) for person in PEOPLE]
+    changed[1]["Team"] = None  # a removed value
+    changed[2]["Organization"] = "Engineering"
+    change, out = run_m365(modis.config(), tmp_path, changed, "change")
+    assert change.returncode == 0, change.stderr[-3000:]
+    rows = sent_rows(out)
+    assert [row["Microsoft_PersonEmail"] for row in rows] == ["p1@contoso.com", "p2@contoso.com"]
+    assert rows[0]["Team"] == "''" and rows[1]["Microsoft_Organization"] == "Engineering"
+    assert len(modis.modis()["ingestions"]) == 2
+    held = modis.modis()["people"]
+    assert (
+        "Team" not in held["p1@contoso.com"]
+        and held["p2@contoso.com"]["Microsoft_Organization"] == "Engineering"
+    )
+
+
+def test_only_the_latest_row_of_each_person_is_sent(modis: EmulatorHandle, tmp_path: Path) -> None:
+    result, out = run_m365(modis.config(), tmp_path, PEOPLE, "history", history=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = sent_rows(out)
+    assert len(rows) == 21 and "Old" not in {row["Microsoft_Organization"] for row in rows}
+
+
+def test_a_wrong_secret_fails_before_anything_is_posted(modis: EmulatorHandle, tmp_path: Path) -> None:
+    result, _ = run_m365(modis.config(client_secret="wrong"), tmp_path, PEOPLE, "wrong")
+    assert result.returncode == 4, result.stderr[-3000:]
+    assert modis.modis()["ingestions"] == []
+
+
+def test_await_status_other_than_none_is_refused_at_start_up(modis: EmulatorHandle, tmp_path: Path) -> None:
+    result, _ = run_m365(modis.config(), tmp_path, PEOPLE, "await", await_status="completion")
+    assert result.returncode == 2
+    assert "await_status" in result.stderr and "no status endpoint" in result.stderr
+    assert modis.modis()["ingestions"] == []
+
+
+def test_coverage_below_95_percent_is_refused_before_the_post(modis: EmulatorHandle, tmp_path: Path) -> None:
+    few = [dict(person) for person in PEOPLE]
+    for person in few[1:4]:
+        person["ManagerId"] = None
+    result, out = run_m365(modis.config(), tmp_path, few, "coverage")
+    assert result.returncode == 3, result.stderr[-3000:]
+    assert "m365-coverage" in result.stderr
+    assert modis.modis()["ingestions"] == []
+    assert list(out.glob("m365-*-validation.csv"))
