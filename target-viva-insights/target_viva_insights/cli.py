@@ -1,4 +1,5 @@
-"""`viva-insights`: upload, status, errors, ping, validate, report, emulator; scriptable, no prompts.
+"""`viva-insights`: upload, status, errors, ping, validate, report, m365-header, emulator; scriptable, no
+prompts.
 
 Settings come from (later wins): the schema defaults, `--config FILE` (JSON, the target's config works),
 TARGET_VIVA_INSIGHTS_<SETTING>, VIVA_INSIGHTS_<SETTING>, and the command-line flags. Flags are derived
@@ -539,6 +540,63 @@ def add_report_command(commands: Any, with_settings: argparse.ArgumentParser) ->
     report.set_defaults(handler=command_report)
 
 
+def command_m365_header(arguments: argparse.Namespace, settings: dict[str, Any]) -> int:
+    """`viva-insights m365-header FILE [-o OUT.csv]`: the header-only CSV for the admin center's mapping.
+
+    The header is what the target's `destination: m365` run sends for FILE (a package .zip or a
+    data.csv): Microsoft_* names for the known attributes, `column_mapping` of --config applied, no
+    EffectiveDate. Only the header row is written; no value of FILE is.
+
+    Returns:
+        0 once the header is printed or written.
+
+    Raises:
+        ConfigurationError: the file is missing or unreadable, or two columns take one header (exit 2).
+        DataValidationFailed: the zip is not a package, or the CSV cannot be read as CSV (exit 3).
+    """
+    from target_viva_insights.destinations.m365.columns import plan_columns
+    from target_viva_insights.quality.inputs import load
+    from target_viva_insights.rules import SUPERVISOR_INDICATOR
+
+    loaded = load(Path(arguments.file))
+    fields = {column.name: column.kind for column in loaded.columns}
+    names = loaded.table.column_names
+    supervisor = (
+        loaded.table.column(SUPERVISOR_INDICATOR).unique().to_pylist()
+        if SUPERVISOR_INDICATOR in names
+        else []
+    )
+    try:
+        plan = plan_columns(
+            fields, column_mapping=settings.get("column_mapping"), supervisor_values=supervisor
+        )
+    except ValueError as error:
+        raise ConfigurationError(f"{arguments.file}: {error}") from error
+    for level, note in plan.notes:
+        logger.log(level, "%s", note)
+    if not arguments.output:
+        sys.stdout.write(plan.header_csv().decode("utf-8"))
+        return 0
+    output = Path(arguments.output)
+    descriptor = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(plan.header_csv())
+    print(output)
+    return 0
+
+
+def add_m365_header_command(commands: Any, common: argparse.ArgumentParser) -> None:
+    """`viva-insights m365-header FILE [-o OUT.csv]`."""
+    header = commands.add_parser(
+        "m365-header",
+        parents=[common],
+        help="print or write the header-only CSV that the Microsoft 365 admin center maps (no data)",
+    )
+    header.add_argument("file", help="package .zip or data .csv whose columns the m365 upload would carry")
+    header.add_argument("-o", "--output", help="the .csv to write (0600; default: print to stdout)")
+    header.set_defaults(handler=command_m365_header)
+
+
 # ---- parser --------------------------------------------------------------------------------------
 
 
@@ -612,6 +670,7 @@ def build_parser() -> argparse.ArgumentParser:
     emulator.set_defaults(handler=command_emulator)
     add_ledger_commands(commands, with_settings)
     add_report_command(commands, with_settings)
+    add_m365_header_command(commands, common)
     return parser
 
 

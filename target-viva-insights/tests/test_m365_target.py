@@ -154,3 +154,30 @@ def test_coverage_below_95_percent_is_refused_before_the_post(modis: EmulatorHan
     assert "m365-coverage" in result.stderr
     assert modis.modis()["ingestions"] == []
     assert list(out.glob("m365-*-validation.csv"))
+
+
+def test_the_header_command_prints_and_writes_the_header_only_csv(tmp_path: Path) -> None:
+    data = tmp_path / "data.csv"
+    data.write_text("PersonId,ManagerId,FunctionType,EffectiveDate,Team\na@x.com,,Eng,01/01/2025,Secret\n")
+    command = [sys.executable, "-m", "target_viva_insights.cli", "m365-header", str(data)]
+    printed = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    assert printed.returncode == 0, printed.stderr
+    assert printed.stdout == "Microsoft_PersonEmail,Microsoft_ManagerEmail,Microsoft_JobDiscipline,Team\n"
+    config = tmp_path / "config.json"
+    # A name column_mapping gives is kept: the admin mapped "Company" in the admin center.
+    config.write_text(json.dumps({"column_mapping": {"employer": "Company"}}))
+    data.write_text("PersonId,Company\na@x.com,Secret\n")
+    output = tmp_path / "header.csv"
+    written = subprocess.run(
+        [*command, "--config", str(config), "-o", str(output)], capture_output=True, text=True, timeout=60
+    )
+    assert written.returncode == 0, written.stderr
+    assert output.read_text() == "Microsoft_PersonEmail,Company\n"
+    assert output.stat().st_mode & 0o777 == 0o600
+    assert "Secret" not in written.stdout + written.stderr + printed.stdout + printed.stderr
+
+
+def test_the_header_command_names_a_missing_file(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "target_viva_insights.cli", "m365-header", str(tmp_path / "none.csv")]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 2 and "none.csv" in result.stderr
