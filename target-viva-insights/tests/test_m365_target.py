@@ -181,3 +181,59 @@ def test_the_header_command_names_a_missing_file(tmp_path: Path) -> None:
     command = [sys.executable, "-m", "target_viva_insights.cli", "m365-header", str(tmp_path / "none.csv")]
     result = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 2 and "none.csv" in result.stderr
+
+
+def test_a_whole_population_input_counts_the_missing_and_deletes_them_only_when_asked(
+    modis: EmulatorHandle, tmp_path: Path
+) -> None:
+    first, _ = run_m365(modis.config(), tmp_path, PEOPLE, "first", import_mode="full")
+    assert first.returncode == 0, first.stderr[-3000:]
+    without_p20 = PEOPLE[:-1]
+    counted, _ = run_m365(modis.config(), tmp_path, without_p20, "counted", import_mode="full")
+    assert counted.returncode == 0, counted.stderr[-3000:]
+    assert "1 people the tenant holds are not in this whole-population input" in counted.stderr
+    assert "p20@contoso.com" in modis.modis()["people"]
+    deleted, out = run_m365(
+        modis.config(), tmp_path, without_p20, "deleted", import_mode="full", remove_missing_people=True
+    )
+    assert deleted.returncode == 0, deleted.stderr[-3000:]
+    (row,) = sent_rows(out)
+    assert row == {
+        "Microsoft_PersonEmail": "p20@contoso.com",
+        "Microsoft_ManagerEmail": "''",
+        "Microsoft_Organization": "''",
+        "Team": "''",
+    }
+    assert "p20@contoso.com" not in modis.modis()["people"]
+
+
+def test_deleting_more_than_the_drop_guard_allows_is_refused(modis: EmulatorHandle, tmp_path: Path) -> None:
+    first, _ = run_m365(modis.config(), tmp_path, PEOPLE, "first")
+    assert first.returncode == 0, first.stderr[-3000:]
+    settings = {"import_mode": "full", "remove_missing_people": True, "max_population_drop_percent": 1}
+    refused, _ = run_m365(modis.config(), tmp_path, PEOPLE[:-1], "refused", **settings)
+    assert refused.returncode == 3, refused.stderr[-3000:]
+    assert "max_population_drop_percent" in refused.stderr
+    assert len(modis.modis()["ingestions"]) == 1
+
+
+def test_remove_missing_people_needs_a_whole_population_input(modis: EmulatorHandle, tmp_path: Path) -> None:
+    result, _ = run_m365(modis.config(), tmp_path, PEOPLE, "settings", remove_missing_people=True)
+    assert result.returncode == 2 and "needs import_mode: full" in result.stderr
+
+
+def test_full_resend_days_sends_everyone_once_the_last_full_send_is_old(
+    modis: EmulatorHandle, tmp_path: Path
+) -> None:
+    import pyarrow.parquet as pq
+
+    first, _ = run_m365(modis.config(), tmp_path, PEOPLE, "first", full_resend_days=30)
+    assert first.returncode == 0, first.stderr[-3000:]
+    soon, _ = run_m365(modis.config(), tmp_path, PEOPLE, "soon", full_resend_days=30)
+    assert "no upload" in soon.stderr
+    (state_file,) = (tmp_path / "ledger").glob("*/m365-state.parquet")
+    state = pq.read_table(state_file)
+    pq.write_table(state.replace_schema_metadata({b"last_full_send": b"2020-01-01"}), state_file)
+    late, out = run_m365(modis.config(), tmp_path, PEOPLE, "late", full_resend_days=30)
+    assert late.returncode == 0, late.stderr[-3000:]
+    assert len(sent_rows(out)) == 21 and "everyone resent (full_resend_days)" in late.stderr
