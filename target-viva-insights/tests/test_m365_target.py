@@ -237,3 +237,73 @@ def test_full_resend_days_sends_everyone_once_the_last_full_send_is_old(
     late, out = run_m365(modis.config(), tmp_path, PEOPLE, "late", full_resend_days=30)
     assert late.returncode == 0, late.stderr[-3000:]
     assert len(sent_rows(out)) == 21 and "everyone resent (full_resend_days)" in late.stderr
+
+
+def _dry_run(
+    tmp_path: Path, extra: dict[str, str | None], **settings: Any
+) -> subprocess.CompletedProcess[str]:
+    """A dry run (no connection settings) of PEOPLE with `extra` set on the first report."""
+    names = ["PersonId", "ManagerId", "Organization", "EffectiveDate", *extra]
+    schema = {"type": "object", "properties": {name: {"type": ["string", "null"]} for name in names}}
+    messages: list[dict[str, Any]] = [
+        {"type": "SCHEMA", "stream": "hr", "schema": schema, "key_properties": []}
+    ]
+    for number, person in enumerate(PEOPLE):
+        record = {key: person[key] for key in ("PersonId", "ManagerId", "Organization")}
+        record["EffectiveDate"] = "2026-01-01"
+        record.update(extra if number == 1 else dict.fromkeys(extra))
+        messages.append({"type": "RECORD", "stream": "hr", "record": record})
+    config = tmp_path / "dry.json"
+    config.write_text(
+        json.dumps({"destination": "m365", "dry_run": True, "output_dir": str(tmp_path), **settings})
+    )
+    return subprocess.run(
+        [sys.executable, "-c", TARGET_MAIN, "--config", str(config)],
+        input="".join(json.dumps(message) + "\n" for message in messages),
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("extra", "rule"),
+    [
+        ({"GlintEmploymentStatus": "Gone"}, "m365-glint-employment-status"),
+        # The HR rules already refuse these (the same formats), before Microsoft 365's are applied.
+        ({"Layer": "-2"}, "Layer"),
+        ({"HourlyRate": "$12"}, "invalid-double"),
+        ({"HireDate": "2026-02-30"}, "HireDate"),
+    ],
+)
+def test_microsoft_365_rules_refuse_the_run_before_any_upload(
+    tmp_path: Path, extra: dict[str, str | None], rule: str
+) -> None:
+    result = _dry_run(tmp_path, extra)
+    assert result.returncode == 3, result.stderr[-3000:]
+    assert rule in result.stderr and "nothing was uploaded to Microsoft 365" in result.stderr
+    assert not [
+        p for p in tmp_path.glob("m365-*.csv") if not p.name.endswith(("-header.csv", "-validation.csv"))
+    ]
+
+
+def test_a_partial_name_group_is_a_warning_and_the_dry_run_writes_the_csv(tmp_path: Path) -> None:
+    result = _dry_run(tmp_path, {"FirstName": "Ann", "LastName": None, "DisplayName": None})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "m365-name-group" in result.stderr
+    assert "dry_run: the CSV is not uploaded" in result.stderr
+    (upload,) = [
+        p for p in tmp_path.glob("m365-*.csv") if not p.name.endswith(("-header.csv", "-validation.csv"))
+    ]
+    assert (
+        upload.read_text()
+        .splitlines()[0]
+        .endswith("Microsoft_FirstName,Microsoft_LastName,Microsoft_DisplayName")
+    )
+
+
+def test_two_columns_taking_one_header_end_naming_column_mapping(tmp_path: Path) -> None:
+    result = _dry_run(tmp_path, {"Microsoft_PersonEmail": "x@contoso.com"})
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "column_mapping" in result.stderr and "Traceback" not in result.stderr

@@ -32,6 +32,7 @@ from target_viva_insights.destinations.m365.delta import (
 )
 from target_viva_insights.destinations.m365.rules import check_upload
 from target_viva_insights.digests import Digester
+from target_viva_insights.errors import ConfigurationError
 from target_viva_insights.export import ExportSettings
 from target_viva_insights.ledger import Ledger
 from target_viva_insights.mapping import Column
@@ -100,12 +101,24 @@ def prepare(
     digester, sealer, state = _tools(ledger)
     with open_data_csv(data_zip) as data:
         current = current_rows(data, digester, date_order=settings.date_order, today=today)
-    plan = upload_plan(current, {column.field: column.kind for column in columns}, settings.column_mapping)
+    try:
+        plan = upload_plan(
+            current, {column.field: column.kind for column in columns}, settings.column_mapping
+        )
+    except ValueError as error:  # two fields take one header
+        raise ConfigurationError(f"column_mapping: {error}") from error
     for level, note in plan.notes:
         logger.log(level, "%s", note)
     header_path = write_header_csv(plan, out_dir / f"m365-{stamp}-header.csv")
-    view = formatted_table(current, plan.columns, settings.date_order)
-    check_upload(view, plan.columns, current.lines, report)
+    try:
+        view = formatted_table(current, plan.columns, settings.date_order)
+        check_upload(view, plan.columns, current.lines, report)
+    except pa.ArrowInvalid:
+        if report.ok:
+            raise
+        # Values the HR rules refuse (a date that is no date) cannot be written in Microsoft 365's
+        # formats: the findings so far say what to fix first.
+        return None
     if not report.ok:
         return None
     resend_all = _resend_all(config, state, today)
