@@ -354,9 +354,8 @@ class DataValidator:
         """Valid dates unlikely to be meant: placeholders in any date field, an EffectiveDate far in the
         past or future, a HireDate after today. Warnings: the report names row and column."""
         placeholder = pc.fill_null(pc.is_in(days, value_set=_PLACEHOLDER_DAYS), False)
-        message = (
-            "a placeholder date HR systems write for unknown or no end (1900-01-01, 1970-01-01, 9999-12-31)"
-        )
+        # The message names no date: the log shows it, and which placeholder it is would be a value.
+        message = "a placeholder date HR systems write for unknown or no end (see docs/viva-rules.md)"
         self._report_rows(Rule.PLACEHOLDER_DATE, message, field, values, placeholder, first_row)
         today = datetime.date.today()
         if field.name == rules.EFFECTIVE_DATE:

@@ -47,3 +47,10 @@ def test_an_issue_takes_its_severity_from_the_catalogue(tmp_path) -> None:
         ("error", "newline"),
         ("warning", "few-monthly-snapshots"),
     ]
+
+
+def test_every_rule_has_the_quality_reports_sentence_and_fix() -> None:
+    from target_viva_insights.quality.advice import FIXES, SOURCE_SENTENCES
+
+    missing = [rule.id for rule in Rule if not SOURCE_SENTENCES.get(rule) or not FIXES.get(rule)]
+    assert not missing, f"add these rules to quality/advice.py: {missing}"

@@ -7,6 +7,7 @@ into the project's `.meltano` folder (from PyPI, or from this repository for our
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import subprocess
@@ -78,6 +79,23 @@ def load_definition(relative: str, **overrides: Any) -> dict[str, Any]:
     definition = yaml.safe_load((ROOT / relative).read_text(encoding="utf-8"))
     definition.update(overrides)
     return definition
+
+
+@pytest.fixture(scope="module")
+def repository_project() -> Iterator[Path]:
+    """This repository's own Meltano project, one test module at a time.
+
+    Modules that run `meltano` in the repository share its `.meltano/` folder (plugin venvs, the tap's
+    generated catalog), so two of them on two xdist workers would overwrite each other's run files.
+    """
+    system_folder = ROOT / ".meltano"
+    system_folder.mkdir(exist_ok=True)
+    with (system_folder / "tests.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield ROOT
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,8 @@ ROOT = Path(__file__).resolve().parents[2]
 STATE_ID = "dev:tap-hrsource-to-target-viva-insights"
 SAMPLE = ROOT / "sample-data" / "hr" / "employees.csv"
 
-pytestmark = pytest.mark.slow  # run.py runs a module on one worker: one plugin install at a time
+# A module runs on one worker (run.py), and the repository's Meltano project serves one module at a time.
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("repository_project")]
 
 
 @pytest.fixture

@@ -20,7 +20,8 @@ from target_viva_insights.emulator.process import EmulatorHandle
 ROOT = Path(__file__).resolve().parents[2]
 HEADER = "PersonId,ManagerId,Organization,EffectiveDate\n"
 
-pytestmark = pytest.mark.slow
+# A module runs on one worker (run.py), and the repository's Meltano project serves one module at a time.
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("repository_project")]
 
 
 def month_rows(month: int, people: int = 9) -> list[tuple[str, str, str, str]]:
