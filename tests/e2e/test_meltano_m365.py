@@ -26,7 +26,8 @@ PEOPLE = [("lead@contoso.com", "", "Exec", "Top")] + [
     (f"p{n}@contoso.com", "lead@contoso.com", "Sales", "Red") for n in range(1, 21)
 ]
 
-pytestmark = pytest.mark.slow
+# A module runs on one worker (run.py), and the repository's Meltano project serves one module at a time.
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("repository_project")]
 
 
 def write_people(folder: Path, people: list[tuple[str, str, str, str]]) -> None:
