@@ -65,6 +65,20 @@ def screenshot_of_report() -> None:
     print(f"Screenshot of the report: {png}")
 
 
+def run_to_microsoft_365(emulator: EmulatorHandle, env: dict[str, str]) -> int:
+    """The same pipeline to the other destination: Organizational data in Microsoft 365 (MODIS)."""
+    print("\nThe same sample to Organizational data in Microsoft 365 (destination: m365):")
+    m365 = {**env, "TARGET_VIVA_INSIGHTS_DESTINATION": "m365"}
+    result = meltano("run", "--full-refresh", "tap-hrsource", "target-viva-insights", env=m365)
+    if result.returncode != 0:
+        failed = f"\nThe m365 pipeline failed (exit code {result.returncode}); see the log above."
+        print(failed, file=sys.stderr)
+        return result.returncode
+    held = emulator.modis()
+    print(f"What the emulated tenant now holds in Microsoft 365: {held['person_count']:,} people")
+    return 0
+
+
 def main() -> int:
     OUTPUT.mkdir(exist_ok=True)
     registration = {
@@ -82,6 +96,9 @@ def main() -> int:
             print(message, file=sys.stderr)
             return result.returncode
         show_result(emulator, env)
+        returncode = run_to_microsoft_365(emulator, env)
+        if returncode != 0:
+            return returncode
     screenshot_of_report()
     print("\nDone: the sample HR data went through the whole pipeline.")
     return 0
