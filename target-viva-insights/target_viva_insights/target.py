@@ -342,6 +342,7 @@ class TargetVivaInsights(CheckedSettingsTarget, DirectRecordTarget, HeldStateTar
             self._log_report(report, report_path, columns)
             self._log_mapping_findings(columns, report)
             if prepared is None:
+                self._write_refused_quality_report(data_zip, columns, report, out_dir / f"m365-{stamp}.csv")
                 msg = (
                     f"Local validation found {report.count(Severity.ERROR)} error(s) in {self.export.rows} "
                     f"rows; nothing was uploaded to Microsoft 365. Report: {self._kept_file(report_path)}"
@@ -354,6 +355,7 @@ class TargetVivaInsights(CheckedSettingsTarget, DirectRecordTarget, HeldStateTar
             if not prepared.delta.people_sent:
                 self.logger.info("Nothing changed since the last upload to Microsoft 365: no upload.")
                 return
+            self._write_quality_report_of(data_zip, columns, report, prepared.upload_path)
             self.logger.info(
                 "Upload %s: %d people, %d columns (%s).",
                 self._kept_file(prepared.upload_path),
@@ -503,7 +505,15 @@ class TargetVivaInsights(CheckedSettingsTarget, DirectRecordTarget, HeldStateTar
     def _write_refused_quality_report(
         self, data_zip: Path, columns: list[Column], report: ValidationReport, package: Path
     ) -> None:
-        """The report of data the validation refused; data.csv may be unreadable, as the findings say."""
+        """The report of data the validation refused, logged now: the run ends with the refusal."""
+        self._write_quality_report_of(data_zip, columns, report, package)
+        self._log_quality_report()
+
+    def _write_quality_report_of(
+        self, data_zip: Path, columns: list[Column], report: ValidationReport, package: Path
+    ) -> None:
+        """The report of the whole data.csv beside `package`, without a legacy import plan (a refused run,
+        or Microsoft 365, whose delta the log states); data.csv may be unreadable, as the findings say."""
         try:
             profile = profile_for_run(
                 self.config, self._ledger, data_zip, csv_fields(columns), report, package, None
@@ -512,7 +522,6 @@ class TargetVivaInsights(CheckedSettingsTarget, DirectRecordTarget, HeldStateTar
             self.logger.warning("No data-quality report: data.csv cannot be read (%s).", type(error).__name__)
             return
         self._quality_report = write_report(profile, report_path_for(package))
-        self._log_quality_report()
 
     def _log_quality_report(self) -> None:
         path = self._quality_report

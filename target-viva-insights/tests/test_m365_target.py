@@ -307,3 +307,18 @@ def test_two_columns_taking_one_header_end_naming_column_mapping(tmp_path: Path)
     result = _dry_run(tmp_path, {"Microsoft_PersonEmail": "x@contoso.com"})
     assert result.returncode == 2, result.stderr[-3000:]
     assert "column_mapping" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_microsoft_365_run_leaves_the_data_quality_report_beside_its_csv(tmp_path: Path) -> None:
+    result = _dry_run(tmp_path, {})
+    assert result.returncode == 0, result.stderr[-3000:]
+    (page,) = tmp_path.glob("m365-*-quality.html")
+    assert (page.stat().st_mode & 0o777) == 0o600
+    assert f"Data-quality report: {page}" in result.stderr
+    assert f"{len(PEOPLE):,}" in page.read_text(encoding="utf-8")
+    refused = tmp_path / "refused"
+    refused.mkdir()
+    result = _dry_run(refused, {"GlintEmploymentStatus": "Gone"})
+    assert result.returncode == 3
+    (page,) = refused.glob("m365-*-quality.html")
+    assert f"Data-quality report: {page}" in result.stderr
