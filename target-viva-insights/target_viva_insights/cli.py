@@ -577,11 +577,9 @@ def command_m365_header(arguments: argparse.Namespace, settings: dict[str, Any])
     if not arguments.output:
         sys.stdout.write(plan.header_csv().decode("utf-8"))
         return 0
-    output = Path(arguments.output)
-    descriptor = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "wb") as handle:
-        handle.write(plan.header_csv())
-    print(output)
+    from target_viva_insights.destinations.m365.delivery import write_header_csv
+
+    print(write_header_csv(plan, Path(arguments.output)))
     return 0
 
 

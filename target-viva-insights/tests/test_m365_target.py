@@ -168,6 +168,8 @@ def test_the_header_command_prints_and_writes_the_header_only_csv(tmp_path: Path
     config.write_text(json.dumps({"column_mapping": {"employer": "Company"}}))
     data.write_text("PersonId,Company\na@x.com,Secret\n")
     output = tmp_path / "header.csv"
+    output.write_text("an older file, world-readable\n")
+    output.chmod(0o644)
     written = subprocess.run(
         [*command, "--config", str(config), "-o", str(output)], capture_output=True, text=True, timeout=60
     )

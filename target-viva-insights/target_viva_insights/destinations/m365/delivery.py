@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import logging
-import os
 import secrets
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -37,7 +36,7 @@ from target_viva_insights.export import ExportSettings
 from target_viva_insights.ledger import Ledger
 from target_viva_insights.mapping import Column
 from target_viva_insights.package import open_data_csv
-from target_viva_insights.report import ValidationReport
+from target_viva_insights.report import ValidationReport, private_file
 
 # Kept in the state's schema metadata: the day every current person was last sent (`full_resend_days`).
 LAST_FULL_SEND = b"last_full_send"
@@ -55,9 +54,8 @@ class Prepared:
 
 def write_header_csv(plan: M365Plan, path: Path) -> Path:
     """The header-only CSV, 0600 like every file of a run."""
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "wb") as handle:
-        handle.write(plan.header_csv())
+    with private_file(path) as handle:
+        handle.write(plan.header_csv().decode("utf-8"))
     return path
 
 

@@ -45,6 +45,7 @@ from target_viva_insights.destinations.m365.columns import (
 from target_viva_insights.digest_index import DigestIndex, find_sorted, last_of_runs, sorted_distinct
 from target_viva_insights.digests import Digester, EncodedColumn, dictionary_batches
 from target_viva_insights.errors import DataValidationFailed
+from target_viva_insights.report import private_file
 from target_viva_insights.rules import DateOrder, ValueKind
 
 PERSON = "person"  # the address's digest, uint64, sorted
@@ -433,8 +434,7 @@ def _next_state(
 def write_upload_csv(upload: pa.Table, path: Path) -> Path:
     """The upload as the CSV file posted, created 0600 (it holds HR data): UTF-8, one header row, a blank
     cell for null, quotes only where a value needs them (so the delete token is written bare, `''`)."""
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as handle:
+    with private_file(path) as handle:
         writer = csv.writer(handle, lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
         writer.writerow(upload.column_names)
         for batch in upload.to_batches(max_chunksize=UPLOAD_BATCH_ROWS):
