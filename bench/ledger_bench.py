@@ -31,8 +31,8 @@ def step(action: str, package: Path, ledger_root: Path) -> int:
     import resource
 
     import pyarrow as pa
-    from target_viva_insights.digests import digest_batches, open_for_digests
-    from target_viva_insights.ledger import (
+    from target_viva_insights.ledger.digests import digest_batches, open_for_digests
+    from target_viva_insights.ledger.store import (
         ImportKind,
         IngestionRecord,
         Keep,

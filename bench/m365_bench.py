@@ -42,7 +42,7 @@ def m365_step(action: str, package: Path, ledger_root: Path) -> int:
         current_rows,
         empty_state,
     )
-    from target_viva_insights.ledger import Ledger
+    from target_viva_insights.ledger.store import Ledger
     from target_viva_insights.package import open_package
 
     pa.set_memory_pool(pa.system_memory_pool())

@@ -64,7 +64,7 @@ def build_package(path: Path, size_mb: int) -> Path:
 
 def child(config_file: Path, package: Path) -> None:
     """Runs in its own process so that ru_maxrss is the client's alone."""
-    from target_viva_insights.client import deliver_package
+    from target_viva_insights.upload.client import deliver_package
 
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(message)s")
     config = json.loads(config_file.read_text())

@@ -155,7 +155,7 @@ def command_upload(arguments: argparse.Namespace, settings: dict[str, Any]) -> i
         ConfigurationError: FILE is not a file, or a setting is wrong (exit 2).
         VivaError: Any other failure, with its exit code (errors.py).
     """
-    from target_viva_insights.client import deliver_package
+    from target_viva_insights.upload.client import deliver_package
 
     package = Path(arguments.file)
     if not package.is_file():
@@ -180,7 +180,7 @@ def command_status(arguments: argparse.Namespace, settings: dict[str, Any]) -> i
         ConfigurationError: ID is not a GUID (exit 2, nothing is sent).
         VivaError: Any other failure; with `--wait`, as for `upload`.
     """
-    from target_viva_insights.client import IngressApi, checked_ingestion_id
+    from target_viva_insights.upload.client import IngressApi, checked_ingestion_id
 
     ingestion_id = checked_ingestion_id(arguments.ingestion_id)
     with IngressApi(settings, logger) as api:
@@ -205,7 +205,7 @@ def command_errors(arguments: argparse.Namespace, settings: dict[str, Any]) -> i
         ConfigurationError: ID is not a GUID (exit 2, nothing is sent).
         VivaError: Any other failure, with its exit code.
     """
-    from target_viva_insights.client import IngressApi, checked_ingestion_id
+    from target_viva_insights.upload.client import IngressApi, checked_ingestion_id
 
     ingestion_id = checked_ingestion_id(arguments.ingestion_id)
     with IngressApi(settings, logger) as api:
@@ -228,7 +228,7 @@ def command_ping(arguments: argparse.Namespace, settings: dict[str, Any]) -> int
     Raises:
         VivaError: The failure, with its exit code (4 credentials, 5 app not registered, 6 outage).
     """
-    from target_viva_insights.client import IngressApi, field
+    from target_viva_insights.upload.client import IngressApi, field
 
     with IngressApi(settings, logger) as api:
         scale_unit = api.scale_unit()
@@ -241,7 +241,7 @@ def command_ping(arguments: argparse.Namespace, settings: dict[str, Any]) -> int
 
 
 def _validate_or_raise(package: Path, settings: Mapping[str, Any]) -> None:
-    from target_viva_insights.validation import validate_package
+    from target_viva_insights.validation.validator import validate_package
 
     date_order = DateOrder(settings["date_order"]) if settings.get("date_order") else None
     report = validate_package(package, date_order, template=_metadata_template(settings))
@@ -332,7 +332,7 @@ def command_emulator(arguments: argparse.Namespace, settings: dict[str, Any]) ->
 
 
 def _open_ledger(arguments: argparse.Namespace, settings: Mapping[str, Any]) -> Any:
-    from target_viva_insights.ledger import Ledger, default_ledger_path
+    from target_viva_insights.ledger.store import Ledger, default_ledger_path
 
     tenant_id = settings.get("tenant_id")
     if not tenant_id:
@@ -362,8 +362,8 @@ def command_ledger_show(arguments: argparse.Namespace, settings: dict[str, Any])
 
 def command_ledger_diff(arguments: argparse.Namespace, settings: dict[str, Any]) -> int:
     """Print what a package or CSV would change against the ledger, naming only the file's own values."""
-    from target_viva_insights.digests import open_for_digests
-    from target_viva_insights.ledger import Keep
+    from target_viva_insights.ledger.digests import open_for_digests
+    from target_viva_insights.ledger.store import Keep
 
     ledger = _open_ledger(arguments, settings)
     path = _existing_file(arguments.file)
@@ -386,7 +386,7 @@ def _rows_named(path: Path, masks: Mapping[str, Any], limit: int) -> dict[str, l
     """(PersonId, EffectiveDate) of the first `limit` rows each mask marks, read again from the file."""
     import pyarrow as pa
 
-    from target_viva_insights.digests import DATE_FIELD, PERSON_FIELD, open_for_digests
+    from target_viva_insights.ledger.digests import DATE_FIELD, PERSON_FIELD, open_for_digests
 
     named: dict[str, list[dict[str, Any]]] = {name: [] for name in masks}
     start = 0
@@ -414,9 +414,9 @@ def _decoded(table: Any) -> Any:
 
 def command_ledger_adopt(arguments: argparse.Namespace, settings: dict[str, Any]) -> int:
     """Record a package as what Viva holds (a tenant whose data was uploaded by other means)."""
-    from target_viva_insights.digest_index import sorted_distinct
-    from target_viva_insights.digests import digest_batches, open_for_digests
-    from target_viva_insights.ledger import ImportKind, IngestionRecord, now_iso, package_sha256
+    from target_viva_insights.ledger.digest_index import sorted_distinct
+    from target_viva_insights.ledger.digests import digest_batches, open_for_digests
+    from target_viva_insights.ledger.store import ImportKind, IngestionRecord, now_iso, package_sha256
 
     ledger = _open_ledger(arguments, settings)
     package = _existing_file(arguments.package)
@@ -501,8 +501,8 @@ def command_report(arguments: argparse.Namespace, settings: dict[str, Any]) -> i
             ledger = _open_ledger(arguments, settings)
             reason = f"the ledger at {ledger.location} holds no delivery for this tenant"
             if ledger.holds_data() and "PersonId" in loaded.table.column_names:
-                from target_viva_insights.digests import open_for_digests
-                from target_viva_insights.ledger import Keep
+                from target_viva_insights.ledger.digests import open_for_digests
+                from target_viva_insights.ledger.store import Keep
 
                 with open_for_digests(path) as (batches, date_order):
                     comparison, _ = ledger.compare_batches(batches, date_order, keep=Keep.NEW_OR_CHANGED)

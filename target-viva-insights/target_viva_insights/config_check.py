@@ -311,7 +311,9 @@ def connection_problems(config: Mapping[str, Any]) -> list[SettingProblem]:
 
 
 def _certificate_problems(config: Mapping[str, Any]) -> list[SettingProblem]:
-    from target_viva_insights.auth import load_certificate  # msal and cryptography: only when uploading
+    from target_viva_insights.upload.auth import (
+        load_certificate,  # msal and cryptography: only when uploading
+    )
 
     path = Path(str(config["certificate_path"])).expanduser()
     try:

@@ -21,38 +21,38 @@ from singer_sdk.sinks import Sink
 from singer_sdk.target_base import Target
 
 from target_viva_insights import config_check
-from target_viva_insights.digest_index import sorted_distinct
+from target_viva_insights.build.export import Export, ExportSettings, csv_fields
+from target_viva_insights.build.mapping import Column, findings_notes, name_fix
 from target_viva_insights.errors import (
     ConfigurationError,
     DataValidationFailed,
     PreviousIngestionPending,
     VivaError,
 )
-from target_viva_insights.export import Export, ExportSettings, csv_fields
-from target_viva_insights.fast_path import (
-    CheckedSettingsTarget,
-    DirectRecordTarget,
-    HeldStateTarget,
-    TerminationHook,
-)
-from target_viva_insights.held_organization import LedgerOrganization
-from target_viva_insights.import_plan import (
+from target_viva_insights.ingestion import Phase, phase_of
+from target_viva_insights.ledger.digest_index import sorted_distinct
+from target_viva_insights.ledger.held import LedgerOrganization
+from target_viva_insights.ledger.plan import (
     ImportPlan,
     open_ledger,
     plan_import,
     validation_mode,
     write_rows_to_send,
 )
-from target_viva_insights.ingestion import Phase, phase_of
-from target_viva_insights.ledger import ImportKind, IngestionRecord, Ledger, now_iso, package_sha256
+from target_viva_insights.ledger.store import ImportKind, IngestionRecord, Ledger, now_iso, package_sha256
 from target_viva_insights.log_text import keep_log_messages_on_one_line
-from target_viva_insights.mapping import Column, findings_notes, name_fix
 from target_viva_insights.package import complete_package, metadata_document
 from target_viva_insights.quality import profile_for_run, report_path_for, write_report
-from target_viva_insights.reader import VivaMessageReader
-from target_viva_insights.report import Issue, Severity, ValidationReport
 from target_viva_insights.settings import TARGET_SETTINGS, Destination, ImportMode, destination_of
-from target_viva_insights.sink import SkippedStreamSink, VivaSink
+from target_viva_insights.singer.fast_path import (
+    CheckedSettingsTarget,
+    DirectRecordTarget,
+    HeldStateTarget,
+    TerminationHook,
+)
+from target_viva_insights.singer.reader import VivaMessageReader
+from target_viva_insights.singer.sink import SkippedStreamSink, VivaSink
+from target_viva_insights.validation.report import Issue, Severity, ValidationReport
 
 if TYPE_CHECKING:
     import msal  # imported when a run may upload (client.sign_in)
@@ -150,7 +150,7 @@ class TargetVivaInsights(CheckedSettingsTarget, DirectRecordTarget, HeldStateTar
         if not self.config.get("dry_run"):
             # A run that may upload proves its credential now, not after reading the whole stream:
             # a wrong or expired credential would otherwise surface only on a day the data changes.
-            from target_viva_insights.client import sign_in
+            from target_viva_insights.upload.client import sign_in
 
             self._token_cache = sign_in(self.config, self.logger)
 
@@ -411,8 +411,8 @@ class TargetVivaInsights(CheckedSettingsTarget, DirectRecordTarget, HeldStateTar
         ledger = self._ledger
         if ledger is None or not ledger.exists() or not ledger.pending or self.config.get("dry_run"):
             return
-        from target_viva_insights.client import field, settle_ingestion
         from target_viva_insights.errors import IngestionFailed
+        from target_viva_insights.upload.client import field, settle_ingestion
 
         for record in ledger.pending:
             try:
@@ -447,7 +447,7 @@ class TargetVivaInsights(CheckedSettingsTarget, DirectRecordTarget, HeldStateTar
 
     def _deliver_and_record(self, package: Path, plan: ImportPlan, errors_dir: Path) -> None:
         """Upload; the ledger takes the rows once Viva says Completed, or keeps them as pending."""
-        from target_viva_insights.client import deliver_package, field
+        from target_viva_insights.upload.client import deliver_package, field
 
         final = deliver_package(self.config, package, errors_dir, self.logger, self._token_cache)
         ledger = self._ledger

@@ -6,9 +6,9 @@ import logging
 from pathlib import Path
 
 import pytest
-from target_viva_insights.client import deliver_package
 from target_viva_insights.emulator.process import EmulatorHandle
 from target_viva_insights.errors import AuthenticationFailed, ConfigurationError
+from target_viva_insights.upload.client import deliver_package
 
 
 def _kept_bytes(emulator: EmulatorHandle, ingestion_id: str) -> bytes:

@@ -8,7 +8,6 @@ import threading
 from pathlib import Path
 
 import pytest
-from target_viva_insights.client import deliver_package
 from target_viva_insights.emulator.process import EmulatorHandle
 from target_viva_insights.errors import (
     AuthenticationFailed,
@@ -20,6 +19,7 @@ from target_viva_insights.errors import (
     PreviousIngestionPending,
     ServiceError,
 )
+from target_viva_insights.upload.client import deliver_package
 
 
 def _ingestions(emulator: EmulatorHandle) -> list[dict]:

@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import pytest
-from target_viva_insights.client import deliver_package, settle_ingestion
 from target_viva_insights.emulator.process import EmulatorHandle
 from target_viva_insights.errors import (
     DataValidationFailed,
@@ -21,6 +20,7 @@ from target_viva_insights.errors import (
     ServiceError,
 )
 from target_viva_insights.ingestion import Phase, phase_of
+from target_viva_insights.upload.client import deliver_package, settle_ingestion
 
 
 def _ids(emulator: EmulatorHandle) -> set[str]:

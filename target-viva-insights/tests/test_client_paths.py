@@ -9,7 +9,7 @@ against the emulator process.
 from __future__ import annotations
 
 import requests
-from target_viva_insights.client import IngressApi
+from target_viva_insights.upload.client import IngressApi
 
 
 def _watched(api: IngressApi) -> list[tuple[str, int]]:

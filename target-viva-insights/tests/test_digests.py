@@ -10,9 +10,9 @@ import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from target_viva_insights.digest_index import DigestIndex
-from target_viva_insights.digests import DigestAlgorithm, Digester, digest_batch
-from target_viva_insights.prefetch import prefetched
+from target_viva_insights.ledger.digest_index import DigestIndex
+from target_viva_insights.ledger.digests import DigestAlgorithm, Digester, digest_batch
+from target_viva_insights.ledger.prefetch import prefetched
 from target_viva_insights.rules import DateOrder
 
 KEY = b"k" * 32
@@ -37,7 +37,7 @@ def test_digests_of_values_equal_their_definition_batch_after_batch(batches: lis
 
 def test_every_character_arrow_trims_starts_with_a_byte_the_blank_check_looks_at() -> None:
     import pyarrow.compute as pc
-    from target_viva_insights.digests import WHITESPACE_FIRST_BYTES, blank_values
+    from target_viva_insights.ledger.digests import WHITESPACE_FIRST_BYTES, blank_values
 
     characters = [chr(code) for code in range(0x110000) if not 0xD800 <= code <= 0xDFFF]
     trimmed_away = pc.equal(pc.utf8_trim_whitespace(pa.array(characters)), "").to_pylist()
@@ -122,7 +122,7 @@ def test_a_paced_file_lets_its_reader_only_so_far_ahead() -> None:
     import io
     import time
 
-    from target_viva_insights.prefetch import PacedFile
+    from target_viva_insights.ledger.prefetch import PacedFile
 
     paced = PacedFile(io.BytesIO(b"x" * 100), ahead=2)
     got: list[bytes] = []
@@ -151,7 +151,7 @@ def test_a_paced_file_lets_its_reader_only_so_far_ahead() -> None:
 def test_a_reader_that_needs_more_blocks_is_late_not_stuck(monkeypatch) -> None:
     import io
 
-    from target_viva_insights import prefetch
+    from target_viva_insights.ledger import prefetch
 
     monkeypatch.setattr(prefetch, "PATIENCE_SECONDS", 0.05)
     paced = prefetch.PacedFile(io.BytesIO(b"y" * 30), ahead=1)

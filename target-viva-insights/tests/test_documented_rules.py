@@ -25,9 +25,9 @@ from typing import Any
 
 import pytest
 from target_viva_insights.catalogue import M365_SOURCES, THIS_PROJECT, Rule
-from target_viva_insights.report import Severity, ValidationReport
 from target_viva_insights.template import load_template
-from target_viva_insights.validation import validate_package
+from target_viva_insights.validation.report import Severity, ValidationReport
+from target_viva_insights.validation.validator import validate_package
 
 CORPUS = Path(__file__).parent / "corpus"
 RULES_DOCUMENT = Path(__file__).parents[2] / "docs" / "viva-rules.md"

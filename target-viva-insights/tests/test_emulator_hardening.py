@@ -118,8 +118,8 @@ def test_abandon_wants_a_guid(emulator):
 
 
 def test_uploads_and_error_files_are_private(emulator, packages, tmp_path):
-    from target_viva_insights.client import deliver_package
     from target_viva_insights.errors import DataValidationFailed
+    from target_viva_insights.upload.client import deliver_package
 
     emulator.set_faults(reject=True)
     with pytest.raises(DataValidationFailed):

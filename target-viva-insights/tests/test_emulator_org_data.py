@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 import requests
-from target_viva_insights.client import deliver_package
 from target_viva_insights.emulator.process import EmulatorHandle, running_emulator
 from target_viva_insights.errors import DataValidationFailed
+from target_viva_insights.upload.client import deliver_package
 
 HEADER = ["PersonId", "ManagerId", "Organization", "EffectiveDate"]
 TYPES = {

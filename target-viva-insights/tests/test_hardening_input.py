@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 import pytest
-from target_viva_insights.fast_path import undecodable
+from target_viva_insights.singer.fast_path import undecodable
 from viva_testing import STREAM, hr_schema, singer_lines, small_org
 
 DATA_EXIT = 3

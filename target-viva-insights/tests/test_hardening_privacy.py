@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from conftest import METADATA, write_package
 from target_viva_insights.log_text import printable
-from target_viva_insights.report import Issue, Rule, ValidationReport, spreadsheet_safe
+from target_viva_insights.validation.report import Issue, Rule, ValidationReport, spreadsheet_safe
 from viva_testing import hr_schema, run_target_process, singer_lines, small_org
 
 

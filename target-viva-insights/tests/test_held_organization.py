@@ -10,14 +10,14 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 from target_viva_insights.catalogue import Rule
-from target_viva_insights.digests import digest_batch
-from target_viva_insights.held_organization import HeldPersonIds, LedgerOrganization
-from target_viva_insights.ledger import ImportKind, IngestionRecord, Ledger, now_iso
+from target_viva_insights.ledger.digests import digest_batch
+from target_viva_insights.ledger.held import HeldPersonIds, LedgerOrganization
+from target_viva_insights.ledger.store import ImportKind, IngestionRecord, Ledger, now_iso
 from target_viva_insights.package import CsvField
-from target_viva_insights.report import ValidationReport
 from target_viva_insights.rules import DateOrder
 from target_viva_insights.settings import ImportMode
-from target_viva_insights.validation import validate_data_csv
+from target_viva_insights.validation.report import ValidationReport
+from target_viva_insights.validation.validator import validate_data_csv
 
 TENANT = "00000000-0000-0000-0000-0000000000a7"
 FIELDS = [
@@ -154,7 +154,7 @@ def test_the_chart_follows_chains_through_unnamed_people(ledger: Ledger) -> None
     # p21 -> p5 (named), p5 -> p1 -> p0 (named, one unnamed on the way), p0 leads.
     assert chart.manager.tolist() == [-1, 0, 1]
     assert chart.unnamed_on_the_way.tolist() == [0, 1, 0]
-    from target_viva_insights.held_organization import split_month_keys
+    from target_viva_insights.ledger.held import split_month_keys
 
     addresses, months = split_month_keys(chart.held_months)
     assert addresses.tolist() == [0, 0, 1, 1, 2, 2]

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import pyarrow as pa
 import pytest
-from target_viva_insights import hierarchy
 from target_viva_insights.package import CsvField
 from target_viva_insights.rules import DateOrder
 from target_viva_insights.settings import ImportMode
-from target_viva_insights.validation import DataValidator
+from target_viva_insights.validation import hierarchy
+from target_viva_insights.validation.validator import DataValidator
 
 FIELDS = [
     CsvField("PersonId", "PersonId", "EmailType"),

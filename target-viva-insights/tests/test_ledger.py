@@ -16,8 +16,8 @@ import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from target_viva_insights.digests import Digester, RowDigests, digest_batch
-from target_viva_insights.ledger import (
+from target_viva_insights.ledger.digests import Digester, RowDigests, digest_batch
+from target_viva_insights.ledger.store import (
     ImportKind,
     IngestionRecord,
     Ledger,
@@ -285,7 +285,7 @@ def test_an_unknown_protocol_is_a_clear_error() -> None:
 def test_a_format_1_ledger_keeps_hmac_digests_and_stays_usable(root: str) -> None:
     import hmac
 
-    from target_viva_insights.digests import DigestAlgorithm
+    from target_viva_insights.ledger.digests import DigestAlgorithm
 
     first = Ledger(root, TENANT)
     first.manifest["format"] = 1  # as the first release wrote it
@@ -318,7 +318,7 @@ def test_a_new_ledger_is_format_2_with_blake2b_digests(root: str) -> None:
 def test_an_upsert_keeps_one_row_per_key_the_newest_winning(
     old_rows: list[tuple[int, int]], new_rows: list[tuple[int, int]]
 ) -> None:
-    from target_viva_insights.ledger import _last_per_key, _upsert
+    from target_viva_insights.ledger.store import _last_per_key, _upsert
 
     def digests(rows: list[tuple[int, int]]) -> RowDigests:
         keys = np.array([key for key, _ in rows], dtype=np.uint64)

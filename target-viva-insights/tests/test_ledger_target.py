@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from target_viva_insights.emulator.process import EmulatorHandle
-from target_viva_insights.ledger import Ledger
+from target_viva_insights.ledger.store import Ledger
 from target_viva_insights.target import TargetVivaInsights
 
 SCHEMA = {

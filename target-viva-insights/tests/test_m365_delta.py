@@ -19,7 +19,7 @@ from target_viva_insights.destinations.m365.delta import (
     empty_state,
     write_upload_csv,
 )
-from target_viva_insights.digests import Digester
+from target_viva_insights.ledger.digests import Digester
 from target_viva_insights.rules import DateOrder, ValueKind
 
 TODAY = datetime.date(2025, 6, 15)
@@ -240,7 +240,7 @@ def test_the_upload_csv_has_one_header_blank_cells_and_delete_tokens(tmp_path: P
 
 
 def test_the_state_is_kept_in_the_tenants_ledger_folder(tmp_path: Path) -> None:
-    from target_viva_insights.ledger import Ledger
+    from target_viva_insights.ledger.store import Ledger
 
     ledger = Ledger(str(tmp_path / "ledger"), "tenant-1")
     assert ledger.read_m365_state() is None
@@ -295,7 +295,7 @@ def test_a_header_only_input_sends_nobody_and_keeps_the_state() -> None:
 
 
 def test_the_targets_mapping_and_its_hr_synonyms_feed_the_microsoft_names() -> None:
-    from target_viva_insights.mapping import plan_columns as plan_data_csv
+    from target_viva_insights.build.mapping import plan_columns as plan_data_csv
 
     schema = {
         "properties": {

@@ -14,10 +14,10 @@ from target_viva_insights.catalogue import M365_SOURCES, Rule
 from target_viva_insights.destinations.m365.columns import plan_columns
 from target_viva_insights.destinations.m365.delta import current_rows, formatted_table
 from target_viva_insights.destinations.m365.rules import check_upload
-from target_viva_insights.digests import Digester
 from target_viva_insights.errors import DataValidationFailed
-from target_viva_insights.report import ValidationReport
+from target_viva_insights.ledger.digests import Digester
 from target_viva_insights.rules import DateOrder, ValueKind
+from target_viva_insights.validation.report import ValidationReport
 
 RULES_PAGE = Path(__file__).parents[1] / "docs" / "m365-rules.md"
 TODAY = datetime.date(2025, 6, 15)

@@ -24,9 +24,9 @@ from target_viva_insights.destinations.m365.delta import (
     write_upload_csv,
 )
 from target_viva_insights.destinations.m365.upload import upload_csv
-from target_viva_insights.digests import Digester
 from target_viva_insights.emulator.process import EmulatorHandle
 from target_viva_insights.errors import AuthenticationFailed, ConfigurationError, NetworkError
+from target_viva_insights.ledger.digests import Digester
 from target_viva_insights.rules import DateOrder, ValueKind
 
 GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")

@@ -7,7 +7,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from target_viva_insights.validation import validate_package
+from target_viva_insights.validation.validator import validate_package
 from viva_testing import hr_schema, singer_lines, small_org
 
 

@@ -13,7 +13,7 @@ from target_viva_insights.catalogue import (
     THIS_PROJECT,
     Rule,
 )
-from target_viva_insights.report import Issue, Severity, ValidationReport
+from target_viva_insights.validation.report import Issue, Severity, ValidationReport
 
 KNOWN_SOURCES = {FILE_RULES, PREPARE_ORG_DATA, FIRST_IMPORT, THIS_PROJECT, *M365_SOURCES}
 

@@ -15,7 +15,7 @@ from singer_sdk.plugin_base import PluginBase
 from singer_sdk.singerlib.encoding import GenericSingerReader
 from singer_sdk.sinks import BatchSink, Sink
 from singer_sdk.target_base import Target
-from target_viva_insights import fast_path, reader
+from target_viva_insights.singer import fast_path, reader
 from target_viva_insights.target import TargetVivaInsights
 
 # (SDK class, member, the parameter names we call it with or override it with)

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from target_viva_insights import names, rules
+from target_viva_insights import rules
+from target_viva_insights.build import names
 from viva_testing import hr_schema, run_target_process, singer_lines, small_org
 
 TEXT = {"type": ["string", "null"]}

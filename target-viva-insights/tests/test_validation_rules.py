@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from target_viva_insights.mapping import MappingError
+from target_viva_insights.build.mapping import MappingError
 from target_viva_insights.target import PreflightFailedError
 from viva_testing import hr_schema, singer_lines, small_org
 

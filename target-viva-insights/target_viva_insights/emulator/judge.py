@@ -22,8 +22,8 @@ from pathlib import Path
 from target_viva_insights.catalogue import Rule
 from target_viva_insights.emulator.faults import Strictness
 from target_viva_insights.package import PackageError, open_package
-from target_viva_insights.report import Severity, ValidationReport
-from target_viva_insights.validation import validate_package
+from target_viva_insights.validation.report import Severity, ValidationReport
+from target_viva_insights.validation.validator import validate_package
 
 logger = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from target_viva_insights.emulator.faults import Strictness
 from target_viva_insights.emulator.judge import PACKAGE_RULE, Finding, Verdict, judge
 from target_viva_insights.emulator.org_data import OrgDataError, OrgDataStore
 from target_viva_insights.ingestion import IngestionStatus
-from target_viva_insights.report import Severity
+from target_viva_insights.validation.report import Severity
 
 NOT_STARTED = IngestionStatus.NOT_STARTED.value
 EXTRACTION_COMPLETE = IngestionStatus.EXTRACTION_COMPLETE.value

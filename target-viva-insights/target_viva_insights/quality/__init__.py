@@ -12,8 +12,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from target_viva_insights.import_plan import ImportPlan
-from target_viva_insights.ledger import Ledger
+from target_viva_insights.ledger.plan import ImportPlan
+from target_viva_insights.ledger.store import Ledger
 from target_viva_insights.package import CsvField, open_data_csv
 from target_viva_insights.quality.html import report_path_for, write_report
 from target_viva_insights.quality.inputs import read_text_table, unique_names
@@ -26,7 +26,7 @@ from target_viva_insights.quality.profile import (
     columns_of,
     profile_table,
 )
-from target_viva_insights.report import ValidationReport
+from target_viva_insights.validation.report import ValidationReport
 
 __all__ = [
     "Changes",

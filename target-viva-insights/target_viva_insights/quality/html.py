@@ -33,7 +33,7 @@ from target_viva_insights.quality.profile import (
     QualityProfile,
 )
 from target_viva_insights.quality.svg import Bar, bar_chart
-from target_viva_insights.report import Issue, private_file
+from target_viva_insights.validation.report import Issue, private_file
 
 STYLE = """
 :root { color: #111; background: #fff; }

@@ -17,13 +17,13 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from target_viva_insights import rules
+from target_viva_insights.build.mapping import SourceType, default_token
 from target_viva_insights.errors import ConfigurationError, DataValidationFailed
-from target_viva_insights.mapping import SourceType, default_token
 from target_viva_insights.package import CsvField, PackageError, open_package, read_header, read_text_batches
 from target_viva_insights.quality.profile import Column, InputKind, columns_of, is_m365
-from target_viva_insights.report import ValidationReport
 from target_viva_insights.settings import ImportMode
-from target_viva_insights.validation import DataValidator, validate_package
+from target_viva_insights.validation.report import ValidationReport
+from target_viva_insights.validation.validator import DataValidator, validate_package
 
 # What pyarrow's CSV reader says of a file with nothing after the header line.
 EMPTY_CSV_MESSAGE = "Empty CSV file"

@@ -24,9 +24,9 @@ import pyarrow.compute as pc
 from target_viva_insights import rules
 from target_viva_insights.catalogue import Rule, Severity
 from target_viva_insights.dates import real_days, viva_date_days
-from target_viva_insights.ledger import Comparison
-from target_viva_insights.report import Issue, ValidationReport
+from target_viva_insights.ledger.store import Comparison
 from target_viva_insights.rules import DateOrder, ValueKind
+from target_viva_insights.validation.report import Issue, ValidationReport
 
 # Viva's privacy minimum: groups smaller than this are suppressed in its reports, and their labels are
 # never shown here either.

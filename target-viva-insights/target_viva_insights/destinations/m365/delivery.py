@@ -18,6 +18,8 @@ from typing import Any
 
 import pyarrow as pa
 
+from target_viva_insights.build.export import ExportSettings
+from target_viva_insights.build.mapping import Column
 from target_viva_insights.destinations.m365.columns import M365Plan
 from target_viva_insights.destinations.m365.delta import (
     AddressSealer,
@@ -30,13 +32,11 @@ from target_viva_insights.destinations.m365.delta import (
     write_upload_csv,
 )
 from target_viva_insights.destinations.m365.rules import check_upload
-from target_viva_insights.digests import Digester
 from target_viva_insights.errors import ConfigurationError
-from target_viva_insights.export import ExportSettings
-from target_viva_insights.ledger import Ledger
-from target_viva_insights.mapping import Column
+from target_viva_insights.ledger.digests import Digester
+from target_viva_insights.ledger.store import Ledger
 from target_viva_insights.package import open_data_csv
-from target_viva_insights.report import ValidationReport, private_file
+from target_viva_insights.validation.report import ValidationReport, private_file
 
 # Kept in the state's schema metadata: the day every current person was last sent (`full_resend_days`).
 LAST_FULL_SEND = b"last_full_send"

@@ -31,8 +31,8 @@ from target_viva_insights.destinations.m365.columns import (
     M365Column,
     SupervisorLevel,
 )
-from target_viva_insights.report import MAX_ISSUES_PER_RULE, Issue, ValidationReport
 from target_viva_insights.rules import DateOrder, ValueKind
+from target_viva_insights.validation.report import MAX_ISSUES_PER_RULE, Issue, ValidationReport
 
 MAX_ATTRIBUTES = 105
 # "at least 95% of your users must have data for those attributes. If not, the upload fails."

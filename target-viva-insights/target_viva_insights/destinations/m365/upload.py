@@ -22,8 +22,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from target_viva_insights.client import IngressApi, _Attempt, field
 from target_viva_insights.errors import ConfigurationError, NetworkError
+from target_viva_insights.upload.client import IngressApi, _Attempt, field
 
 WHERE_RESULTS_SHOW = "Microsoft 365 admin center > Setup > Migration and imports"
 

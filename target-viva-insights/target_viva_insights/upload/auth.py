@@ -25,7 +25,7 @@ from msal.exceptions import MsalServiceError
 from target_viva_insights.errors import AuthenticationFailed, ConfigurationError, ServiceError, network_error
 from target_viva_insights.log_text import printable
 from target_viva_insights.settings import ConnectionSettings
-from target_viva_insights.transport import Sessions
+from target_viva_insights.upload.transport import Sessions
 
 _PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----.+?-----END \1-----", re.DOTALL)
 _PFX_SUFFIXES = (".pfx", ".p12")

@@ -20,11 +20,12 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from target_viva_insights import names, rules
+from target_viva_insights import rules
+from target_viva_insights.build import names
 from target_viva_insights.errors import ConfigurationError
 from target_viva_insights.log_text import printable
-from target_viva_insights.report import MAX_ISSUES_PER_RULE, Issue, Rule, ValidationReport
 from target_viva_insights.rules import DateOrder, ValueKind
+from target_viva_insights.validation.report import MAX_ISSUES_PER_RULE, Issue, Rule, ValidationReport
 
 logger = logging.getLogger(__name__)
 

@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from target_viva_insights.digests import RowDigests, dictionary_batches, digest_batches
 from target_viva_insights.errors import ConfigurationError
-from target_viva_insights.ledger import Comparison, ImportKind, Keep, Ledger, default_ledger_path
+from target_viva_insights.ledger.digests import RowDigests, dictionary_batches, digest_batches
+from target_viva_insights.ledger.store import Comparison, ImportKind, Keep, Ledger, default_ledger_path
 from target_viva_insights.package import DataCsvWriter, open_data_csv, read_header, read_text_batches
 from target_viva_insights.rules import DEFAULT_DATE_ORDER, DateOrder
 from target_viva_insights.settings import DEFAULT_IMPORT_MODE, ImportMode

@@ -19,11 +19,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from target_viva_insights.digest_index import find_sorted, sorted_distinct
-from target_viva_insights.digests import NO_DATE, NO_MANAGER
+from target_viva_insights.ledger.digest_index import find_sorted, sorted_distinct
+from target_viva_insights.ledger.digests import NO_DATE, NO_MANAGER
 
 if TYPE_CHECKING:
-    from target_viva_insights.ledger import Ledger
+    from target_viva_insights.ledger.store import Ledger
 
 NO_CODE = -1
 ROWS_AT_ONCE = 1 << 18

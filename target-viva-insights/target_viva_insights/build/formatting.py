@@ -22,11 +22,11 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from target_viva_insights.build.mapping import SINGER_METADATA_PATTERN, Column, SourceType
 from target_viva_insights.catalogue import Rule
 from target_viva_insights.dates import iso_to_viva_dates
-from target_viva_insights.mapping import SINGER_METADATA_PATTERN, Column, SourceType
-from target_viva_insights.report import MAX_ISSUES_PER_RULE, Issue
 from target_viva_insights.rules import DateOrder, ValueKind
+from target_viva_insights.validation.report import MAX_ISSUES_PER_RULE, Issue
 
 ARROW_TYPES: dict[SourceType, pa.DataType] = {
     SourceType.STRING: pa.string(),

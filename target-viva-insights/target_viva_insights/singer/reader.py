@@ -21,8 +21,8 @@ from singer_sdk.exceptions import MissingKeyPropertiesError, RecordsWithoutSchem
 from singer_sdk.singerlib.exceptions import InvalidInputLine
 
 from target_viva_insights.errors import DataValidationFailed, VivaError
-from target_viva_insights.fast_path import LeanMessageReader, undecodable
 from target_viva_insights.log_text import printable
+from target_viva_insights.singer.fast_path import LeanMessageReader, undecodable
 
 _LOCAL_SCHEMES = ("", "file")
 

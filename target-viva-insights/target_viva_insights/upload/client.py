@@ -26,7 +26,6 @@ from typing import Any
 import msal
 import requests
 
-from target_viva_insights.auth import TokenProvider
 from target_viva_insights.errors import (
     PERMISSION_ADVICE,
     ConfigurationError,
@@ -43,7 +42,8 @@ from target_viva_insights.errors import (
 )
 from target_viva_insights.ingestion import Phase, is_known_status, phase_of
 from target_viva_insights.settings import ConnectionSettings, settings_with_defaults
-from target_viva_insights.transport import (
+from target_viva_insights.upload.auth import TokenProvider
+from target_viva_insights.upload.transport import (
     Sessions,
     UploadBody,
     backoff_seconds,

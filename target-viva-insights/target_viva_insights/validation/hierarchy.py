@@ -17,8 +17,8 @@ import pyarrow.compute as pc
 
 from target_viva_insights import rules
 from target_viva_insights.catalogue import Rule
-from target_viva_insights.digest_index import find_sorted
-from target_viva_insights.held_organization import (
+from target_viva_insights.ledger.digest_index import find_sorted
+from target_viva_insights.ledger.held import (
     HeldChart,
     HeldOrganization,
     month_keys,
@@ -26,7 +26,7 @@ from target_viva_insights.held_organization import (
     split_month_keys,
 )
 from target_viva_insights.memory import release_freed_memory
-from target_viva_insights.report import MAX_ISSUES_PER_RULE, Issue, ValidationReport
+from target_viva_insights.validation.report import MAX_ISSUES_PER_RULE, Issue, ValidationReport
 
 MISSING_DAY = np.iinfo(np.int32).min
 NO_MANAGER = -1

@@ -31,15 +31,15 @@ import pyarrow.compute as pc
 
 from target_viva_insights import rules
 from target_viva_insights.dates import viva_date_days
-from target_viva_insights.digest_index import DigestIndex, find_sorted
 from target_viva_insights.errors import ConfigurationError, LedgerError
+from target_viva_insights.ledger.digest_index import DigestIndex, find_sorted
+from target_viva_insights.ledger.prefetch import PacedFile, prefetched
 from target_viva_insights.package import (
     PackageError,
     open_package,
     read_header,
     read_text_batches,
 )
-from target_viva_insights.prefetch import PacedFile, prefetched
 from target_viva_insights.rules import DateOrder
 
 PERSON_FIELD = rules.PERSON_ID

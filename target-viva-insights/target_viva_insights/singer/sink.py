@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from target_viva_insights.export import Export
-from target_viva_insights.fast_path import DirectRecordSink, UnparsedRecordsSink
+from target_viva_insights.build.export import Export
 from target_viva_insights.memory import release_freed_memory
+from target_viva_insights.singer.fast_path import DirectRecordSink, UnparsedRecordsSink
 
 
 class VivaSink(DirectRecordSink):

@@ -43,8 +43,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from target_viva_insights.digest_index import DigestIndex, find_sorted, last_of_runs
-from target_viva_insights.digests import (
+from target_viva_insights.errors import LedgerError, LedgerLocked
+from target_viva_insights.ledger.digest_index import DigestIndex, find_sorted, last_of_runs
+from target_viva_insights.ledger.digests import (
     DTYPES,
     DigestAlgorithm,
     Digester,
@@ -52,7 +53,6 @@ from target_viva_insights.digests import (
     RowDigestsBuilder,
     digest_batch,
 )
-from target_viva_insights.errors import LedgerError, LedgerLocked
 from target_viva_insights.rules import DateOrder
 
 # 2: values digested with keyed BLAKE2b (format 1 ledgers keep HMAC-SHA256 and stay readable).

@@ -15,18 +15,18 @@ from typing import Any
 
 import pyarrow as pa
 
-from target_viva_insights import mapping
+from target_viva_insights.build import mapping
+from target_viva_insights.build.formatting import format_batch
+from target_viva_insights.build.mapping import Column, MappingError
 from target_viva_insights.catalogue import Rule
-from target_viva_insights.formatting import format_batch
-from target_viva_insights.held_organization import HeldOrganization
+from target_viva_insights.ledger.held import HeldOrganization
 from target_viva_insights.log_text import printable
-from target_viva_insights.mapping import Column, MappingError
 from target_viva_insights.package import CsvField, DataCsvWriter, open_data_csv, read_text_batches
-from target_viva_insights.report import Issue, ValidationReport
 from target_viva_insights.rules import DEFAULT_DATE_ORDER, DateOrder
 from target_viva_insights.settings import DEFAULT_IMPORT_MODE, ImportMode
 from target_viva_insights.template import MetadataTemplate, load_template
-from target_viva_insights.validation import DataValidator, validate_data_csv
+from target_viva_insights.validation.report import Issue, ValidationReport
+from target_viva_insights.validation.validator import DataValidator, validate_data_csv
 
 # The mapping's notes are logged under its own name, as `mapping.build_columns` does.
 _logger = logging.getLogger(mapping.__name__)

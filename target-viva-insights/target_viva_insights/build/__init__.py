@@ -1,0 +1,1 @@
+"""Records to data.csv: column mapping and names, value formatting, the data.csv writer."""

@@ -1,0 +1,1 @@
+"""The delivery ledger: what the tenant holds, row digests, and the import plan made from them."""

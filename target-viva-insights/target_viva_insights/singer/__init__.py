@@ -1,0 +1,1 @@
+"""The Singer side: the message reader, the fast record path and the sink."""

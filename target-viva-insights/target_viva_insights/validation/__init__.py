@@ -1,0 +1,1 @@
+"""The judge: Viva's rules over data.csv and the organization, and the findings report."""
