@@ -33,7 +33,7 @@ def step(action: str, package: Path, ledger_root: Path) -> int:
     import pyarrow as pa
     from target_viva_insights.ledger.digests import digest_batches, open_for_digests
     from target_viva_insights.ledger.store import (
-        ImportKind,
+        ImportMode,
         IngestionRecord,
         Keep,
         Ledger,
@@ -53,7 +53,7 @@ def step(action: str, package: Path, ledger_root: Path) -> int:
     if action == "adopt":
         people = len(set(digests.person.tolist()))
         record = IngestionRecord(
-            "bench", now_iso(), ImportKind.FULL, len(digests), people, package_sha256(package)
+            "bench", now_iso(), ImportMode.FULL, len(digests), people, package_sha256(package)
         )
         with ledger.locked():
             ledger.record_completed(record, digests)

@@ -64,12 +64,15 @@ def build_package(path: Path, size_mb: int) -> Path:
 
 def child(config_file: Path, package: Path) -> None:
     """Runs in its own process so that ru_maxrss is the client's alone."""
+    from target_viva_insights.settings import settings_with_defaults
     from target_viva_insights.upload.client import deliver_package
 
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(message)s")
     config = json.loads(config_file.read_text())
     started = time.perf_counter()
-    ingestion = deliver_package(config, package, package.parent, logging.getLogger("bench"))
+    ingestion = deliver_package(
+        settings_with_defaults(config), package, package.parent, logging.getLogger("bench")
+    )
     seconds = time.perf_counter() - started
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kilobytes on Linux
     print(json.dumps({"id": ingestion["Id"], "seconds": seconds, "peak_rss_mb": peak_kb / 1024}))

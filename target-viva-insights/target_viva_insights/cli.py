@@ -20,7 +20,7 @@ from typing import Any
 from target_viva_insights.errors import ConfigurationError, DataValidationFailed, VivaError
 from target_viva_insights.log_text import keep_log_messages_on_one_line
 from target_viva_insights.rules import DateOrder
-from target_viva_insights.settings import CONNECTION_SETTINGS
+from target_viva_insights.settings import CONNECTION_SETTINGS, settings_with_defaults
 from target_viva_insights.template import MetadataTemplate, load_template
 
 ENV_PREFIXES = ("TARGET_VIVA_INSIGHTS_", "VIVA_INSIGHTS_")  # the second wins
@@ -162,7 +162,7 @@ def command_upload(arguments: argparse.Namespace, settings: dict[str, Any]) -> i
         raise ConfigurationError(f"{package} is not a file")
     if package.suffix.lower() == ".zip" and not arguments.skip_validation:
         _validate_or_raise(package, settings)
-    _print_json(deliver_package(settings, package, _output_dir(settings), logger))
+    _print_json(deliver_package(settings_with_defaults(settings), package, _output_dir(settings), logger))
     return 0
 
 
@@ -183,7 +183,7 @@ def command_status(arguments: argparse.Namespace, settings: dict[str, Any]) -> i
     from target_viva_insights.upload.client import IngressApi, checked_ingestion_id
 
     ingestion_id = checked_ingestion_id(arguments.ingestion_id)
-    with IngressApi(settings, logger) as api:
+    with IngressApi(settings_with_defaults(settings), logger) as api:
         ingestion = api.ingestion(ingestion_id)
         if arguments.wait:
             ingestion = api.await_ingestion(ingestion, _output_dir(settings))
@@ -208,7 +208,7 @@ def command_errors(arguments: argparse.Namespace, settings: dict[str, Any]) -> i
     from target_viva_insights.upload.client import IngressApi, checked_ingestion_id
 
     ingestion_id = checked_ingestion_id(arguments.ingestion_id)
-    with IngressApi(settings, logger) as api:
+    with IngressApi(settings_with_defaults(settings), logger) as api:
         target = Path(arguments.output) if arguments.output else None
         saved = api.download_errors(ingestion_id, _output_dir(settings), target)
     print(saved)
@@ -230,7 +230,7 @@ def command_ping(arguments: argparse.Namespace, settings: dict[str, Any]) -> int
     """
     from target_viva_insights.upload.client import IngressApi, field
 
-    with IngressApi(settings, logger) as api:
+    with IngressApi(settings_with_defaults(settings), logger) as api:
         scale_unit = api.scale_unit()
         answer = api.ping()
     print(f"tenant_id: {api.tenant_id}")
@@ -414,9 +414,10 @@ def _decoded(table: Any) -> Any:
 
 def command_ledger_adopt(arguments: argparse.Namespace, settings: dict[str, Any]) -> int:
     """Record a package as what Viva holds (a tenant whose data was uploaded by other means)."""
+    from target_viva_insights.import_mode import ImportMode
     from target_viva_insights.ledger.digest_index import sorted_distinct
     from target_viva_insights.ledger.digests import digest_batches, open_for_digests
-    from target_viva_insights.ledger.store import ImportKind, IngestionRecord, now_iso, package_sha256
+    from target_viva_insights.ledger.store import IngestionRecord, now_iso, package_sha256
 
     ledger = _open_ledger(arguments, settings)
     package = _existing_file(arguments.package)
@@ -431,7 +432,7 @@ def command_ledger_adopt(arguments: argparse.Namespace, settings: dict[str, Any]
         record = IngestionRecord(
             arguments.ingestion_id or f"adopted:{package.name}",
             now_iso(),
-            ImportKind.FULL,
+            ImportMode.FULL,
             len(digests),
             sorted_distinct(digests.person).size,
             package_sha256(package),

@@ -30,8 +30,8 @@ import pyarrow.csv as pacsv
 
 from target_viva_insights import rules
 from target_viva_insights.catalogue import Rule
+from target_viva_insights.import_mode import ImportMode
 from target_viva_insights.rules import DateOrder, ValueKind
-from target_viva_insights.settings import ImportMode
 
 DATA_FILE = "data.csv"
 METADATA_FILE = "metadata.json"
@@ -119,7 +119,7 @@ def metadata_document(fields: Iterable[CsvField], import_mode: ImportMode) -> di
     """
     return {
         "DatasetType": DATASET_TYPE,
-        "IsBootstrap": IS_BOOTSTRAP[import_mode],
+        "IsBootstrap": "true" if import_mode.is_bootstrap else "false",
         "Mapping": {field.header: {"name": field.name, "type": field.token} for field in fields},
     }
 

@@ -4,48 +4,39 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from singer_sdk import typing as th
 
 from target_viva_insights.errors import ConfigurationError
+from target_viva_insights.import_mode import DEFAULT_IMPORT_MODE, ImportMode
 from target_viva_insights.ingestion import AwaitStatus
 from target_viva_insights.rules import DEFAULT_DATE_ORDER, TYPE_TOKENS, DateOrder
 
 
-class Destination(str, enum.Enum):
+class DestinationKind(str, enum.Enum):
     """Where the organizational data goes; the value is the setting."""
 
     VIVA_INSIGHTS = "viva_insights"  # the legacy HR ingress: a zip with data.csv and metadata.json
     M365 = "m365"  # Organizational data in Microsoft 365 (MODIS): a CSV merged into the tenant
 
 
-DEFAULT_DESTINATION = Destination.VIVA_INSIGHTS
+DEFAULT_DESTINATION = DestinationKind.VIVA_INSIGHTS
 
 
-def destination_of(config: Mapping[str, Any]) -> Destination:
+def destination_of(config: Mapping[str, Any]) -> DestinationKind:
     """The run's destination (the schema check has refused any other token)."""
-    return Destination(config.get("destination") or DEFAULT_DESTINATION.value)
+    return DestinationKind(config.get("destination") or DEFAULT_DESTINATION.value)
 
 
 def default_await_status(config: Mapping[str, Any]) -> AwaitStatus:
     """MODIS documents no status endpoint: nothing to await there."""
-    if destination_of(config) is Destination.M365:
+    if destination_of(config) is DestinationKind.M365:
         return AwaitStatus.NONE
     return AwaitStatus.COMPLETION
 
-
-class ImportMode(enum.Enum):
-    """Whether a package replaces Viva's organizational data or adds to it; the value is the setting."""
-
-    # Decided per run against the delivery ledger (import_plan.py): FULL or INCREMENTAL, never sent as is.
-    AUTO = "auto"
-    FULL = "full"
-    INCREMENTAL = "incremental"
-
-
-DEFAULT_IMPORT_MODE = ImportMode.AUTO
 
 DEFAULT_API_BASE_URL = "https://api.orginsights.viva.office.com/v1.0"
 DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com"
@@ -185,7 +176,7 @@ PACKAGE_SETTINGS = th.PropertiesList(
         "destination",
         th.StringType,
         default=DEFAULT_DESTINATION.value,
-        allowed_values=[destination.value for destination in Destination],
+        allowed_values=[destination.value for destination in DestinationKind],
         title="Destination",
         description=(
             "`viva_insights`: the Viva Insights HR ingress (a zip package). `m365`: Organizational data in "
@@ -436,3 +427,83 @@ def _number(name: str, value: Any, *, whole: bool) -> Any:
     if not number.is_integer():
         raise ConfigurationError(f"{name} must be a whole number, not {value!r}.")
     return int(number)
+
+
+DEFAULT_MAX_POPULATION_DROP_PERCENT = 10.0
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSettings:
+    """Every setting of one run, parsed once at start-up after `config_check` accepted the config.
+
+    Nothing below the target and the command reads the config dict: they pass this object down.
+    """
+
+    destination: DestinationKind = DEFAULT_DESTINATION
+    import_mode: ImportMode = DEFAULT_IMPORT_MODE
+    date_order: DateOrder = DEFAULT_DATE_ORDER
+    output_dir: Path | None = None
+    dry_run: bool = False
+    preflight_report_only: bool = False
+    allow_empty: bool = False
+    stream_name: str | None = None
+    tenant_id: str | None = None
+    api_base_url: str = DEFAULT_API_BASE_URL
+    ledger_path: str | None = None
+    max_population_drop_percent: float = DEFAULT_MAX_POPULATION_DROP_PERCENT
+    remove_missing_people: bool = False
+    full_resend_days: int | None = None
+    column_mapping: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    field_types: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    exclude_columns: Sequence[str] = ()
+    metadata_template: str | None = None
+    validate_records: bool = True
+    # None on a dry run whose connection settings are absent or incomplete: it signs in nowhere.
+    connection: ConnectionSettings | None = None
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> RunSettings:
+        """The typed settings of a config `config_check.check_settings` accepted; defaults filled in.
+
+        Raises:
+            ConfigurationError: a connection setting is missing or invalid on a run that uploads.
+        """
+        try:
+            connection: ConnectionSettings | None = settings_with_defaults(config)
+        except ConfigurationError:
+            if not config.get("dry_run"):
+                raise
+            connection = None
+        output_dir = config.get("output_dir")
+        drop = config.get("max_population_drop_percent")
+        resend = config.get("full_resend_days")
+        return cls(
+            destination=destination_of(config),
+            import_mode=ImportMode(config.get("import_mode") or DEFAULT_IMPORT_MODE.value),
+            date_order=DateOrder(config.get("date_order") or DEFAULT_DATE_ORDER.value),
+            output_dir=Path(str(output_dir)).expanduser() if output_dir else None,
+            dry_run=bool(config.get("dry_run")),
+            preflight_report_only=bool(config.get("preflight_report_only")),
+            allow_empty=bool(config.get("allow_empty")),
+            stream_name=config.get("stream_name") or None,
+            tenant_id=str(config["tenant_id"]) if config.get("tenant_id") else None,
+            api_base_url=str(config.get("api_base_url") or DEFAULT_API_BASE_URL),
+            ledger_path=str(config["ledger_path"]) if config.get("ledger_path") else None,
+            max_population_drop_percent=DEFAULT_MAX_POPULATION_DROP_PERCENT if drop is None else float(drop),
+            remove_missing_people=bool(config.get("remove_missing_people")),
+            full_resend_days=int(resend) if resend else None,
+            column_mapping=dict(config.get("column_mapping") or {}),
+            field_types=dict(config.get("field_types") or {}),
+            exclude_columns=tuple(config.get("exclude_columns") or ()),
+            metadata_template=config.get("metadata_template") or None,
+            validate_records=bool(config.get("validate_records", True)),
+            connection=connection,
+        )
+
+    def require_connection(self) -> ConnectionSettings:
+        """The connection settings of a run that uploads (`config_check` made sure they are there)."""
+        if self.connection is None:
+            raise ConfigurationError(
+                "This run needs the connection settings (tenant_id, client_id, a credential)."
+            )
+        return self.connection

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import datetime
 import gc
 import shutil
 import sys
@@ -21,29 +19,16 @@ from singer_sdk.sinks import Sink
 from singer_sdk.target_base import Target
 
 from target_viva_insights import config_check
-from target_viva_insights.build.export import Export, ExportSettings, csv_fields
-from target_viva_insights.build.mapping import Column, findings_notes, name_fix
-from target_viva_insights.errors import (
-    ConfigurationError,
-    DataValidationFailed,
-    PreviousIngestionPending,
-    VivaError,
-)
-from target_viva_insights.ingestion import Phase, phase_of
-from target_viva_insights.ledger.digest_index import sorted_distinct
+from target_viva_insights.build.export import Export, ExportSettings
+from target_viva_insights.delivery import Delivery
+from target_viva_insights.destinations import RunFiles, destination_for
+from target_viva_insights.errors import ConfigurationError, DataValidationFailed, VivaError
+from target_viva_insights.import_mode import ImportMode
 from target_viva_insights.ledger.held import LedgerOrganization
-from target_viva_insights.ledger.plan import (
-    ImportPlan,
-    open_ledger,
-    plan_import,
-    validation_mode,
-    write_rows_to_send,
-)
-from target_viva_insights.ledger.store import ImportKind, IngestionRecord, Ledger, now_iso, package_sha256
+from target_viva_insights.ledger.plan import open_ledger, validation_mode
+from target_viva_insights.ledger.store import Ledger
 from target_viva_insights.log_text import keep_log_messages_on_one_line
-from target_viva_insights.package import complete_package, metadata_document
-from target_viva_insights.quality import profile_for_run, report_path_for, write_report
-from target_viva_insights.settings import TARGET_SETTINGS, Destination, ImportMode, destination_of
+from target_viva_insights.settings import TARGET_SETTINGS, RunSettings
 from target_viva_insights.singer.fast_path import (
     CheckedSettingsTarget,
     DirectRecordTarget,
@@ -52,20 +37,14 @@ from target_viva_insights.singer.fast_path import (
 )
 from target_viva_insights.singer.reader import VivaMessageReader
 from target_viva_insights.singer.sink import SkippedStreamSink, VivaSink
-from target_viva_insights.validation.report import Issue, Severity, ValidationReport
 
 if TYPE_CHECKING:
     import msal  # imported when a run may upload (client.sign_in)
 
-LOGGED_FINDINGS = 20
 # Progress during a long extraction: a look at the clock every this many records (cheap), and a log
 # line when this many seconds went by since the last one.
 PROGRESS_CHECK_EVERY = 1000
 PROGRESS_LOG_SECONDS = 5.0
-
-
-class PreflightFailedError(DataValidationFailed):
-    """The data breaks Viva's rules: nothing was packaged or uploaded."""
 
 
 class NothingReceivedError(DataValidationFailed):
@@ -147,20 +126,23 @@ class TargetVivaInsights(CheckedSettingsTarget, DirectRecordTarget, HeldStateTar
         schema = copy.deepcopy(self.config_jsonschema)
         self.append_builtin_config(schema)  # the SDK's own settings are known settings too
         config_check.check_settings(self.config, schema)
-        if not self.config.get("dry_run"):
+        self.settings = RunSettings.from_config(self.config)
+        if not self.settings.dry_run:
             # A run that may upload proves its credential now, not after reading the whole stream:
             # a wrong or expired credential would otherwise surface only on a day the data changes.
             from target_viva_insights.upload.client import sign_in
 
-            self._token_cache = sign_in(self.config, self.logger)
+            self._token_cache = sign_in(self.settings.require_connection(), self.logger)
 
     @property
     def export(self) -> Export:
         if self._export is None:
             # May refuse the template: before the work dir exists.
-            settings = ExportSettings.from_config(self._config_for_validation())
+            # The file is judged as the import it will (or may) be: auto with a ledger -> incremental.
+            judged_as = validation_mode(self.settings, self._ledger)
+            settings = ExportSettings.for_run(self.settings, judged_as)
             self._workdir = Path(tempfile.mkdtemp(prefix="target-viva-insights-"))  # mode 0700
-            self._export = Export(self._workdir, settings, self._held_organization())
+            self._export = Export(self._workdir, settings, self._held_organization(judged_as))
         return self._export
 
     @property
@@ -173,7 +155,7 @@ class TargetVivaInsights(CheckedSettingsTarget, DirectRecordTarget, HeldStateTar
     # -- which stream is the HR stream ---------------------------------------------------------------
 
     def get_sink_class(self, stream_name: str) -> type[Sink]:
-        chosen = self.config.get("stream_name")
+        chosen = self.settings.stream_name
         if stream_name not in self._streams:
             self._streams.append(stream_name)
         if chosen:
@@ -187,7 +169,7 @@ class TargetVivaInsights(CheckedSettingsTarget, DirectRecordTarget, HeldStateTar
 
     def _check_stream_choice(self) -> None:
         """At the end of the input: exactly one HR stream, the one `stream_name` names if set."""
-        chosen = self.config.get("stream_name")
+        chosen = self.settings.stream_name
         if chosen and chosen not in self._streams:
             seen = ", ".join(self._streams) or "none"
             msg = f"stream_name is '{chosen}', but the tap sent no such stream (streams seen: {seen})."
@@ -242,8 +224,7 @@ class TargetVivaInsights(CheckedSettingsTarget, DirectRecordTarget, HeldStateTar
                 self._accept_empty_input()
                 self.release_state()
                 return
-            self._package_and_deliver()
-            self._log_quality_report()
+            self._deliver()
             self.release_state()
         finally:
             self._remove_workdir()
@@ -251,12 +232,12 @@ class TargetVivaInsights(CheckedSettingsTarget, DirectRecordTarget, HeldStateTar
     def _accept_empty_input(self) -> None:
         """No record for the HR stream: fine when `allow_empty` says so, else the run fails (a tap that
         sends nothing is more often misconfigured than up to date)."""
-        if self.config.get("allow_empty"):
+        if self.settings.allow_empty:
             self.logger.info(
                 "No records arrived for the HR stream: nothing to package or upload (allow_empty)."
             )
             return
-        stream = self.config.get("stream_name") or next(iter(self._streams), None)
+        stream = self.settings.stream_name or next(iter(self._streams), None)
         if stream is None:
             sent = "The tap sent nothing: no stream and no records"
         else:
@@ -267,275 +248,42 @@ class TargetVivaInsights(CheckedSettingsTarget, DirectRecordTarget, HeldStateTar
         )
         raise NothingReceivedError(msg)
 
-    def _package_and_deliver(self) -> None:
-        if destination_of(self.config) is Destination.M365:
-            self._deliver_to_m365()
-            return
-        out_dir = self._output_dir()
-        # Viva's error file must outlive the run even without output_dir: then it goes to the working dir.
-        errors_dir = out_dir if self.config.get("output_dir") else Path.cwd()
-        with self._ledger_lock():
-            # First, so an incremental import is judged against everything Viva holds.
-            self._settle_pending_ingestions(errors_dir)
-            data_zip, columns, report = self.export.finish()
-            stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-            report_path = report.write_csv(out_dir / f"viva-insights-{stamp}-validation.csv")
-            self._log_report(report, report_path, columns)
-            self._log_mapping_findings(columns, report)
-            package_path = out_dir / f"viva-insights-{stamp}.zip"
-            if not report.ok and not self.config.get("preflight_report_only"):
-                self._write_refused_quality_report(data_zip, columns, report, package_path)
-                msg = (
-                    f"Local validation found {report.count(Severity.ERROR)} error(s) in {self.export.rows} "
-                    f"rows; nothing was packaged or uploaded. Report: {self._kept_file(report_path)}"
-                )
-                raise PreflightFailedError(msg)
-            plan = plan_import(self.config, self._ledger, data_zip, self.export.rows, self.logger)
-            if plan.nothing_to_send:
-                self._log_nothing_changed()
-                return
-            quality = profile_for_run(
-                self.config, self._ledger, data_zip, csv_fields(columns), report, package_path, plan
-            )
-            if plan.send is not None:
-                data_zip = write_rows_to_send(
-                    data_zip, [c.field for c in columns], plan.send, self.export.workdir
-                )
-            metadata = metadata_document(csv_fields(columns), ImportMode(plan.mode.value))
-            package = complete_package(data_zip, metadata, package_path)
-            self._quality_report = write_report(quality, report_path_for(package))
-            self.logger.info(
-                "Package %s: %d rows, %d columns (%s).",
-                self._kept_file(package),
-                plan.rows,
-                len(columns),
-                ", ".join(column.field for column in columns),
-            )
-            self.logger.info("Import plan: %s.", plan.describe())
-            if self.config.get("dry_run"):
-                self.logger.info("dry_run: the package is not uploaded; the ledger is left as it is.")
-                return
-            self._deliver_and_record(package, plan, errors_dir)
+    def _deliver(self) -> None:
+        """Everything after the input (delivery.py), with the destination the settings name."""
+        files = self._run_files()
+        destination = destination_for(self.settings, self._ledger, files, self.logger, self._token_cache)
+        delivery = Delivery(self.settings, self._ledger, destination, files, self.logger)
+        try:
+            delivery.deliver(self.export)
+        finally:
+            self._delivery = delivery
+        delivery.log_quality_report()
 
-    def _deliver_to_m365(self) -> None:
-        """Organizational data in Microsoft 365 (destinations/m365/): only the people whose current state
-        changed, posted once; the ledger then records what the tenant holds."""
-        from target_viva_insights.destinations.m365 import delivery
-
-        out_dir = self._output_dir()
-        with self._ledger_lock():
-            data_zip, columns, report = self.export.finish()
-            stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-            report_path = out_dir / f"m365-{stamp}-validation.csv"
-            prepared = delivery.prepare(
-                self.config,
-                self.export.settings,
-                self._ledger,
-                data_zip,
-                columns,
-                report,
-                out_dir,
-                stamp,
-                self.logger,
-            )
-            report.write_csv(report_path)
-            self._log_report(report, report_path, columns)
-            self._log_mapping_findings(columns, report)
-            if prepared is None:
-                self._write_refused_quality_report(data_zip, columns, report, out_dir / f"m365-{stamp}.csv")
-                msg = (
-                    f"Local validation found {report.count(Severity.ERROR)} error(s) in {self.export.rows} "
-                    f"rows; nothing was uploaded to Microsoft 365. Report: {self._kept_file(report_path)}"
-                )
-                raise PreflightFailedError(msg)
-            self.logger.info(
-                "Header-only CSV for the admin center's column mapping: %s",
-                self._kept_file(prepared.header_path),
-            )
-            if not prepared.delta.people_sent:
-                self.logger.info("Nothing changed since the last upload to Microsoft 365: no upload.")
-                return
-            self._write_quality_report_of(data_zip, columns, report, prepared.upload_path)
-            self.logger.info(
-                "Upload %s: %d people, %d columns (%s).",
-                self._kept_file(prepared.upload_path),
-                prepared.delta.people_sent,
-                len(prepared.plan.columns),
-                ", ".join(prepared.plan.header),
-            )
-            if self.config.get("dry_run"):
-                self.logger.info("dry_run: the CSV is not uploaded; the ledger is left as it is.")
-                return
-            from target_viva_insights.destinations.m365.upload import upload_csv
-
-            upload_csv(self.config, prepared.upload_path, self.logger)
-            ledger = self._ledger
-            if ledger is not None:
-                ledger.write_m365_state(prepared.delta.new_state)
-                self.logger.info(
-                    "Ledger %s: what Microsoft 365 now holds recorded (%d people).",
-                    ledger.location,
-                    prepared.delta.new_state.num_rows,
-                )
-
-    # -- the delivery ledger (ledger.py, import_plan.py) ---------------------------------------------
+    # -- the delivery ledger (ledger/) ----------------------------------------------------------------
 
     @property
     def _ledger(self) -> Ledger | None:
         if not hasattr(self, "_opened_ledger"):
-            self._opened_ledger = open_ledger(self.config)
+            self._opened_ledger = open_ledger(self.settings)
         return self._opened_ledger
 
-    def _config_for_validation(self) -> dict[str, Any]:
-        """The file is judged as the import it will (or may) be: auto with a ledger -> incremental."""
-        return {**self.config, "import_mode": validation_mode(self.config, self._ledger).value}
-
-    def _held_organization(self) -> LedgerOrganization | None:
+    def _held_organization(self, judged_as: ImportMode) -> LedgerOrganization | None:
         """What Viva holds, for judging the file: only when it will (or may) go as an incremental, and
         the ledger knows something (without it, who is new and who is known cannot be told)."""
         ledger = self._ledger
-        if ledger is None or not ledger.holds_data():
-            return None
-        if validation_mode(self.config, ledger) is not ImportKind.INCREMENTAL:
+        if ledger is None or not ledger.holds_data() or judged_as is not ImportMode.INCREMENTAL:
             return None
         return LedgerOrganization(ledger)
 
-    def _ledger_lock(self) -> contextlib.AbstractContextManager[Any]:
-        ledger = self._ledger
-        if ledger is None or self.config.get("dry_run"):
-            return contextlib.nullcontext()
-        return ledger.locked()
-
-    def _settle_pending_ingestions(self, errors_dir: Path) -> None:
-        """Ingestions a previous run left pending: Completed -> into the ledger, failed -> dropped."""
-        ledger = self._ledger
-        if ledger is None or not ledger.exists() or not ledger.pending or self.config.get("dry_run"):
-            return
-        from target_viva_insights.errors import IngestionFailed
-        from target_viva_insights.upload.client import field, settle_ingestion
-
-        for record in ledger.pending:
-            try:
-                document = settle_ingestion(
-                    self.config, record.ingestion_id, errors_dir, self.logger, self._token_cache
-                )
-            except (DataValidationFailed, IngestionFailed) as error:
-                ledger.settle(record.ingestion_id, completed=False)
-                self.logger.warning(
-                    "Pending ingestion %s failed (%s): dropped from the ledger (its rows go again).",
-                    record.ingestion_id,
-                    type(error).__name__,
-                )
-                continue
-            status = str(field(document, "Status"))
-            if phase_of(status) is Phase.COMPLETED:
-                ledger.settle(record.ingestion_id, completed=True)
-                self.logger.info(
-                    "Pending ingestion %s completed: recorded in the ledger.", record.ingestion_id
-                )
-                continue
-            msg = (
-                f"Ingestion {record.ingestion_id} of {record.time} is still {status}; Viva takes one "
-                "ingestion at a time. Run again once it has finished (viva-insights status ID)."
-            )
-            raise PreviousIngestionPending(msg)
-
-    def _log_nothing_changed(self) -> None:
-        last = self._ledger.last_ingestion() if self._ledger is not None else None
-        since = f"ingestion {last.ingestion_id} of {last.time}" if last else "the ledger was written"
-        self.logger.info("Nothing changed since %s: no upload.", since)
-
-    def _deliver_and_record(self, package: Path, plan: ImportPlan, errors_dir: Path) -> None:
-        """Upload; the ledger takes the rows once Viva says Completed, or keeps them as pending."""
-        from target_viva_insights.upload.client import deliver_package, field
-
-        final = deliver_package(self.config, package, errors_dir, self.logger, self._token_cache)
-        ledger = self._ledger
-        if ledger is None:
-            return
-        people = sorted_distinct(plan.digests.person).size
-        record = IngestionRecord(
-            str(field(final, "Id")), now_iso(), plan.mode, plan.rows, people, package_sha256(package)
-        )
-        if phase_of(str(field(final, "Status"))) is Phase.COMPLETED:
-            ledger.record_completed(record, plan.digests)
-            self.logger.info("Ledger %s: ingestion %s recorded.", ledger.location, record.ingestion_id)
-        else:
-            ledger.record_pending(record, plan.digests)
-            self.logger.info(
-                "Ledger %s: ingestion %s recorded as pending; the next run settles it.",
-                ledger.location,
-                record.ingestion_id,
-            )
-
-    def _output_dir(self) -> Path:
-        configured = self.config.get("output_dir")
-        if configured:
-            path = Path(configured).expanduser()
-            path.mkdir(parents=True, exist_ok=True)
-            return path
+    def _run_files(self) -> RunFiles:
+        configured = self.settings.output_dir
+        if configured is not None:
+            configured.mkdir(parents=True, exist_ok=True)
+            # Viva's error file must outlive the run even without output_dir: then it goes to the
+            # working directory.
+            return RunFiles(configured, configured, kept_after_run=True)
         assert self._workdir is not None
-        return self._workdir
-
-    def _kept_file(self, path: Path) -> str:
-        """Where a file of the run is kept; without output_dir it goes with the work folder at the end
-        of the run, so its path would name nothing: its name only, and how to keep it."""
-        if self.config.get("output_dir"):
-            return str(path)
-        return f"{path.name} (not kept: set output_dir to keep it)"
-
-    def _log_report(self, report: ValidationReport, report_path: Path, columns: list[Column]) -> None:
-        """Counts per rule, the first errors, and each distinct warning once with where it first occurs."""
-        for line in report.summary_lines():
-            self.logger.info(line)
-        # Row and column are enough to find a problem; values stay in the report file.
-        for issue in report.errors[:LOGGED_FINDINGS]:
-            self.logger.error("%s", _with_fix(issue.describe_without_value(), issue, columns))
-        for issue, kept, capped in report.first_of_each_warning():
-            like = f"{kept}{' or more' if capped else ''} like it"
-            line = f"warning {issue.rule} ({like}), first at {issue.position or 'the file'}: {issue.message}"
-            self.logger.warning("%s", _with_fix(line, issue, columns))
-        if self.config.get("output_dir"):
-            self.logger.info("Validation report: %s", report_path)
-        elif not report.ok:
-            self.logger.info("Set output_dir to keep the validation report with the offending values.")
-
-    # -- the data-quality report (quality/) ---------------------------------------------------------
-
-    def _write_refused_quality_report(
-        self, data_zip: Path, columns: list[Column], report: ValidationReport, package: Path
-    ) -> None:
-        """The report of data the validation refused, logged now: the run ends with the refusal."""
-        self._write_quality_report_of(data_zip, columns, report, package)
-        self._log_quality_report()
-
-    def _write_quality_report_of(
-        self, data_zip: Path, columns: list[Column], report: ValidationReport, package: Path
-    ) -> None:
-        """The report of the whole data.csv beside `package`, without a legacy import plan (a refused run,
-        or Microsoft 365, whose delta the log states); data.csv may be unreadable, as the findings say."""
-        try:
-            profile = profile_for_run(
-                self.config, self._ledger, data_zip, csv_fields(columns), report, package, None
-            )
-        except (pa.ArrowInvalid, UnicodeDecodeError) as error:
-            self.logger.warning("No data-quality report: data.csv cannot be read (%s).", type(error).__name__)
-            return
-        self._quality_report = write_report(profile, report_path_for(package))
-
-    def _log_quality_report(self) -> None:
-        path = self._quality_report
-        if path is None:
-            return
-        if self.config.get("output_dir"):
-            self.logger.info("Data-quality report: %s", path)
-        else:
-            self.logger.info("Set output_dir to keep the data-quality report (HTML) beside the package.")
-
-    def _log_mapping_findings(self, columns: list[Column], report: ValidationReport) -> None:
-        """What the findings mean for the tap's columns: text that did (not) parse, a missing field."""
-        for note in findings_notes(columns, report, self.export.settings.column_mapping):
-            self.logger.log(note.level, "%s", note.message)
+        return RunFiles(self._workdir, Path.cwd(), kept_after_run=False)
 
     def _remove_workdir(self) -> None:
         if self._export is not None:
@@ -543,12 +291,6 @@ class TargetVivaInsights(CheckedSettingsTarget, DirectRecordTarget, HeldStateTar
         if self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)
             self._workdir = None
-
-
-def _with_fix(line: str, issue: Issue, columns: list[Column]) -> str:
-    """A finding about a column's name ends with the setting that fixes it."""
-    fix = name_fix(issue, columns)
-    return f"{line}. Fix: {fix}" if fix else line
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from target_viva_insights.emulator.process import EmulatorHandle
 from target_viva_insights.errors import AuthenticationFailed, ConfigurationError
+from target_viva_insights.settings import settings_with_defaults
 from target_viva_insights.upload.client import deliver_package
 
 
@@ -19,7 +20,9 @@ def _kept_bytes(emulator: EmulatorHandle, ingestion_id: str) -> bytes:
 def test_secret_auth_reaches_completed_and_the_kept_bytes_equal_the_zip(
     emulator, packages, output_dir, test_logger
 ):
-    final = deliver_package(emulator.config(), packages["good"], output_dir, test_logger)
+    final = deliver_package(
+        settings_with_defaults(emulator.config()), packages["good"], output_dir, test_logger
+    )
 
     assert final["Status"] == "Completed"
     assert final["EndDate"]
@@ -29,7 +32,7 @@ def test_secret_auth_reaches_completed_and_the_kept_bytes_equal_the_zip(
 def test_pem_certificate_auth_reaches_completed(emulator, packages, certificates, output_dir, test_logger):
     config = emulator.config(client_secret=None, certificate_path=str(certificates["pem"]))
 
-    final = deliver_package(config, packages["good"], output_dir, test_logger)
+    final = deliver_package(settings_with_defaults(config), packages["good"], output_dir, test_logger)
 
     assert final["Status"] == "Completed"
     assert _kept_bytes(emulator, final["Id"]) == packages["good"].read_bytes()
@@ -45,7 +48,7 @@ def test_pfx_certificate_auth_with_chain_reaches_completed(
         send_certificate_chain=True,
     )
 
-    final = deliver_package(config, packages["good"], output_dir, test_logger)
+    final = deliver_package(settings_with_defaults(config), packages["good"], output_dir, test_logger)
 
     assert final["Status"] == "Completed"
 
@@ -59,7 +62,7 @@ def test_pem_with_an_encrypted_key_reaches_completed(
         certificate_password=pfx_password,
     )
 
-    final = deliver_package(config, packages["good"], output_dir, test_logger)
+    final = deliver_package(settings_with_defaults(config), packages["good"], output_dir, test_logger)
 
     assert final["Status"] == "Completed"
 
@@ -69,7 +72,10 @@ def test_wrong_secret_is_refused_like_entra_id(emulator, packages, output_dir, t
 
     with pytest.raises(AuthenticationFailed, match="AADSTS7000215") as raised:
         deliver_package(
-            emulator.config(client_secret="not-the-secret"), packages["good"], output_dir, test_logger
+            settings_with_defaults(emulator.config(client_secret="not-the-secret")),
+            packages["good"],
+            output_dir,
+            test_logger,
         )
 
     assert raised.value.exit_code == 4
@@ -80,7 +86,7 @@ def test_unregistered_certificate_is_refused(emulator, packages, certificates, o
     config = emulator.config(client_secret=None, certificate_path=str(certificates["unregistered"]))
 
     with pytest.raises(AuthenticationFailed, match="AADSTS700027"):
-        deliver_package(config, packages["good"], output_dir, test_logger)
+        deliver_package(settings_with_defaults(config), packages["good"], output_dir, test_logger)
 
 
 def test_wrong_pfx_password_is_a_configuration_error(
@@ -91,20 +97,20 @@ def test_wrong_pfx_password_is_a_configuration_error(
     )
 
     with pytest.raises(ConfigurationError, match="Cannot load the certificate"):
-        deliver_package(config, packages["good"], output_dir, test_logger)
+        deliver_package(settings_with_defaults(config), packages["good"], output_dir, test_logger)
 
 
 def test_unknown_tenant_is_refused(emulator, packages, output_dir, test_logger):
     config = emulator.config(tenant_id="11111111-2222-3333-4444-555555555555")
 
     with pytest.raises(AuthenticationFailed, match="tenant name or GUID"):
-        deliver_package(config, packages["good"], output_dir, test_logger)
+        deliver_package(settings_with_defaults(config), packages["good"], output_dir, test_logger)
 
 
 def test_one_token_serves_a_whole_run(emulator, packages, output_dir, test_logger):
     before = emulator.state()["tokens_issued"]
 
-    deliver_package(emulator.config(), packages["good"], output_dir, test_logger)
+    deliver_package(settings_with_defaults(emulator.config()), packages["good"], output_dir, test_logger)
 
     assert emulator.state()["tokens_issued"] == before + 1
 
@@ -114,7 +120,9 @@ def test_tokens_are_renewed_during_a_long_poll(emulator, packages, output_dir, t
     emulator.set_faults(token_lifetime_seconds=1, step_seconds=1.0)
     before = emulator.state()["tokens_issued"]
 
-    final = deliver_package(emulator.config(), packages["good"], output_dir, test_logger)
+    final = deliver_package(
+        settings_with_defaults(emulator.config()), packages["good"], output_dir, test_logger
+    )
 
     assert final["Status"] == "Completed"
     assert emulator.state()["tokens_issued"] - before > 3
@@ -125,11 +133,11 @@ def test_debug_logs_hold_no_secret_password_or_token(
 ):
     logger = logging.getLogger("tests.api.secrets")
     caplog.set_level(logging.DEBUG)  # root level: msal, urllib3 and our own loggers all at DEBUG
-    deliver_package(emulator.config(), packages["good"], output_dir, logger)
+    deliver_package(settings_with_defaults(emulator.config()), packages["good"], output_dir, logger)
     pfx_config = emulator.config(
         client_secret=None, certificate_path=str(certificates["pfx"]), certificate_password=pfx_password
     )
-    deliver_package(pfx_config, packages["good"], output_dir, logger)
+    deliver_package(settings_with_defaults(pfx_config), packages["good"], output_dir, logger)
 
     text = "\n".join(record.getMessage() for record in caplog.records)
     assert "Obtained a new access token" in text  # DEBUG lines were captured

@@ -19,6 +19,7 @@ from target_viva_insights.errors import (
     PreviousIngestionPending,
     ServiceError,
 )
+from target_viva_insights.settings import settings_with_defaults
 from target_viva_insights.upload.client import deliver_package
 
 
@@ -29,7 +30,9 @@ def _ingestions(emulator: EmulatorHandle) -> list[dict]:
 def _deliver_once(emulator, packages, output_dir, logger, package="good", **settings) -> dict:
     """deliver_package, asserting that exactly one ingestion arrived and holds the zip's bytes."""
     before = {item["Id"] for item in _ingestions(emulator)}
-    final = deliver_package(emulator.config(**settings), packages[package], output_dir, logger)
+    final = deliver_package(
+        settings_with_defaults(emulator.config(**settings)), packages[package], output_dir, logger
+    )
     new = [item for item in _ingestions(emulator) if item["Id"] not in before]
     assert [item["Id"] for item in new] == [final["Id"]], "exactly one new ingestion, the one followed"
     assert Path(new[0]["Upload"]).read_bytes() == packages[package].read_bytes()
@@ -71,7 +74,9 @@ def test_upload_failing_past_max_retries_is_a_service_error(emulator, packages, 
     before = len(_ingestions(emulator))
 
     with pytest.raises(ServiceError, match="failed 3 times") as raised:
-        deliver_package(emulator.config(max_retries=2), packages["good"], output_dir, test_logger)
+        deliver_package(
+            settings_with_defaults(emulator.config(max_retries=2)), packages["good"], output_dir, test_logger
+        )
 
     assert raised.value.exit_code == 6
     assert len(_ingestions(emulator)) == before
@@ -82,7 +87,7 @@ def test_unregistered_app_gets_the_admin_advice(emulator, packages, output_dir, 
     before = len(_ingestions(emulator))
 
     with pytest.raises(PermissionDenied) as raised:
-        deliver_package(emulator.config(), packages["good"], output_dir, test_logger)
+        deliver_package(settings_with_defaults(emulator.config()), packages["good"], output_dir, test_logger)
 
     message = str(raised.value)
     assert "API-based import" in message
@@ -96,7 +101,10 @@ def test_stuck_ingestion_times_out_naming_its_id(emulator, packages, output_dir,
 
     with pytest.raises(IngestionTimeout) as raised:
         deliver_package(
-            emulator.config(await_timeout_minutes=0.02), packages["good"], output_dir, test_logger
+            settings_with_defaults(emulator.config(await_timeout_minutes=0.02)),
+            packages["good"],
+            output_dir,
+            test_logger,
         )
 
     (stuck,) = [item for item in _ingestions(emulator) if item["Status"] == "NotStarted"]
@@ -107,11 +115,16 @@ def test_stuck_ingestion_times_out_naming_its_id(emulator, packages, output_dir,
 
 def test_previous_ingestion_pending_fails_with_advice(emulator, packages, output_dir, test_logger):
     emulator.set_faults(stuck=True)
-    deliver_package(emulator.config(await_status="none"), packages["good"], output_dir, test_logger)
+    deliver_package(
+        settings_with_defaults(emulator.config(await_status="none")),
+        packages["good"],
+        output_dir,
+        test_logger,
+    )
     before = len(_ingestions(emulator))
 
     with pytest.raises(PreviousIngestionPending, match="previous_ingestion_wait_minutes") as raised:
-        deliver_package(emulator.config(), packages["good"], output_dir, test_logger)
+        deliver_package(settings_with_defaults(emulator.config()), packages["good"], output_dir, test_logger)
 
     assert raised.value.exit_code == 8
     assert len(_ingestions(emulator)) == before
@@ -119,7 +132,12 @@ def test_previous_ingestion_pending_fails_with_advice(emulator, packages, output
 
 def test_upload_waits_for_the_previous_ingestion(emulator, packages, output_dir, test_logger):
     emulator.set_faults(stuck=True)
-    first = deliver_package(emulator.config(await_status="none"), packages["good"], output_dir, test_logger)
+    first = deliver_package(
+        settings_with_defaults(emulator.config(await_status="none")),
+        packages["good"],
+        output_dir,
+        test_logger,
+    )
     emulator.set_faults(stuck=False)
     # An Insights admin abandons the stuck ingestion while the second upload waits.
     admin = threading.Timer(1.0, emulator.abandon, args=[first["Id"]])
@@ -149,7 +167,7 @@ def test_status_and_error_paths_fall_back_to_the_older_forms(emulator, packages,
     )
 
     with pytest.raises(DataValidationFailed) as raised:
-        deliver_package(emulator.config(), packages["bad"], output_dir, test_logger)
+        deliver_package(settings_with_defaults(emulator.config()), packages["bad"], output_dir, test_logger)
 
     error_file = raised.value.error_file
     assert error_file is not None
@@ -161,7 +179,7 @@ def test_status_and_error_paths_fall_back_to_the_older_forms(emulator, packages,
 
 def test_rejected_package_saves_the_error_file(emulator, packages, output_dir, test_logger):
     with pytest.raises(DataValidationFailed) as raised:
-        deliver_package(emulator.config(), packages["bad"], output_dir, test_logger)
+        deliver_package(settings_with_defaults(emulator.config()), packages["bad"], output_dir, test_logger)
 
     error = raised.value
     assert error.exit_code == 3
@@ -195,13 +213,13 @@ def test_a_sign_in_page_instead_of_the_ingestion_is_an_auth_failure(
     emulator.set_faults(rules=[{"action": "sign_in_page", "endpoint": "upload"}])
 
     with pytest.raises(AuthenticationFailed, match="sign-in"):
-        deliver_package(emulator.config(), packages["good"], output_dir, test_logger)
+        deliver_package(settings_with_defaults(emulator.config()), packages["good"], output_dir, test_logger)
 
 
 def test_upload_progress_is_logged_in_bytes_and_percent(emulator, packages, output_dir, test_logger, caplog):
     caplog.set_level(logging.INFO, logger=test_logger.name)
 
-    deliver_package(emulator.config(), packages["good"], output_dir, test_logger)
+    deliver_package(settings_with_defaults(emulator.config()), packages["good"], output_dir, test_logger)
 
     assert re.search(r"Uploading good\.zip: [\d,]+ of [\d,]+ bytes \(100%", caplog.text)
 
@@ -236,7 +254,7 @@ def test_without_a_listing_an_accepted_upload_is_not_sent_again(emulator, packag
     before = len(_ingestions(emulator))
 
     with pytest.raises(NetworkError, match="outcome is unknown") as raised:
-        deliver_package(emulator.config(), packages["good"], output_dir, test_logger)
+        deliver_package(settings_with_defaults(emulator.config()), packages["good"], output_dir, test_logger)
 
     assert raised.value.exit_code == 6
     assert "Import history" in str(raised.value)
@@ -268,4 +286,4 @@ def test_plain_http_is_refused(emulator, packages, output_dir, test_logger):
     config = emulator.config(api_base_url=emulator.api_base_url.replace("https://", "http://"))
 
     with pytest.raises(ConfigurationError, match="https"):
-        deliver_package(config, packages["good"], output_dir, test_logger)
+        deliver_package(settings_with_defaults(config), packages["good"], output_dir, test_logger)

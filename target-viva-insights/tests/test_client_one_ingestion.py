@@ -20,6 +20,7 @@ from target_viva_insights.errors import (
     ServiceError,
 )
 from target_viva_insights.ingestion import Phase, phase_of
+from target_viva_insights.settings import settings_with_defaults
 from target_viva_insights.upload.client import deliver_package, settle_ingestion
 
 
@@ -32,7 +33,9 @@ def _deliver(emulator, packages, output_dir, logger, package="good", **settings)
     before = _ids(emulator)
     outcome: object
     try:
-        outcome = deliver_package(emulator.config(**settings), packages[package], output_dir, logger)
+        outcome = deliver_package(
+            settings_with_defaults(emulator.config(**settings)), packages[package], output_dir, logger
+        )
     except Exception as error:  # the outcome is asserted by each test
         outcome = error
     return outcome, _ids(emulator) - before
@@ -204,7 +207,9 @@ def _settled_when_final(emulator, ingestion_id, output_dir, logger) -> dict:
     """settle_ingestion, asked again while the ingestion is in progress (as later runs would)."""
     deadline = time.monotonic() + 30
     while True:
-        document = settle_ingestion(emulator.config(), ingestion_id, output_dir, logger)
+        document = settle_ingestion(
+            settings_with_defaults(emulator.config()), ingestion_id, output_dir, logger
+        )
         if phase_of(document["Status"]).is_final or time.monotonic() > deadline:
             return document
         time.sleep(0.2)
@@ -212,7 +217,10 @@ def _settled_when_final(emulator, ingestion_id, output_dir, logger) -> dict:
 
 def test_a_pending_ingestion_is_settled_by_a_later_call(emulator, packages, output_dir, test_logger):
     accepted = deliver_package(
-        emulator.config(await_status="none"), packages["good"], output_dir, test_logger
+        settings_with_defaults(emulator.config(await_status="none")),
+        packages["good"],
+        output_dir,
+        test_logger,
     )
 
     settled = _settled_when_final(emulator, accepted["Id"], output_dir, test_logger)
@@ -224,7 +232,9 @@ def test_a_pending_ingestion_is_settled_by_a_later_call(emulator, packages, outp
 def test_a_pending_ingestion_that_failed_validation_is_settled_with_its_error_file(
     emulator, packages, output_dir, test_logger
 ):
-    rejected = deliver_package(emulator.config(await_status="none"), packages["bad"], output_dir, test_logger)
+    rejected = deliver_package(
+        settings_with_defaults(emulator.config(await_status="none")), packages["bad"], output_dir, test_logger
+    )
 
     with pytest.raises(DataValidationFailed) as raised:
         _settled_when_final(emulator, rejected["Id"], output_dir, test_logger)

@@ -9,6 +9,7 @@ against the emulator process.
 from __future__ import annotations
 
 import requests
+from target_viva_insights.settings import settings_with_defaults
 from target_viva_insights.upload.client import IngressApi
 
 
@@ -30,7 +31,7 @@ def _shape(path: str, tenant_id: str, ingestion_id: str) -> str:
 def test_a_service_answering_only_the_upper_case_form_is_found_and_remembered(
     emulator, packages, output_dir, test_logger
 ):
-    with IngressApi(emulator.config(), test_logger) as api:
+    with IngressApi(settings_with_defaults(emulator.config()), test_logger) as api:
         ingestion = api.upload(packages["good"])
         ingestion_id = str(ingestion["Id"])
         # The `Hr` form of the status path is refused once; the `HR` form answers.
@@ -50,7 +51,7 @@ def test_a_service_answering_only_the_upper_case_form_is_found_and_remembered(
 
 
 def test_the_older_status_form_is_tried_when_no_file_ingestion_form_answers(emulator, packages, test_logger):
-    with IngressApi(emulator.config(), test_logger) as api:
+    with IngressApi(settings_with_defaults(emulator.config()), test_logger) as api:
         ingestion_id = str(api.upload(packages["good"])["Id"])
         emulator.set_faults(rules=[{"action": "error", "endpoint": "status", "status": 404, "count": 2}])
         seen = _watched(api)
@@ -69,7 +70,7 @@ def test_error_paths_are_tried_as_documented_then_in_their_likely_forms(
     emulator, packages, output_dir, test_logger
 ):
     emulator.set_faults(rules=[{"action": "error", "endpoint": "errors", "status": 404, "count": 2}])
-    with IngressApi(emulator.config(await_status="none"), test_logger) as api:
+    with IngressApi(settings_with_defaults(emulator.config(await_status="none")), test_logger) as api:
         ingestion_id = str(api.upload(packages["bad"])["Id"])
         seen = _watched(api)
 

@@ -12,7 +12,7 @@ import logging
 import pytest
 from target_viva_insights.build import names
 from target_viva_insights.build.mapping import MappingError, SourceType, plan_columns
-from target_viva_insights.target import PreflightFailedError
+from target_viva_insights.delivery import PreflightFailedError
 from viva_testing import hr_schema, singer_lines, small_org
 
 TEXT = {"type": ["string", "null"]}

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 from target_viva_insights.emulator.process import EmulatorHandle, running_emulator
+from target_viva_insights.settings import settings_with_defaults
 
 UPLOAD_PATH = "/v1.0/scopes/{tenant}/ingress/connectors/HR/ingestions/fileIngestion"
 # If the emulator waited for the body, reading its answer would hang: this only bounds a broken run.
@@ -123,7 +124,7 @@ def test_uploads_and_error_files_are_private(emulator, packages, tmp_path):
 
     emulator.set_faults(reject=True)
     with pytest.raises(DataValidationFailed):
-        deliver_package(emulator.config(), packages["good"], tmp_path, _logger())
+        deliver_package(settings_with_defaults(emulator.config()), packages["good"], tmp_path, _logger())
     for folder in ("uploads", "errors"):
         assert stat.S_IMODE((emulator.data_dir / folder).stat().st_mode) == 0o700, folder
         files = list((emulator.data_dir / folder).iterdir())

@@ -18,6 +18,7 @@ import pytest
 import requests
 from target_viva_insights.emulator.process import EmulatorHandle, running_emulator
 from target_viva_insights.errors import DataValidationFailed
+from target_viva_insights.settings import settings_with_defaults
 from target_viva_insights.upload.client import deliver_package
 
 HEADER = ["PersonId", "ManagerId", "Organization", "EffectiveDate"]
@@ -54,7 +55,7 @@ def package(path: Path, rows: list[list[str]], *, bootstrap: bool, header: list[
 
 
 def upload(emulator: EmulatorHandle, path: Path, tmp_path: Path) -> dict:
-    return deliver_package(emulator.config(), path, tmp_path / "out", logger)
+    return deliver_package(settings_with_defaults(emulator.config()), path, tmp_path / "out", logger)
 
 
 def record(row: list[str]) -> dict[str, str]:
@@ -168,7 +169,10 @@ def test_an_abandoned_ingestion_leaves_the_org_data_as_it_was(empty_tenant, tmp_
     empty_tenant.set_faults(stuck=True)
     settings = empty_tenant.config(await_status="none")
     stuck = deliver_package(
-        settings, package(tmp_path / "x.zip", JANUARY[:1], bootstrap=True), tmp_path, logger
+        settings_with_defaults(settings),
+        package(tmp_path / "x.zip", JANUARY[:1], bootstrap=True),
+        tmp_path,
+        logger,
     )
     assert empty_tenant.abandon(stuck["Id"])["Status"] == "Abandoned"
     assert empty_tenant.org_data() == before
@@ -223,7 +227,12 @@ def test_tenants_of_a_multi_tenant_app_are_kept_apart(tmp_path):
     ) as emulator:
         upload(emulator, package(tmp_path / "jan.zip", JANUARY, bootstrap=True), tmp_path)
         settings = emulator.config(tenant_id=second)
-        deliver_package(settings, package(tmp_path / "b.zip", JANUARY[:1], bootstrap=True), tmp_path, logger)
+        deliver_package(
+            settings_with_defaults(settings),
+            package(tmp_path / "b.zip", JANUARY[:1], bootstrap=True),
+            tmp_path,
+            logger,
+        )
         assert_holds(emulator, JANUARY)
         held = emulator.org_data(second)
         assert (held["tenant_id"], held["records"]) == (second, [record(JANUARY[0])])

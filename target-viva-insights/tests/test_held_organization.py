@@ -10,12 +10,12 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 from target_viva_insights.catalogue import Rule
+from target_viva_insights.import_mode import ImportMode
 from target_viva_insights.ledger.digests import digest_batch
 from target_viva_insights.ledger.held import HeldPersonIds, LedgerOrganization
-from target_viva_insights.ledger.store import ImportKind, IngestionRecord, Ledger, now_iso
+from target_viva_insights.ledger.store import IngestionRecord, Ledger, now_iso
 from target_viva_insights.package import CsvField
 from target_viva_insights.rules import DateOrder
-from target_viva_insights.settings import ImportMode
 from target_viva_insights.validation.report import ValidationReport
 from target_viva_insights.validation.validator import validate_data_csv
 
@@ -58,7 +58,7 @@ def ledger(tmp_path: Path) -> Ledger:
     """A tenant that holds 24 people for January and February 2026."""
     ledger = Ledger(str(tmp_path / "ledger"), TENANT)
     digests = digest_batch(ledger.digester, table(org(24, [1, 2])), DateOrder.MDY)
-    record = IngestionRecord(str(uuid.uuid4()), now_iso(), ImportKind.FULL, len(digests), 24, "0" * 64)
+    record = IngestionRecord(str(uuid.uuid4()), now_iso(), ImportMode.FULL, len(digests), 24, "0" * 64)
     with ledger.locked():
         ledger.record_completed(record, digests)
     return Ledger(ledger.root, TENANT)  # as a later run opens it

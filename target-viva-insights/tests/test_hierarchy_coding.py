@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pyarrow as pa
 import pytest
+from target_viva_insights.import_mode import ImportMode
 from target_viva_insights.package import CsvField
 from target_viva_insights.rules import DateOrder
-from target_viva_insights.settings import ImportMode
 from target_viva_insights.validation import hierarchy
 from target_viva_insights.validation.validator import DataValidator
 

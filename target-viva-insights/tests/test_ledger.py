@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from target_viva_insights.ledger.digests import Digester, RowDigests, digest_batch
 from target_viva_insights.ledger.store import (
-    ImportKind,
+    ImportMode,
     IngestionRecord,
     Ledger,
     LedgerError,
@@ -48,7 +48,7 @@ def digests(ledger: Ledger, table: pa.Table) -> RowDigests:
     return digest_batch(ledger.digester, table, DateOrder.MDY)
 
 
-def complete(ledger: Ledger, table: pa.Table, mode: ImportKind, ingestion_id: str | None = None) -> None:
+def complete(ledger: Ledger, table: pa.Table, mode: ImportMode, ingestion_id: str | None = None) -> None:
     file = digests(ledger, table)
     record = IngestionRecord(
         ingestion_id or str(uuid.uuid4()), now_iso(), mode, len(file), len(np.unique(file.person)), "0" * 64
@@ -66,7 +66,7 @@ def test_a_bootstrap_is_recorded_and_an_identical_file_changes_nothing(root: str
     ledger = Ledger(root, TENANT)
     assert not ledger.exists()
     table = history(50, [1, 2, 3])
-    complete(ledger, table, ImportKind.FULL)
+    complete(ledger, table, ImportMode.FULL)
 
     again = Ledger(root, TENANT)
     summary = again.summary()
@@ -79,7 +79,7 @@ def test_a_bootstrap_is_recorded_and_an_identical_file_changes_nothing(root: str
 
 def test_a_month_added_sends_that_month_only_and_a_change_is_seen(root: str) -> None:
     ledger = Ledger(root, TENANT)
-    complete(ledger, history(50, [1, 2, 3]), ImportKind.FULL)
+    complete(ledger, history(50, [1, 2, 3]), ImportMode.FULL)
     grown = history(50, [1, 2, 3, 4])
     comparison = ledger.compare(digests(ledger, grown))
     assert comparison.rows_to_send == 50
@@ -94,21 +94,21 @@ def test_a_month_added_sends_that_month_only_and_a_change_is_seen(root: str) -> 
 
 def test_an_incremental_upserts_and_a_full_import_replaces(root: str) -> None:
     ledger = Ledger(root, TENANT)
-    complete(ledger, history(50, [1, 2]), ImportKind.FULL)
-    complete(ledger, history(60, [3]), ImportKind.INCREMENTAL)
+    complete(ledger, history(50, [1, 2]), ImportMode.FULL)
+    complete(ledger, history(60, [3]), ImportMode.INCREMENTAL)
     assert (len(ledger.rows), len(ledger.people)) == (160, 60)
-    complete(ledger, history(20, [3]), ImportKind.FULL)
+    complete(ledger, history(20, [3]), ImportMode.FULL)
     assert (len(ledger.rows), len(ledger.people)) == (20, 20)
     assert [entry.mode for entry in Ledger(root, TENANT).ingestions] == [
-        ImportKind.FULL,
-        ImportKind.INCREMENTAL,
-        ImportKind.FULL,
+        ImportMode.FULL,
+        ImportMode.INCREMENTAL,
+        ImportMode.FULL,
     ]
 
 
 def test_a_partial_file_shows_the_people_it_would_drop(root: str) -> None:
     ledger = Ledger(root, TENANT)
-    complete(ledger, history(100, [1, 2]), ImportKind.FULL)
+    complete(ledger, history(100, [1, 2]), ImportMode.FULL)
     comparison = ledger.compare(digests(ledger, history(80, [3])))
     assert comparison.absent_people == 20
     assert comparison.drop_percent() == pytest.approx(20.0)
@@ -117,7 +117,7 @@ def test_a_partial_file_shows_the_people_it_would_drop(root: str) -> None:
 
 def test_a_new_hire_reporting_to_a_manager_known_only_from_the_ledger(root: str) -> None:
     ledger = Ledger(root, TENANT)
-    complete(ledger, history(10, [1]), ImportKind.FULL)
+    complete(ledger, history(10, [1]), ImportMode.FULL)
     hire = pa.table(
         {
             "PersonId": ["new@contoso.com"],
@@ -149,7 +149,7 @@ def test_column_order_blanks_and_nulls_do_not_count_as_changes(root: str) -> Non
 
 def test_no_value_in_clear_and_private_files(root: str) -> None:
     ledger = Ledger(root, TENANT)
-    complete(ledger, history(30, [1, 2]), ImportKind.FULL)
+    complete(ledger, history(30, [1, 2]), ImportMode.FULL)
     folder = Path(root) / TENANT
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
     for path in folder.iterdir():
@@ -160,7 +160,7 @@ def test_no_value_in_clear_and_private_files(root: str) -> None:
 
 def test_a_corrupt_ledger_is_a_clear_error_and_left_alone(root: str) -> None:
     ledger = Ledger(root, TENANT)
-    complete(ledger, history(10, [1]), ImportKind.FULL)
+    complete(ledger, history(10, [1]), ImportMode.FULL)
     manifest = Path(root) / TENANT / "manifest.json"
     manifest.write_text("{not json", encoding="utf-8")
     with pytest.raises(LedgerError, match="unreadable") as caught:
@@ -171,7 +171,7 @@ def test_a_corrupt_ledger_is_a_clear_error_and_left_alone(root: str) -> None:
 
 def test_a_missing_rows_file_is_a_clear_error(root: str) -> None:
     ledger = Ledger(root, TENANT)
-    complete(ledger, history(10, [1]), ImportKind.FULL)
+    complete(ledger, history(10, [1]), ImportMode.FULL)
     for path in (Path(root) / TENANT).glob("rows-*.parquet"):
         path.write_bytes(b"garbage")
     with pytest.raises(LedgerError, match=r"rows-.*\.parquet cannot be read"):
@@ -179,7 +179,7 @@ def test_a_missing_rows_file_is_a_clear_error(root: str) -> None:
 
 
 def test_a_foreign_or_newer_ledger_is_refused(root: str) -> None:
-    complete(Ledger(root, TENANT), history(10, [1]), ImportKind.FULL)
+    complete(Ledger(root, TENANT), history(10, [1]), ImportMode.FULL)
     foreign = Path(root) / OTHER_TENANT
     (Path(root) / TENANT).rename(foreign)
     with pytest.raises(LedgerError, match=f"belongs to tenant '{TENANT}'"):
@@ -193,8 +193,8 @@ def test_a_foreign_or_newer_ledger_is_refused(root: str) -> None:
 
 
 def test_two_tenants_are_kept_apart(root: str) -> None:
-    complete(Ledger(root, TENANT), history(10, [1]), ImportKind.FULL)
-    complete(Ledger(root, OTHER_TENANT), history(25, [1, 2]), ImportKind.FULL)
+    complete(Ledger(root, TENANT), history(10, [1]), ImportMode.FULL)
+    complete(Ledger(root, OTHER_TENANT), history(25, [1, 2]), ImportMode.FULL)
     first, second = Ledger(root, TENANT), Ledger(root, OTHER_TENANT)
     assert (len(first.people), len(second.people)) == (10, 25)
     assert first.key != second.key
@@ -228,16 +228,16 @@ def test_writing_needs_the_lock(root: str) -> None:
     ledger = Ledger(root, TENANT)
     file = digests(ledger, history(3, [1]))
     with pytest.raises(RuntimeError, match="lock"):
-        ledger.record_completed(IngestionRecord("x", now_iso(), ImportKind.FULL, 3, 3, ""), file)
+        ledger.record_completed(IngestionRecord("x", now_iso(), ImportMode.FULL, 3, 3, ""), file)
 
 
 def test_pending_ingestions_are_settled(root: str) -> None:
     ledger = Ledger(root, TENANT)
-    complete(ledger, history(10, [1]), ImportKind.FULL)
+    complete(ledger, history(10, [1]), ImportMode.FULL)
     month = history(10, [2])
     with ledger.locked():
         ledger.record_pending(
-            IngestionRecord("ing-2", now_iso(), ImportKind.INCREMENTAL, 10, 10, ""), digests(ledger, month)
+            IngestionRecord("ing-2", now_iso(), ImportMode.INCREMENTAL, 10, 10, ""), digests(ledger, month)
         )
     reopened = Ledger(root, TENANT)
     assert [entry.ingestion_id for entry in reopened.pending] == ["ing-2"]
@@ -250,7 +250,7 @@ def test_pending_ingestions_are_settled(root: str) -> None:
 
     with settled.locked():
         settled.record_pending(
-            IngestionRecord("ing-3", now_iso(), ImportKind.INCREMENTAL, 10, 10, ""),
+            IngestionRecord("ing-3", now_iso(), ImportMode.INCREMENTAL, 10, 10, ""),
             digests(settled, history(10, [3])),
         )
         settled.settle("ing-3", completed=False)
@@ -261,7 +261,7 @@ def test_pending_ingestions_are_settled(root: str) -> None:
 def test_the_ledger_on_fsspec_memory_filesystem() -> None:
     root = f"memory://ledger-{uuid.uuid4().hex}"
     ledger = Ledger(root, TENANT)
-    complete(ledger, history(40, [1, 2]), ImportKind.FULL)
+    complete(ledger, history(40, [1, 2]), ImportMode.FULL)
     again = Ledger(root, TENANT)
     assert again.location.startswith("memory://")
     assert (len(again.rows), len(again.people)) == (80, 40)
@@ -289,7 +289,7 @@ def test_a_format_1_ledger_keeps_hmac_digests_and_stays_usable(root: str) -> Non
 
     first = Ledger(root, TENANT)
     first.manifest["format"] = 1  # as the first release wrote it
-    complete(first, history(10, [1, 2]), ImportKind.FULL)
+    complete(first, history(10, [1, 2]), ImportMode.FULL)
 
     ledger = Ledger(root, TENANT)
     assert json.loads((Path(root) / TENANT / "manifest.json").read_text())["format"] == 1
@@ -304,7 +304,7 @@ def test_a_new_ledger_is_format_2_with_blake2b_digests(root: str) -> None:
     import hashlib
 
     ledger = Ledger(root, TENANT)
-    complete(ledger, history(10, [1]), ImportKind.FULL)
+    complete(ledger, history(10, [1]), ImportMode.FULL)
     assert json.loads((Path(root) / TENANT / "manifest.json").read_text())["format"] == 2
     raw = hashlib.blake2b(b"p3@contoso.com", key=ledger.key, digest_size=8).digest()
     assert int.from_bytes(raw, "little") in Ledger(root, TENANT).people.person.tolist()

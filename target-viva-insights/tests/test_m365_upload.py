@@ -28,6 +28,7 @@ from target_viva_insights.emulator.process import EmulatorHandle
 from target_viva_insights.errors import AuthenticationFailed, ConfigurationError, NetworkError
 from target_viva_insights.ledger.digests import Digester
 from target_viva_insights.rules import DateOrder, ValueKind
+from target_viva_insights.settings import settings_with_defaults
 
 GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 HEADER = "Microsoft_PersonEmail,Microsoft_ManagerEmail,Microsoft_Organization,Microsoft_Layer,Team\n"
@@ -59,7 +60,7 @@ def _ingestions(emulator: EmulatorHandle) -> list[dict[str, object]]:
 def test_one_post_of_the_csv_starts_one_ingestion_and_merges_into_the_store(
     modis: EmulatorHandle, tmp_path: Path, test_logger: logging.Logger
 ) -> None:
-    answer = upload_csv(modis.config(), _csv(tmp_path, ORG), test_logger)
+    answer = upload_csv(settings_with_defaults(modis.config()), _csv(tmp_path, ORG), test_logger)
     assert GUID.match(answer["Id"]) and answer["Status"] == "NotStarted" and answer["ConnectorId"]
     [ingestion] = _ingestions(modis)
     assert (ingestion["Id"], ingestion["Status"], ingestion["Rows"]) == (answer["Id"], "Completed", 40)
@@ -75,14 +76,22 @@ def test_one_post_of_the_csv_starts_one_ingestion_and_merges_into_the_store(
 def test_blank_keeps_the_delete_token_deletes_and_a_fully_deleted_row_removes_the_person(
     modis: EmulatorHandle, tmp_path: Path, test_logger: logging.Logger
 ) -> None:
-    upload_csv(modis.config(), _csv(tmp_path, ORG), test_logger)
-    upload_csv(modis.config(), _csv(tmp_path, ["p1@x.com,,,-1,''"], "second.csv"), test_logger)
+    upload_csv(settings_with_defaults(modis.config()), _csv(tmp_path, ORG), test_logger)
+    upload_csv(
+        settings_with_defaults(modis.config()),
+        _csv(tmp_path, ["p1@x.com,,,-1,''"], "second.csv"),
+        test_logger,
+    )
     assert _held(modis)["p1@x.com"] == {
         "Microsoft_PersonEmail": "p1@x.com",
         "Microsoft_ManagerEmail": "a@x.com",
         "Microsoft_Organization": "Sales",
     }
-    upload_csv(modis.config(), _csv(tmp_path, ["p1@x.com,'','',-1,''"], "third.csv"), test_logger)
+    upload_csv(
+        settings_with_defaults(modis.config()),
+        _csv(tmp_path, ["p1@x.com,'','',-1,''"], "third.csv"),
+        test_logger,
+    )
     assert "p1@x.com" not in _held(modis) and len(_held(modis)) == 39
     assert _ingestions(modis)[-1]["PeopleDeleted"] == 1
 
@@ -90,13 +99,17 @@ def test_blank_keeps_the_delete_token_deletes_and_a_fully_deleted_row_removes_th
 def test_the_coverage_and_address_gates_fail_the_ingestion_and_change_nothing(
     modis: EmulatorHandle, tmp_path: Path, test_logger: logging.Logger
 ) -> None:
-    upload_csv(modis.config(), _csv(tmp_path, ORG), test_logger)
+    upload_csv(settings_with_defaults(modis.config()), _csv(tmp_path, ORG), test_logger)
     # p18 and p19 lose their manager: 38 of the 41 people would carry one.
     thin = [f"p{n}@x.com,{'a@x.com' if n < 18 else DELETE},Sales,1," for n in range(20)]
-    upload_csv(modis.config(), _csv(tmp_path, thin, "thin.csv"), test_logger)
+    upload_csv(settings_with_defaults(modis.config()), _csv(tmp_path, thin, "thin.csv"), test_logger)
     failed = _ingestions(modis)[-1]
     assert failed["Status"] == "Failed" and "Microsoft_ManagerEmail is set for 92.7%" in str(failed["Reason"])
-    upload_csv(modis.config(), _csv(tmp_path, ["not-an-address,a@x.com,Sales,0,"], "bad.csv"), test_logger)
+    upload_csv(
+        settings_with_defaults(modis.config()),
+        _csv(tmp_path, ["not-an-address,a@x.com,Sales,0,"], "bad.csv"),
+        test_logger,
+    )
     assert _ingestions(modis)[-1]["Status"] == "Failed"
     assert "100% of rows" in str(_ingestions(modis)[-1]["Reason"])
     assert sorted(_held(modis)) == sorted(row.split(",")[0] for row in ORG)
@@ -106,7 +119,9 @@ def test_the_coverage_and_address_gates_fail_the_ingestion_and_change_nothing(
 def test_modis_offers_no_status_or_listing_endpoint(
     modis: EmulatorHandle, tmp_path: Path, test_logger
 ) -> None:
-    answer = upload_csv(modis.config(), _csv(tmp_path, ["a@x.com,,Sales,0,"]), test_logger)
+    answer = upload_csv(
+        settings_with_defaults(modis.config()), _csv(tmp_path, ["a@x.com,,Sales,0,"]), test_logger
+    )
     base = f"{modis.api_base_url}/tenants/{modis.tenant_id}/modis/connectors/HR/ingestions"
     for path in (base, f"{base}/fileIngestion/{answer['Id']}", f"{base}/{answer['Id']}"):
         response = requests.get(path, verify=str(modis.ca_bundle), timeout=30)
@@ -144,13 +159,21 @@ def test_a_wrong_secret_fails_before_anything_is_posted(
     modis: EmulatorHandle, tmp_path: Path, test_logger: logging.Logger
 ) -> None:
     with pytest.raises(AuthenticationFailed):
-        upload_csv(modis.config(client_secret="wrong"), _csv(tmp_path, ["a@x.com,,Sales,0,"]), test_logger)
+        upload_csv(
+            settings_with_defaults(modis.config(client_secret="wrong")),
+            _csv(tmp_path, ["a@x.com,,Sales,0,"]),
+            test_logger,
+        )
     assert _ingestions(modis) == []
 
 
 def test_a_given_scale_unit_skips_the_lookup(modis: EmulatorHandle, tmp_path: Path, test_logger) -> None:
     modis.set_faults(rules=[{"action": "error", "endpoint": "scale_unit", "count": 5}])
-    upload_csv(modis.config(scale_unit=modis.scale_unit), _csv(tmp_path, ["a@x.com,,Sales,0,"]), test_logger)
+    upload_csv(
+        settings_with_defaults(modis.config(scale_unit=modis.scale_unit)),
+        _csv(tmp_path, ["a@x.com,,Sales,0,"]),
+        test_logger,
+    )
     assert len(_ingestions(modis)) == 1
 
 
@@ -158,7 +181,7 @@ def test_a_refusal_before_processing_is_retried_and_one_ingestion_arrives(
     modis: EmulatorHandle, tmp_path: Path, test_logger: logging.Logger
 ) -> None:
     modis.set_faults(rules=[{"action": "throttle", "endpoint": "modis_upload", "count": 1, "retry_after": 0}])
-    upload_csv(modis.config(), _csv(tmp_path, ["a@x.com,,Sales,0,"]), test_logger)
+    upload_csv(settings_with_defaults(modis.config()), _csv(tmp_path, ["a@x.com,,Sales,0,"]), test_logger)
     assert len(_ingestions(modis)) == 1
 
 
@@ -167,7 +190,11 @@ def test_an_answer_lost_after_the_whole_body_is_never_resent(
 ) -> None:
     modis.set_faults(rules=[{"action": "drop_after_accept", "endpoint": "modis_upload", "count": 1}])
     with pytest.raises(NetworkError, match=r"not sent again.*Migration and imports"):
-        upload_csv(modis.config(max_retries=3), _csv(tmp_path, ["a@x.com,,Sales,0,"]), test_logger)
+        upload_csv(
+            settings_with_defaults(modis.config(max_retries=3)),
+            _csv(tmp_path, ["a@x.com,,Sales,0,"]),
+            test_logger,
+        )
     assert len(_ingestions(modis)) == 1
 
 
@@ -177,7 +204,7 @@ def test_only_a_csv_file_is_posted(
     other = tmp_path / "upload.json"
     other.write_text("{}", encoding="utf-8")
     with pytest.raises(ConfigurationError, match="text/csv"):
-        upload_csv(modis.config(), other, test_logger)
+        upload_csv(settings_with_defaults(modis.config()), other, test_logger)
     assert _ingestions(modis) == []
 
 
@@ -202,7 +229,9 @@ def test_a_first_run_a_rerun_and_a_change_through_the_delta_and_the_emulator(
         sent.append(delta.people_sent)
         if delta.people_sent:
             upload_csv(
-                modis.config(), write_upload_csv(delta.upload, tmp_path / f"run-{number}.csv"), test_logger
+                settings_with_defaults(modis.config()),
+                write_upload_csv(delta.upload, tmp_path / f"run-{number}.csv"),
+                test_logger,
             )
         state = delta.new_state
     assert sent == [2, 0, 1]
@@ -214,7 +243,7 @@ def test_a_first_run_a_rerun_and_a_change_through_the_delta_and_the_emulator(
 def test_the_emulator_command_shows_what_the_tenant_holds_per_person(
     modis: EmulatorHandle, tmp_path: Path, test_logger: logging.Logger
 ) -> None:
-    upload_csv(modis.config(), _csv(tmp_path, ORG), test_logger)
+    upload_csv(settings_with_defaults(modis.config()), _csv(tmp_path, ORG), test_logger)
     command = [
         sys.executable, "-m", "target_viva_insights.cli", "emulator",
         "--data-dir", str(modis.data_dir), "--tenant-id", modis.tenant_id, "--show-modis",

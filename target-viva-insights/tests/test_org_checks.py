@@ -6,7 +6,7 @@ import csv
 import io
 import random
 
-from target_viva_insights.target import PreflightFailedError
+from target_viva_insights.delivery import PreflightFailedError
 from viva_testing import hr_schema, singer_lines, small_org
 
 

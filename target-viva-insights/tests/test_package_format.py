@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from target_viva_insights.import_mode import ImportMode
 from target_viva_insights.package import (
     CsvField,
     DataCsvWriter,
@@ -18,7 +19,6 @@ from target_viva_insights.package import (
     read_text_batches,
 )
 from target_viva_insights.rules import DateOrder
-from target_viva_insights.settings import ImportMode
 
 FIELDS = [
     CsvField("PersonId", "PersonId", "EmailType"),

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from target_viva_insights.build.mapping import MappingError
-from target_viva_insights.target import PreflightFailedError
+from target_viva_insights.delivery import PreflightFailedError
 from viva_testing import hr_schema, singer_lines, small_org
 
 Records = list[dict[str, Any]]

@@ -19,11 +19,12 @@ from target_viva_insights.build import mapping
 from target_viva_insights.build.formatting import format_batch
 from target_viva_insights.build.mapping import Column, MappingError
 from target_viva_insights.catalogue import Rule
+from target_viva_insights.import_mode import ImportMode
 from target_viva_insights.ledger.held import HeldOrganization
 from target_viva_insights.log_text import printable
 from target_viva_insights.package import CsvField, DataCsvWriter, open_data_csv, read_text_batches
-from target_viva_insights.rules import DEFAULT_DATE_ORDER, DateOrder
-from target_viva_insights.settings import DEFAULT_IMPORT_MODE, ImportMode
+from target_viva_insights.rules import DateOrder
+from target_viva_insights.settings import RunSettings
 from target_viva_insights.template import MetadataTemplate, load_template
 from target_viva_insights.validation.report import Issue, ValidationReport
 from target_viva_insights.validation.validator import DataValidator, validate_data_csv
@@ -45,33 +46,21 @@ class ExportSettings:
     template: MetadataTemplate | None = None
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> ExportSettings:
-        """The export settings of a target configuration, defaults filled in.
-
-        Args:
-            config: the target's settings (`column_mapping`, `field_types`, `exclude_columns`,
-                `date_order`, `import_mode`, `validate_records`); absent ones take their defaults.
-
-        Returns:
-            The settings, with `date_order` and `import_mode` as enums.
+    def for_run(cls, settings: RunSettings, judged_as: ImportMode) -> ExportSettings:
+        """The export settings of a run whose file is judged as `judged_as` (FULL or INCREMENTAL).
 
         Raises:
-            ValueError: `date_order` or `import_mode` is not one of its tokens.
+            ConfigurationError: `metadata_template` cannot be read as a template.
         """
         return cls(
-            column_mapping=dict(config.get("column_mapping") or {}),
-            field_types=dict(config.get("field_types") or {}),
-            exclude_columns=list(config.get("exclude_columns") or []),
-            date_order=DateOrder(config.get("date_order") or DEFAULT_DATE_ORDER.value),
-            import_mode=_judged_as(ImportMode(config.get("import_mode") or DEFAULT_IMPORT_MODE.value)),
-            check_types=bool(config.get("validate_records", True)),
-            template=load_template(config["metadata_template"]) if config.get("metadata_template") else None,
+            column_mapping=dict(settings.column_mapping),
+            field_types=dict(settings.field_types),
+            exclude_columns=list(settings.exclude_columns),
+            date_order=settings.date_order,
+            import_mode=judged_as,
+            check_types=settings.validate_records,
+            template=load_template(settings.metadata_template) if settings.metadata_template else None,
         )
-
-
-def _judged_as(mode: ImportMode) -> ImportMode:
-    """`auto` is judged as a full import unless the target resolved it against the ledger first."""
-    return ImportMode.FULL if mode is ImportMode.AUTO else mode
 
 
 @dataclasses.dataclass

@@ -473,15 +473,6 @@ def _reject_duplicate_fields(columns: list[Column], column_mapping: Mapping[str,
         )
 
 
-def metadata_document(columns: Iterable[Column], import_mode: str) -> dict[str, Any]:
-    """metadata.json: the key order follows the documented layout (DatasetType, IsBootstrap, Mapping)."""
-    return {
-        "DatasetType": "HR",
-        "IsBootstrap": "true" if import_mode == "full" else "false",
-        "Mapping": {column.field: {"name": column.field, "type": column.token} for column in columns},
-    }
-
-
 # ---- after validation: what the findings mean for the mapping ---------------------------------------
 
 _RULE_OF_KIND = {

@@ -32,8 +32,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from target_viva_insights.import_mode import ImportMode
 from target_viva_insights.package import open_package, read_header, read_text_batches
-from target_viva_insights.settings import ImportMode
 
 logger = logging.getLogger(__name__)
 

@@ -11,21 +11,17 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
 from target_viva_insights.errors import ConfigurationError
+from target_viva_insights.import_mode import ImportMode
 from target_viva_insights.ledger.digests import RowDigests, dictionary_batches, digest_batches
-from target_viva_insights.ledger.store import Comparison, ImportKind, Keep, Ledger, default_ledger_path
+from target_viva_insights.ledger.store import Comparison, Keep, Ledger, default_ledger_path
 from target_viva_insights.package import DataCsvWriter, open_data_csv, read_header, read_text_batches
-from target_viva_insights.rules import DEFAULT_DATE_ORDER, DateOrder
-from target_viva_insights.settings import DEFAULT_IMPORT_MODE, ImportMode
-
-DEFAULT_MAX_POPULATION_DROP_PERCENT = 10.0
+from target_viva_insights.settings import RunSettings
 
 
 class PopulationDropRefused(ConfigurationError):  # noqa: N818 - named for the outcome, as in errors.py
@@ -36,7 +32,7 @@ class PopulationDropRefused(ConfigurationError):  # noqa: N818 - named for the o
 class ImportPlan:
     """The decision: the mode, the rows to send (a mask over data.csv, None for all) and why."""
 
-    mode: ImportKind
+    mode: ImportMode
     reason: str
     digests: RowDigests  # of the rows that will be sent
     send: np.ndarray | None = None
@@ -62,37 +58,32 @@ class ImportPlan:
         return text
 
 
-def import_mode_setting(config: Mapping[str, Any]) -> ImportMode:
-    return ImportMode(config.get("import_mode") or DEFAULT_IMPORT_MODE.value)
-
-
-def open_ledger(config: Mapping[str, Any]) -> Ledger | None:
+def open_ledger(settings: RunSettings) -> Ledger | None:
     """The tenant's ledger, or None without a tenant_id (a dry run without connection settings)."""
-    tenant_id = config.get("tenant_id")
-    if not tenant_id:
+    if not settings.tenant_id:
         return None
-    return Ledger(str(config.get("ledger_path") or default_ledger_path()), str(tenant_id))
+    return Ledger(settings.ledger_path or default_ledger_path(), settings.tenant_id)
 
 
-def validation_mode(config: Mapping[str, Any], ledger: Ledger | None) -> ImportKind:
+def validation_mode(settings: RunSettings, ledger: Ledger | None) -> ImportMode:
     """How the file is judged: as a full import unless it will (or may) go as an incremental one."""
-    setting = import_mode_setting(config)
+    setting = settings.import_mode
     if setting is ImportMode.INCREMENTAL:
-        return ImportKind.INCREMENTAL
+        return ImportMode.INCREMENTAL
     if setting is ImportMode.AUTO and ledger is not None and ledger.holds_data():
-        return ImportKind.INCREMENTAL
-    return ImportKind.FULL
+        return ImportMode.INCREMENTAL
+    return ImportMode.FULL
 
 
 def plan_import(
-    config: Mapping[str, Any], ledger: Ledger | None, data_zip: Path, rows: int, logger: logging.Logger
+    settings: RunSettings, ledger: Ledger | None, data_zip: Path, rows: int, logger: logging.Logger
 ) -> ImportPlan:
     """Compare data.csv with the ledger and decide what goes; refuses a full import that drops people."""
-    setting = import_mode_setting(config)
+    setting = settings.import_mode
     if ledger is None:
-        mode = ImportKind.INCREMENTAL if setting is ImportMode.INCREMENTAL else ImportKind.FULL
+        mode = ImportMode.INCREMENTAL if setting is ImportMode.INCREMENTAL else ImportMode.FULL
         return ImportPlan(mode, "no tenant_id: no ledger", _placeholder(rows))
-    date_order = DateOrder(config.get("date_order") or DEFAULT_DATE_ORDER.value)
+    date_order = settings.date_order
     with open_data_csv(data_zip) as data, dictionary_batches(data) as batches:
         if not ledger.holds_data():
             digests = digest_batches(ledger.digester, batches, date_order, rows)
@@ -100,12 +91,12 @@ def plan_import(
         keep = Keep.NEW_OR_CHANGED if setting is ImportMode.AUTO else Keep.ALL
         comparison, digests = ledger.compare_batches(batches, date_order, keep=keep, rows=rows)
     if setting is ImportMode.FULL:
-        _refuse_population_drop(config, ledger, comparison)
-        return ImportPlan(ImportKind.FULL, "import_mode full", digests, comparison=comparison)
+        _refuse_population_drop(settings.max_population_drop_percent, ledger, comparison)
+        return ImportPlan(ImportMode.FULL, "import_mode full", digests, comparison=comparison)
     if setting is ImportMode.INCREMENTAL:
-        return ImportPlan(ImportKind.INCREMENTAL, "import_mode incremental", digests, comparison=comparison)
+        return ImportPlan(ImportMode.INCREMENTAL, "import_mode incremental", digests, comparison=comparison)
     return ImportPlan(
-        ImportKind.INCREMENTAL,
+        ImportMode.INCREMENTAL,
         "import_mode auto: rows new or changed against the ledger",
         digests,
         send=comparison.to_send,
@@ -118,7 +109,7 @@ def _first_import(
 ) -> ImportPlan:
     """No ingestion completed for the tenant yet: the file goes whole."""
     if setting is ImportMode.INCREMENTAL:
-        return ImportPlan(ImportKind.INCREMENTAL, "import_mode incremental, no ledger yet", digests)
+        return ImportPlan(ImportMode.INCREMENTAL, "import_mode incremental, no ledger yet", digests)
     if setting is ImportMode.AUTO:
         logger.warning(
             "No delivery ledger for tenant %s at %s: this run is a FULL import (IsBootstrap true), "
@@ -127,7 +118,7 @@ def _first_import(
             ledger.tenant_id,
             ledger.location,
         )
-    return ImportPlan(ImportKind.FULL, "no ledger for this tenant yet", digests)
+    return ImportPlan(ImportMode.FULL, "no ledger for this tenant yet", digests)
 
 
 def _placeholder(rows: int) -> RowDigests:
@@ -135,9 +126,7 @@ def _placeholder(rows: int) -> RowDigests:
     return RowDigests(zeros, zeros, zeros, zeros, np.full(rows, -1, dtype=np.int32))
 
 
-def _refuse_population_drop(config: Mapping[str, Any], ledger: Ledger, comparison: Comparison) -> None:
-    limit = config.get("max_population_drop_percent")
-    limit = DEFAULT_MAX_POPULATION_DROP_PERCENT if limit is None else float(limit)
+def _refuse_population_drop(limit: float, ledger: Ledger, comparison: Comparison) -> None:
     if comparison.drop_percent() > limit:
         held, absent = comparison.ledger_people, comparison.absent_people
         raise PopulationDropRefused(

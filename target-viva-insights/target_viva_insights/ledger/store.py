@@ -44,6 +44,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from target_viva_insights.errors import LedgerError, LedgerLocked
+from target_viva_insights.import_mode import ImportMode
 from target_viva_insights.ledger.digest_index import DigestIndex, find_sorted, last_of_runs
 from target_viva_insights.ledger.digests import (
     DTYPES,
@@ -71,13 +72,6 @@ class Keep(enum.Enum):
 
     ALL = "all"  # a full import: the ledger will hold exactly the file
     NEW_OR_CHANGED = "new or changed"  # an auto import sends only those
-
-
-class ImportKind(str, enum.Enum):
-    """What an ingestion did to the tenant's data."""
-
-    FULL = "full"  # IsBootstrap true: replaced everything
-    INCREMENTAL = "incremental"  # IsBootstrap false: upserted by (PersonId, EffectiveDate)
 
 
 # ---- where the ledger lives ----------------------------------------------------------------------
@@ -242,7 +236,7 @@ class IngestionRecord:
 
     ingestion_id: str
     time: str
-    mode: ImportKind
+    mode: ImportMode
     rows: int
     people: int
     package_sha256: str
@@ -257,7 +251,7 @@ class IngestionRecord:
     @classmethod
     def from_json(cls, document: Mapping[str, Any]) -> IngestionRecord:
         values = dict(document)
-        values["mode"] = ImportKind(values["mode"])
+        values["mode"] = ImportMode(values["mode"])
         return cls(**values)
 
 
@@ -519,7 +513,7 @@ class Ledger:
         The digests of a full import become the ledger's rows: they are reordered, not copied.
         """
         self._require_lock()
-        if record.mode is ImportKind.FULL:
+        if record.mode is ImportMode.FULL:
             rows = _last_per_key(digests, in_place=True)
             people = _latest_per_person(rows)
         else:

@@ -26,6 +26,7 @@ from target_viva_insights.quality.profile import (
     columns_of,
     profile_table,
 )
+from target_viva_insights.settings import RunSettings
 from target_viva_insights.validation.report import ValidationReport
 
 __all__ = [
@@ -73,7 +74,7 @@ def profile_run(
 
 
 def profile_for_run(
-    config: Mapping[str, Any],
+    settings: RunSettings,
     ledger: Ledger | None,
     data_zip: Path,
     fields: Sequence[CsvField],
@@ -84,7 +85,7 @@ def profile_for_run(
     """The target's report: the whole data.csv, where it goes, and what changed against the ledger.
 
     Args:
-        config: the run's settings (tenant_id, api_base_url, dry_run).
+        settings: the run's settings (tenant_id, api_base_url, dry_run).
         ledger: the tenant's delivery ledger, when there is one.
         data_zip: the zip holding the run's data.csv, before unchanged rows are left out.
         fields: its columns.
@@ -102,9 +103,9 @@ def profile_for_run(
         comparison=comparison,
         last_delivery=f"ingestion {last.ingestion_id} of {last.time}" if last else None,
     )
-    tenant = config.get("tenant_id")
-    where = f"tenant {tenant} at {config.get('api_base_url')}" if tenant else "no tenant_id set"
-    if config.get("dry_run"):
+    tenant = settings.tenant_id
+    where = f"tenant {tenant} at {settings.api_base_url}" if tenant else "no tenant_id set"
+    if settings.dry_run:
         where = f"dry run: not uploaded ({where})"
     if plan is None:
         delivery = Delivery(where, "none: the local validation failed", None, "nothing is sent")

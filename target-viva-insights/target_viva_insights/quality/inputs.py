@@ -19,9 +19,9 @@ import pyarrow.csv as pacsv
 from target_viva_insights import rules
 from target_viva_insights.build.mapping import SourceType, default_token
 from target_viva_insights.errors import ConfigurationError, DataValidationFailed
+from target_viva_insights.import_mode import ImportMode
 from target_viva_insights.package import CsvField, PackageError, open_package, read_header, read_text_batches
 from target_viva_insights.quality.profile import Column, InputKind, columns_of, is_m365
-from target_viva_insights.settings import ImportMode
 from target_viva_insights.validation.report import ValidationReport
 from target_viva_insights.validation.validator import DataValidator, validate_package
 

@@ -41,7 +41,7 @@ from target_viva_insights.errors import (
     network_error,
 )
 from target_viva_insights.ingestion import Phase, is_known_status, phase_of
-from target_viva_insights.settings import ConnectionSettings, settings_with_defaults
+from target_viva_insights.settings import ConnectionSettings
 from target_viva_insights.upload.auth import TokenProvider
 from target_viva_insights.upload.transport import (
     Sessions,
@@ -139,8 +139,7 @@ class IngressApi:
     Use it as a context manager (or call `close`). Constructing it sends nothing.
 
     Args:
-        config: The target's config or the command's settings; the connection settings are read from it
-            with their defaults (`settings.settings_with_defaults`).
+        settings: The connection settings, parsed once (`settings.settings_with_defaults`).
         logger: Where progress, retries and Viva's error lines are logged (never a token or a secret).
         token_cache: MSAL's cache of an earlier sign-in (`sign_in`), whose token is used while valid.
 
@@ -149,9 +148,9 @@ class IngressApi:
     """
 
     def __init__(
-        self, config: Mapping[str, Any], logger: logging.Logger, token_cache: msal.TokenCache | None = None
+        self, settings: ConnectionSettings, logger: logging.Logger, token_cache: msal.TokenCache | None = None
     ) -> None:
-        self.settings: ConnectionSettings = settings_with_defaults(config)
+        self.settings = settings
         self.tenant_id = self.settings.tenant_id
         self.logger = logger
         self._base_url = self.settings.api_base_url.rstrip("/")
@@ -774,11 +773,11 @@ def _line_count(path: Path) -> int:
         return sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(_CHUNK), b""))
 
 
-def sign_in(config: Mapping[str, Any], logger: logging.Logger) -> msal.TokenCache:
+def sign_in(settings: ConnectionSettings, logger: logging.Logger) -> msal.TokenCache:
     """Prove the credential before any work: one token from Entra ID, kept for the run's later calls.
 
     Args:
-        config: The target's config (connection settings, defaults filled in here).
+        settings: The connection settings.
         logger: Where the sign-in is logged.
 
     Returns:
@@ -788,7 +787,6 @@ def sign_in(config: Mapping[str, Any], logger: logging.Logger) -> msal.TokenCach
         AuthenticationFailed: Entra ID refused the credentials, or the certificate has expired.
         ServiceError: The identity service is unavailable or cannot be reached.
     """
-    settings = settings_with_defaults(config)
     cache = msal.TokenCache()
     sessions = Sessions(settings.ca_bundle, settings.max_retries)
     try:
@@ -800,7 +798,7 @@ def sign_in(config: Mapping[str, Any], logger: logging.Logger) -> msal.TokenCach
 
 
 def deliver_package(
-    config: Mapping[str, Any],
+    settings: ConnectionSettings,
     package: Path,
     output_dir: Path,
     logger: logging.Logger,
@@ -809,7 +807,7 @@ def deliver_package(
     """Upload a validated package once and follow its ingestion as far as the `await_status` setting says.
 
     Args:
-        config: The target's config or the command's settings (connection settings, defaults filled in).
+        settings: The connection settings.
         package: The package zip (or a bare .csv or .json) to upload.
         output_dir: Where Viva's error file goes when the ingestion ends ValidationFailed
             (`errors-<ingestion id>.<ext>`, mode 0600).
@@ -824,7 +822,7 @@ def deliver_package(
             upload was accepted before the failure, `ingestion_id` names the ingestion and the message
             says to follow it rather than upload again.
     """
-    with IngressApi(config, logger, token_cache) as api:
+    with IngressApi(settings, logger, token_cache) as api:
         api.scale_unit()
         api.ping()
         ingestion = api.upload(package)
@@ -843,7 +841,7 @@ def deliver_package(
 
 
 def settle_ingestion(
-    config: Mapping[str, Any],
+    settings: ConnectionSettings,
     ingestion_id: str,
     output_dir: Path,
     logger: logging.Logger,
@@ -852,7 +850,7 @@ def settle_ingestion(
     """Ask once for an ingestion an earlier run left pending, and judge it as `deliver_package` would.
 
     Args:
-        config: The target's config or the command's settings.
+        settings: The connection settings.
         ingestion_id: The pending ingestion's GUID.
         output_dir: Where Viva's error file goes when it ended ValidationFailed.
         logger: Where progress is logged.
@@ -867,7 +865,7 @@ def settle_ingestion(
         IngestionFailed: It ended in another failure status (for example abandoned).
         VivaError: The service could not be asked (`ConfigurationError` for an id that is not a GUID).
     """
-    with IngressApi(config, logger, token_cache) as api:
+    with IngressApi(settings, logger, token_cache) as api:
         return api.outcome(api.ingestion(ingestion_id), output_dir)
 
 

@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 from target_viva_insights import rules
 from target_viva_insights.catalogue import Rule
 from target_viva_insights.dates import date_forms, viva_date_days, year_first_ambiguous
+from target_viva_insights.import_mode import ImportMode
 from target_viva_insights.ledger.held import HeldOrganization, HeldPersonIds
 from target_viva_insights.package import (
     DATA_FILE,
@@ -31,7 +32,6 @@ from target_viva_insights.package import (
     read_text_batches,
 )
 from target_viva_insights.rules import DateOrder, ValueKind
-from target_viva_insights.settings import ImportMode
 from target_viva_insights.template import MetadataTemplate
 from target_viva_insights.validation.hierarchy import Hierarchy
 from target_viva_insights.validation.report import MAX_ISSUES_PER_RULE, Issue, ValidationReport

@@ -1,9 +1,6 @@
-"""One run's delivery to Microsoft 365: data.csv's current rows, judged by Microsoft 365's rules,
-compared with what the ledger says the tenant holds, written as the CSV sent (and a header-only CSV
-for the admin center's mapping), posted once, then recorded.
-
-The target (target.py) calls `prepare` with the finished data.csv and, unless the run is a dry run or
-nothing changed, `upload_csv` then `record`.
+"""Organizational data in Microsoft 365 as a destination: data.csv's current rows, judged by Microsoft
+365's rules, compared with what the ledger says the tenant holds, written as the CSV sent (and a
+header-only CSV for the admin center's mapping), posted once, then recorded.
 """
 
 from __future__ import annotations
@@ -12,17 +9,16 @@ import dataclasses
 import datetime
 import logging
 import secrets
-from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from target_viva_insights.build.export import ExportSettings
-from target_viva_insights.build.mapping import Column
+from target_viva_insights.destinations.base import Finished, RunFiles
 from target_viva_insights.destinations.m365.columns import M365Plan
 from target_viva_insights.destinations.m365.delta import (
     AddressSealer,
+    CurrentRows,
     Delta,
     compute_delta,
     current_rows,
@@ -33,23 +29,42 @@ from target_viva_insights.destinations.m365.delta import (
 )
 from target_viva_insights.destinations.m365.rules import check_upload
 from target_viva_insights.errors import ConfigurationError
+from target_viva_insights.import_mode import ImportMode
 from target_viva_insights.ledger.digests import Digester
 from target_viva_insights.ledger.store import Ledger
 from target_viva_insights.package import open_data_csv
-from target_viva_insights.validation.report import ValidationReport, private_file
+from target_viva_insights.settings import RunSettings
+from target_viva_insights.validation.report import private_file
+
+if TYPE_CHECKING:
+    import msal  # imported when a run may upload (client.sign_in)
 
 # Kept in the state's schema metadata: the day every current person was last sent (`full_resend_days`).
 LAST_FULL_SEND = b"last_full_send"
 
 
 @dataclasses.dataclass
-class Prepared:
-    """What one run would send, and the files that show it."""
+class M365Shipment:
+    """What one run would send: the columns and the delta against what the tenant holds."""
 
     plan: M365Plan
     delta: Delta
-    upload_path: Path
-    header_path: Path
+
+    @property
+    def nothing_to_send(self) -> bool:
+        return not self.delta.people_sent
+
+    @property
+    def import_plan(self) -> None:
+        """No legacy import plan: the delta is stated in the log."""
+        return None
+
+    def describe(self) -> str:
+        return (
+            f"Microsoft 365: {self.delta.people_sent} people to send "
+            f"({self.delta.people_new} new, {self.delta.people_changed} changed, "
+            f"{self.delta.people_deleted} deleted)."
+        )
 
 
 def write_header_csv(plan: M365Plan, path: Path) -> Path:
@@ -69,81 +84,139 @@ def _tools(ledger: Ledger | None) -> tuple[Digester, AddressSealer, pa.Table]:
     return ledger.digester, AddressSealer(ledger.key), empty_state() if state is None else state
 
 
-def _resend_all(config: Mapping[str, Any], state: pa.Table, today: datetime.date) -> bool:
-    days = config.get("full_resend_days")
+def _resend_all(days: int | None, state: pa.Table, today: datetime.date) -> bool:
     if not days:
         return False
     last = (state.schema.metadata or {}).get(LAST_FULL_SEND)
     if last is None:
         return True
-    return (today - datetime.date.fromisoformat(last.decode("ascii"))).days >= int(days)
+    return (today - datetime.date.fromisoformat(last.decode("ascii"))).days >= days
 
 
-def prepare(
-    config: Mapping[str, Any],
-    settings: ExportSettings,
-    ledger: Ledger | None,
-    data_zip: Path,
-    columns: Sequence[Column],
-    report: ValidationReport,
-    out_dir: Path,
-    stamp: str,
-    logger: logging.Logger,
-) -> Prepared | None:
-    """Judge and compare; None when Microsoft 365's rules refuse the file (the findings are in `report`).
+@dataclasses.dataclass
+class _Judged:
+    """What `judge` learnt of data.csv, for `plan`."""
 
-    Raises:
-        PopulationDropRefused: deleting the people the input lacks would exceed the guard (exit 3).
-    """
-    today = datetime.date.today()
-    digester, sealer, state = _tools(ledger)
-    with open_data_csv(data_zip) as data:
-        current = current_rows(data, digester, date_order=settings.date_order, today=today)
-    try:
-        plan = upload_plan(
-            current, {column.field: column.kind for column in columns}, settings.column_mapping
+    current: CurrentRows
+    plan: M365Plan
+
+
+class Microsoft365:
+    """The destination `m365` (see `destinations.base.Destination`)."""
+
+    label = "Microsoft 365"
+    file_prefix = "m365"
+    file_suffix = ".csv"
+    file_word = "CSV"
+    writes_despite_errors = False
+    nothing_sent = "nothing was uploaded to Microsoft 365"
+
+    def __init__(
+        self,
+        settings: RunSettings,
+        ledger: Ledger | None,
+        files: RunFiles,
+        logger: logging.Logger,
+        token_cache: msal.TokenCache | None = None,
+    ) -> None:
+        self.settings = settings
+        self.token_cache = token_cache
+        self.ledger = ledger
+        self.files = files
+        self.logger = logger
+        self.today = datetime.date.today()
+        self.digester, self.sealer, self.state = _tools(ledger)
+        self._judged: _Judged | None = None
+
+    def settle_pending(self, errors_dir: Path) -> None:
+        """Nothing is left pending: MODIS documents no status to follow."""
+
+    def judge(self, finished: Finished, stamp: str) -> None:
+        """Microsoft 365's rules over the current rows; the header-only CSV for the admin center."""
+        date_order = self.settings.date_order
+        with open_data_csv(finished.data_zip) as data:
+            current = current_rows(data, self.digester, date_order=date_order, today=self.today)
+        try:
+            plan = upload_plan(
+                current,
+                {column.field: column.kind for column in finished.columns},
+                self.settings.column_mapping,
+            )
+        except ValueError as error:  # two fields take one header
+            raise ConfigurationError(f"column_mapping: {error}") from error
+        for level, note in plan.notes:
+            self.logger.log(level, "%s", note)
+        header_path = write_header_csv(plan, self.files.out_dir / f"m365-{stamp}-header.csv")
+        self.logger.info(
+            "Header-only CSV for the admin center's column mapping: %s", self.files.kept(header_path)
         )
-    except ValueError as error:  # two fields take one header
-        raise ConfigurationError(f"column_mapping: {error}") from error
-    for level, note in plan.notes:
-        logger.log(level, "%s", note)
-    header_path = write_header_csv(plan, out_dir / f"m365-{stamp}-header.csv")
-    try:
-        view = formatted_table(current, plan.columns, settings.date_order)
-        check_upload(view, plan.columns, current.lines, report)
-    except pa.ArrowInvalid:
-        if report.ok:
-            raise
-        # Values the HR rules refuse (a date that is no date) cannot be written in Microsoft 365's
-        # formats: the findings so far say what to fix first.
-        return None
-    if not report.ok:
-        return None
-    resend_all = _resend_all(config, state, today)
-    whole_population = config.get("import_mode") == "full"
-    delta = compute_delta(
-        current,
-        plan.columns,
-        state,
-        digester,
-        sealer,
-        date_order=settings.date_order,
-        whole_population=whole_population,
-        remove_missing=bool(config.get("remove_missing_people")),
-        max_drop_percent=float(config.get("max_population_drop_percent", 10)),
-        resend_all=resend_all,
-    )
-    if resend_all or state.num_rows == 0:
-        metadata = {LAST_FULL_SEND: today.isoformat().encode("ascii")}
-    else:
-        metadata = {LAST_FULL_SEND: (state.schema.metadata or {}).get(LAST_FULL_SEND, b"")}
-        metadata = {key: value for key, value in metadata.items() if value}
-    delta.new_state = delta.new_state.replace_schema_metadata(metadata or None)
-    _log_delta(delta, whole_population, bool(config.get("remove_missing_people")), resend_all, logger)
-    upload_path = out_dir / f"m365-{stamp}.csv"
-    if delta.people_sent:
-        write_upload_csv(delta.upload, upload_path)
-    return Prepared(plan, delta, upload_path, header_path)
+        try:
+            view = formatted_table(current, plan.columns, date_order)
+            check_upload(view, plan.columns, current.lines, finished.report)
+        except pa.ArrowInvalid:
+            if finished.report.ok:
+                raise
+            # Values the HR rules refuse (a date that is no date) cannot be written in Microsoft 365's
+            # formats: the findings so far say what to fix first.
+            return
+        self._judged = _Judged(current, plan)
+
+    def plan(self, finished: Finished) -> M365Shipment:
+        """The delta against the ledger's state.
+
+        Raises:
+            PopulationDropRefused: deleting the people the input lacks would exceed the guard (exit 3).
+        """
+        assert self._judged is not None, "judge() accepted the file first"
+        settings, state = self.settings, self.state
+        resend_all = _resend_all(settings.full_resend_days, state, self.today)
+        whole_population = settings.import_mode is ImportMode.FULL
+        delta = compute_delta(
+            self._judged.current,
+            self._judged.plan.columns,
+            state,
+            self.digester,
+            self.sealer,
+            date_order=settings.date_order,
+            whole_population=whole_population,
+            remove_missing=settings.remove_missing_people,
+            max_drop_percent=settings.max_population_drop_percent,
+            resend_all=resend_all,
+        )
+        if resend_all or state.num_rows == 0:
+            metadata = {LAST_FULL_SEND: self.today.isoformat().encode("ascii")}
+        else:
+            metadata = {LAST_FULL_SEND: (state.schema.metadata or {}).get(LAST_FULL_SEND, b"")}
+            metadata = {key: value for key, value in metadata.items() if value}
+        delta.new_state = delta.new_state.replace_schema_metadata(metadata or None)
+        _log_delta(delta, whole_population, settings.remove_missing_people, resend_all, self.logger)
+        if not delta.people_sent:
+            self.logger.info("Nothing changed since the last upload to Microsoft 365: no upload.")
+        return M365Shipment(self._judged.plan, delta)
+
+    def write(self, finished: Finished, shipment: M365Shipment, path: Path) -> None:
+        write_upload_csv(shipment.delta.upload, path)
+
+    def describe_file(self, finished: Finished, shipment: M365Shipment, path: str) -> str:
+        header = shipment.plan.header
+        return (
+            f"Upload {path}: {shipment.delta.people_sent} people, {len(shipment.plan.columns)} columns "
+            f"({', '.join(header)})."
+        )
+
+    def send(self, shipment: M365Shipment, path: Path, errors_dir: Path) -> None:
+        """POST the CSV once; the ledger then records what the tenant holds."""
+        from target_viva_insights.destinations.m365.upload import upload_csv
+
+        upload_csv(self.settings.require_connection(), path, self.logger, self.token_cache)
+        ledger = self.ledger
+        if ledger is not None:
+            ledger.write_m365_state(shipment.delta.new_state)
+            self.logger.info(
+                "Ledger %s: what Microsoft 365 now holds recorded (%d people).",
+                ledger.location,
+                shipment.delta.new_state.num_rows,
+            )
 
 
 def _log_delta(

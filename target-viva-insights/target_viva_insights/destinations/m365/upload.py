@@ -17,13 +17,16 @@ sees the truth. No undocumented path is ever requested.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from target_viva_insights.errors import ConfigurationError, NetworkError
+from target_viva_insights.settings import ConnectionSettings
 from target_viva_insights.upload.client import IngressApi, _Attempt, field
+
+if TYPE_CHECKING:
+    import msal  # imported when a run may upload (client.sign_in)
 
 WHERE_RESULTS_SHOW = "Microsoft 365 admin center > Setup > Migration and imports"
 
@@ -31,8 +34,10 @@ WHERE_RESULTS_SHOW = "Microsoft 365 admin center > Setup > Migration and imports
 class ModisApi(IngressApi):
     """One tenant's HR connector on MODIS: the legacy client's token, sessions and POST, another path."""
 
-    def __init__(self, config: Mapping[str, Any], logger: logging.Logger) -> None:
-        super().__init__(config, logger)
+    def __init__(
+        self, settings: ConnectionSettings, logger: logging.Logger, token_cache: msal.TokenCache | None = None
+    ) -> None:
+        super().__init__(settings, logger, token_cache)
         self._listing_available = False  # none is documented for MODIS
 
     @property
@@ -53,13 +58,19 @@ class ModisApi(IngressApi):
         )
 
 
-def upload_csv(config: Mapping[str, Any], csv_path: Path, logger: logging.Logger) -> dict[str, Any]:
+def upload_csv(
+    settings: ConnectionSettings,
+    csv_path: Path,
+    logger: logging.Logger,
+    token_cache: msal.TokenCache | None = None,
+) -> dict[str, Any]:
     """POST the upload CSV to MODIS once and return the service's answer.
 
     Args:
-        config: the target's config (connection settings; `scale_unit` skips the lookup).
+        settings: the connection settings (`scale_unit` skips the lookup).
         csv_path: the upload, a `.csv` file (it is sent raw as text/csv).
         logger: where progress is logged (never a token, a secret or a value of the file).
+        token_cache: the start-up sign-in's cache (`client.sign_in`), so the run signs in once.
 
     Returns:
         The answer, with the ingestion's `Id`, `ConnectorId` and `Status`.
@@ -71,7 +82,7 @@ def upload_csv(config: Mapping[str, Any], csv_path: Path, logger: logging.Logger
     """
     if csv_path.suffix.lower() != ".csv":
         raise ConfigurationError(f"{csv_path}: the MODIS upload is a .csv file, sent as text/csv")
-    with ModisApi(config, logger) as api:
+    with ModisApi(settings, logger, token_cache) as api:
         api.scale_unit()
         ingestion = api.upload(csv_path)
     logger.info(
