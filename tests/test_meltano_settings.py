@@ -167,8 +167,4 @@ def test_each_command_is_a_subcommand_of_viva_insights(name: str) -> None:
     result = subprocess.run(
         [str(BIN / "viva-insights"), subcommand, "--help"], capture_output=True, text=True, check=False
     )
-    if result.returncode != 0 and name == "ledger":
-        pytest.skip(
-            "viva-insights has no `ledger` subcommand yet: it comes with the delivery ledger (issue 9)"
-        )
     assert result.returncode == 0, result.stderr

@@ -1,7 +1,7 @@
 """The target's settings, checked at start-up before the first record is read.
 
 A run that reads a million records and then finds it cannot deliver them wastes the run and, worse, may
-already have done something: a typo such as `dryrun` used to be ignored and the run uploaded for real.
+already have done something: a typo such as `dryrun`, if ignored, would let the run upload for real.
 So everything a run needs is checked here, once, when the target starts: no unknown keys (with a
 did-you-mean), values of the right type and within range, the combinations that make sense, and the
 things a real run touches: the output folder, the credential, the certificate and its password, the CA

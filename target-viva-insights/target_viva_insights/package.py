@@ -2,7 +2,7 @@
 
 Writing: data.csv is written batch by batch as the deflated member of a zip in the private work
 directory, so no uncompressed copy of the HR data is written and the package needs no second pass over
-the data (a background compressing thread was tried and gained nothing: bench/README.md).
+the data (why no background compressing thread: bench/README.md).
 metadata.json is added once the data has passed validation, and only then does the zip move to its final
 name.
 
@@ -31,6 +31,7 @@ import pyarrow.csv as pacsv
 from target_viva_insights import rules
 from target_viva_insights.catalogue import Rule
 from target_viva_insights.import_mode import ImportMode
+from target_viva_insights.private_files import PRIVATE_FILE_MODE
 from target_viva_insights.rules import DateOrder, ValueKind
 
 DATA_FILE = "data.csv"
@@ -41,7 +42,6 @@ IS_BOOTSTRAP = {ImportMode.FULL: "true", ImportMode.INCREMENTAL: "false"}
 # Level 1: much faster than the default level for somewhat larger files (bench/README.md); HR files
 # are tens of MB at most.
 COMPRESS_LEVEL = 1
-PACKAGE_FILE_MODE = 0o600
 READ_BLOCK_BYTES = 8 << 20
 
 
@@ -145,7 +145,7 @@ def complete_package(data_zip: Path, metadata: dict[str, Any], zip_path: Path) -
     zip_path.parent.mkdir(parents=True, exist_ok=True)
     partial = zip_path.with_name(zip_path.name + ".partial")
     shutil.move(data_zip, partial)  # the work dir may be on another file system
-    partial.chmod(PACKAGE_FILE_MODE)  # HR data: the owner's alone, whatever the umask
+    partial.chmod(PRIVATE_FILE_MODE)  # HR data: the owner's alone, whatever the umask
     partial.replace(zip_path)
     return zip_path
 

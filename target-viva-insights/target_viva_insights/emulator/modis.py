@@ -21,7 +21,6 @@ import csv
 import dataclasses
 import io
 import json
-import os
 import re
 import threading
 import uuid
@@ -30,6 +29,7 @@ from typing import Any
 
 from target_viva_insights import rules
 from target_viva_insights.emulator.org_data import OrgDataError, _safe_tenant
+from target_viva_insights.private_files import private_file
 
 PERSON_EMAIL = "Microsoft_PersonEmail"
 LAYER = "Microsoft_Layer"
@@ -136,8 +136,7 @@ class ModisStore:
     def _write(self, tenant_id: str, held: dict[str, dict[str, str]]) -> None:
         path = self._path(tenant_id)
         partial = path.with_suffix(".partial")
-        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        with private_file(partial) as handle:
             json.dump(held, handle, sort_keys=True)
         partial.replace(path)
 

@@ -21,7 +21,6 @@ import csv
 import hashlib
 import json
 import logging
-import os
 import re
 import zipfile
 from collections.abc import Iterable, Iterator
@@ -34,6 +33,7 @@ import pyarrow.parquet as pq
 
 from target_viva_insights.import_mode import ImportMode
 from target_viva_insights.package import open_package, read_header, read_text_batches
+from target_viva_insights.private_files import private_binary_file, private_file
 
 logger = logging.getLogger(__name__)
 
@@ -205,9 +205,7 @@ def held_summary(data_dir: Path, tenant_id: str, export: Path | None = None) -> 
     for name in ("records", "row_digests"):
         del summary[name]
     if export is not None:
-        descriptor = os.open(export, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        os.fchmod(descriptor, 0o600)  # also when the file existed
-        with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as handle:
+        with private_file(export) as handle:
             store.export_csv(tenant_id, handle)
         summary["exported_to"] = str(export)
     return summary
@@ -294,10 +292,8 @@ def _safe_tenant(tenant_id: str) -> str:
 def _write_private_parquet(path: Path, schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> int:
     """Write `batches` to `path` as a 0600 Parquet file, through a temporary file and a rename; the rows."""
     temporary = path.with_name(f"{path.name}.tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(descriptor, 0o600)
     rows = 0
-    with os.fdopen(descriptor, "wb") as handle, pq.ParquetWriter(handle, schema) as writer:
+    with private_binary_file(temporary) as handle, pq.ParquetWriter(handle, schema) as writer:
         for batch in batches:
             writer.write_batch(batch)
             rows += batch.num_rows

@@ -25,6 +25,7 @@ from target_viva_insights.emulator.faults import Strictness
 from target_viva_insights.emulator.judge import PACKAGE_RULE, Finding, Verdict, judge
 from target_viva_insights.emulator.org_data import OrgDataError, OrgDataStore
 from target_viva_insights.ingestion import IngestionStatus
+from target_viva_insights.private_files import private_binary_file
 from target_viva_insights.validation.report import Severity
 
 NOT_STARTED = IngestionStatus.NOT_STARTED.value
@@ -118,7 +119,8 @@ class IngestionService:
         strictness = strictness or Strictness()
         ingestion_id = str(uuid.uuid4())
         target = self.uploads_dir / f"{ingestion_id}{'.zip' if is_zip else '.raw'}"
-        target.touch(mode=0o600)
+        with private_binary_file(target):
+            pass  # 0600 before a byte of the upload is written
         save_upload(target)
         validation: Future[Verdict | None]
         if is_zip or strictness.reject:
@@ -201,8 +203,8 @@ class IngestionService:
     def _write_error_file(self, ingestion: Ingestion, verdict: Verdict) -> Path:
         """Viva's error file for the ingestion, readable by the emulator's user only (it holds values)."""
         path = self.errors_dir / f"{ingestion.id}.csv"
-        path.touch(mode=0o600)
-        path.chmod(0o600)
+        with private_binary_file(path):
+            pass  # 0600 before the values are written
         return verdict.write_csv(path)
 
     def abandon(self, ingestion: Ingestion) -> None:

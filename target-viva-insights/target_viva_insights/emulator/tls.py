@@ -12,6 +12,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from target_viva_insights.private_files import write_private_atomically
+
 VALIDITY = datetime.timedelta(days=30)
 
 
@@ -79,11 +81,11 @@ def server_context(data_dir: Path) -> tuple[ssl.SSLContext, Path]:
         server.public_bytes(serialization.Encoding.PEM) + ca.public_bytes(serialization.Encoding.PEM)
     )
     key_file = tls_dir / "server.key"
-    key_file.touch(mode=0o600)
-    key_file.write_bytes(
+    write_private_atomically(
+        key_file,
         server_key.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
+        ),
     )
     ca_file = data_dir / "ca.pem"
     ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))

@@ -45,11 +45,10 @@ from target_viva_insights.rules import DateOrder
 PERSON_FIELD = rules.PERSON_ID
 MANAGER_FIELD = rules.MANAGER_ID
 DATE_FIELD = rules.EFFECTIVE_DATE
-NO_MANAGER = np.uint64(0)  # a row without ManagerId; no value digests to 0
+NO_MANAGER_DIGEST = np.uint64(0)  # a row without ManagerId; no value digests to 0
 NO_DATE = -1
 # Blocks of data.csv: the reader holds a few of them at once (its read-ahead is paced, prefetch.py).
-# 2 MB with two blocks ahead: 1.25 s and 72 MB over 1,000,000 rows; 1 MB: 1.45 s, 73 MB; 2 MB with
-# three ahead: 1.25 s, 90 MB (bench/ledger_bench.py).
+# The sizes that keep both the time and the memory low are measured in bench/README.md.
 DIGEST_BLOCK_BYTES = 2 << 20
 BLOCKS_AHEAD = 2
 # The cache of value digests stops growing here (32 MB): a file of unique values gains nothing from it.
@@ -279,7 +278,7 @@ class RowDigests:
     key: np.ndarray  # uint64: (PersonId, EffectiveDate)
     value: np.ndarray  # uint64: all the row's values
     person: np.ndarray  # uint64
-    manager: np.ndarray  # uint64, NO_MANAGER where the row names no manager
+    manager: np.ndarray  # uint64, NO_MANAGER_DIGEST where the row names no manager
     date: np.ndarray  # int32 days since 1970-01-01, NO_DATE where EffectiveDate is missing or unreadable
 
     @classmethod
@@ -329,7 +328,7 @@ def digest_batch(digester: Digester, batch: pa.Table | pa.RecordBatch, date_orde
     rows = batch.num_rows
     value = np.zeros(rows, dtype=np.uint64)
     person = np.zeros(rows, dtype=np.uint64)
-    manager = np.full(rows, NO_MANAGER, dtype=np.uint64)
+    manager = np.full(rows, NO_MANAGER_DIGEST, dtype=np.uint64)
     date_key = np.full(rows, mix(np.zeros(1, dtype=np.uint64) ^ _KEY_SALT)[0], dtype=np.uint64)
     days = np.full(rows, NO_DATE, dtype=np.int32)
     for name in sorted(names):
@@ -339,7 +338,7 @@ def digest_batch(digester: Digester, batch: pa.Table | pa.RecordBatch, date_orde
         if name == PERSON_FIELD:
             person = per_value[column.indices]
         elif name == MANAGER_FIELD:
-            manager = np.where(per_value == digester.null, NO_MANAGER, per_value)[column.indices]
+            manager = np.where(per_value == digester.null, NO_MANAGER_DIGEST, per_value)[column.indices]
         elif name == DATE_FIELD:
             date_key = mix(per_value ^ _KEY_SALT)[column.indices]  # mixed per date, not per row
             days = column.per_row(_days(column.dictionary, date_order), NO_DATE)

@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from target_viva_insights.ledger.digest_index import find_sorted, sorted_distinct
-from target_viva_insights.ledger.digests import NO_DATE, NO_MANAGER
+from target_viva_insights.ledger.digests import NO_DATE, NO_MANAGER_DIGEST
 
 if TYPE_CHECKING:
     from target_viva_insights.ledger.store import Ledger
@@ -153,7 +153,7 @@ def _first_named_manager(
     count = len(person)
     end = count  # one extra node: "the chain ends"
     found, position = find_sorted(person, manager)
-    successor = np.append(np.where(found & (manager != NO_MANAGER), position, end), end)
+    successor = np.append(np.where(found & (manager != NO_MANAGER_DIGEST), position, end), end)
     stops = (code_of_node >= 0) | (np.arange(count + 1) == end)
     # From each node: itself when it stops a walk, else its manager; counting the unnamed steps.
     jump = np.where(stops, np.arange(count + 1), successor)

@@ -54,6 +54,7 @@ from target_viva_insights.ledger.digests import (
     RowDigestsBuilder,
     digest_batch,
 )
+from target_viva_insights.private_files import PRIVATE_FILE_MODE, PRIVATE_FOLDER_MODE
 from target_viva_insights.rules import DateOrder
 
 # 2: values digested with keyed BLAKE2b (format 1 ledgers keep HMAC-SHA256 and stay readable).
@@ -573,7 +574,7 @@ class Ledger:
     def _ensure_folder(self) -> None:
         self.fs.makedirs(self.folder, exist_ok=True)
         if self.is_local:
-            Path(self.folder).chmod(0o700)
+            Path(self.folder).chmod(PRIVATE_FOLDER_MODE)
 
     def _ensure_key_file(self) -> None:
         if not self.fs.exists(self._path("key")):
@@ -601,7 +602,7 @@ class Ledger:
                 handle.write(content)
 
         if self.is_local:
-            descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
             with os.fdopen(descriptor, "wb") as handle:
                 write(handle)
                 handle.flush()
@@ -666,7 +667,7 @@ class Ledger:
     def _create_exclusively(self, path: str, payload: bytes) -> bool:
         if self.is_local:
             try:
-                descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
             except FileExistsError:
                 return False
             with os.fdopen(descriptor, "wb") as handle:

@@ -18,6 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from target_viva_insights.private_files import PRIVATE_FILE_MODE
+
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 ENABLE_HINT = "apt-get install chromium (Debian's package; Playwright's own browser download is not used)"
 CHROMIUM_ARGS = [
@@ -102,5 +104,5 @@ def screenshot(html: Path, png: Path, chromium: str) -> Path:
     """A full-page PNG of the report (0600 like the report: it shows the data's aggregates)."""
     with opened_report(html, chromium) as opened:
         opened.page.screenshot(path=str(png), full_page=True)
-    png.chmod(0o600)
+    png.chmod(PRIVATE_FILE_MODE)
     return png

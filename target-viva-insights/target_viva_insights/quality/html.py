@@ -16,6 +16,7 @@ from html import escape
 from pathlib import Path
 
 from target_viva_insights.catalogue import Severity
+from target_viva_insights.private_files import private_file
 from target_viva_insights.quality.advice import FIXES, SOURCE_SENTENCES
 from target_viva_insights.quality.profile import (
     LONG_TENURE_YEARS,
@@ -33,7 +34,7 @@ from target_viva_insights.quality.profile import (
     QualityProfile,
 )
 from target_viva_insights.quality.svg import Bar, bar_chart
-from target_viva_insights.validation.report import Issue, private_file
+from target_viva_insights.validation.report import Issue
 
 STYLE = """
 :root { color: #111; background: #fff; }

@@ -26,6 +26,7 @@ from target_viva_insights.catalogue import Rule, Severity
 from target_viva_insights.dates import real_days, viva_date_days
 from target_viva_insights.ledger.store import Comparison
 from target_viva_insights.rules import DateOrder, ValueKind
+from target_viva_insights.validation.hierarchy import NO_MANAGER
 from target_viva_insights.validation.report import Issue, ValidationReport
 
 # Viva's privacy minimum: groups smaller than this are suppressed in its reports, and their labels are
@@ -518,7 +519,6 @@ def _layers(values: pa.Array | None, latest: np.ndarray) -> np.ndarray | None:
     return np.asarray(pc.fill_null(as_int, MISSING).to_numpy(zero_copy_only=False), dtype=np.int64)
 
 
-NO_MANAGER = -1
 NOT_IN_FILE = -2
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import enum
 import logging
-import os
 import re
 import time
 from collections.abc import Mapping
@@ -41,6 +40,7 @@ from target_viva_insights.errors import (
     network_error,
 )
 from target_viva_insights.ingestion import Phase, is_known_status, phase_of
+from target_viva_insights.private_files import private_binary_file
 from target_viva_insights.settings import ConnectionSettings
 from target_viva_insights.upload.auth import TokenProvider
 from target_viva_insights.upload.transport import (
@@ -749,23 +749,16 @@ def _save_stream(response: requests.Response, target: Path) -> None:
     """Write the response body to `target` (mode 0600); a broken download leaves no partial file."""
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        handle = _private_file(target)
-    except OSError as error:
-        raise ConfigurationError(f"Cannot write the error file {target}: {error.strerror}") from error
-    try:
-        with handle:
+        with private_binary_file(target) as handle:
             for chunk in response.iter_content(_CHUNK):
                 handle.write(chunk)
-    except requests.RequestException as error:
+    except requests.RequestException as error:  # before OSError: requests' errors are IOErrors
         target.unlink(missing_ok=True)
         raise network_error(f"Downloading the error file to {target}", error) from error
-
-
-def _private_file(path: Path) -> Any:
-    """`path` opened for writing with mode 0600 whatever the umask (an existing file is narrowed too)."""
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(descriptor, 0o600)
-    return os.fdopen(descriptor, "wb")
+    except OSError as error:
+        if target.is_file():  # a part written before the disk filled; not a folder given as the target
+            target.unlink()
+        raise ConfigurationError(f"Cannot write the error file {target}: {error.strerror}") from error
 
 
 def _line_count(path: Path) -> int:

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import dataclasses
-import os
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
 
 from target_viva_insights.catalogue import Rule, Severity
+from target_viva_insights.private_files import private_file
 
 __all__ = ["MAX_ISSUES_PER_RULE", "Issue", "Rule", "Severity", "ValidationReport"]
 
@@ -153,18 +150,6 @@ def spreadsheet_safe(text: str) -> str:
     spreadsheet does).
     """
     return f"'{text}" if text.startswith(FORMULA_TRIGGERS) else text
-
-
-PRIVATE_FILE_MODE = 0o600
-
-
-@contextlib.contextmanager
-def private_file(path: Path) -> Iterator[IO[str]]:
-    """`path` opened for writing text (UTF-8, no newline translation), created or truncated as 0600."""
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE_MODE)
-    os.fchmod(descriptor, PRIVATE_FILE_MODE)  # an existing file keeps its mode through os.open
-    with open(descriptor, "w", newline="", encoding="utf-8") as handle:  # noqa: PTH123 - a descriptor
-        yield handle
 
 
 def _report_order(issue: Issue) -> tuple[int, int, str]:

@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 
 from target_viva_insights import rules
 from target_viva_insights.catalogue import Rule
-from target_viva_insights.dates import date_forms, viva_date_days, year_first_ambiguous
+from target_viva_insights.dates import NULL_TEXT, date_forms, viva_date_days, year_first_ambiguous
 from target_viva_insights.import_mode import ImportMode
 from target_viva_insights.ledger.held import HeldOrganization, HeldPersonIds
 from target_viva_insights.package import (
@@ -43,7 +43,6 @@ KnownPeople: TypeAlias = HeldOrganization | Iterable[str] | pa.Array | None
 SHOWN_VALUE_CHARS = 200
 # Per-batch distinct values are merged every so many batches: fewer calls, little memory.
 DISTINCT_MERGE_EVERY = 16
-NULL_TEXT = pa.scalar(None, pa.string())
 # Below this head count every attribute looks unique per person; the warning would be noise.
 MIN_PEOPLE_FOR_UNIQUENESS_WARNING = 10
 

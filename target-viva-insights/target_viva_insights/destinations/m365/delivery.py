@@ -33,8 +33,8 @@ from target_viva_insights.import_mode import ImportMode
 from target_viva_insights.ledger.digests import Digester
 from target_viva_insights.ledger.store import Ledger
 from target_viva_insights.package import open_data_csv
+from target_viva_insights.private_files import private_file
 from target_viva_insights.settings import RunSettings
-from target_viva_insights.validation.report import private_file
 
 if TYPE_CHECKING:
     import msal  # imported when a run may upload (client.sign_in)

@@ -45,8 +45,8 @@ from target_viva_insights.destinations.m365.columns import (
 from target_viva_insights.errors import DataValidationFailed
 from target_viva_insights.ledger.digest_index import DigestIndex, find_sorted, last_of_runs, sorted_distinct
 from target_viva_insights.ledger.digests import Digester, EncodedColumn, dictionary_batches
+from target_viva_insights.private_files import private_file
 from target_viva_insights.rules import DateOrder, ValueKind
-from target_viva_insights.validation.report import private_file
 
 PERSON = "person"  # the address's digest, uint64, sorted
 SEALED = "sealed"  # nonce + AES-GCM of the address, binary
