@@ -179,6 +179,20 @@ def test_a_partial_file_under_full_is_refused_and_nothing_is_sent(run: Runner) -
     assert run.ledger.summary()["people"] == 12
 
 
+def test_a_full_import_of_the_last_month_only_is_refused(run: Runner) -> None:
+    # The same people, so the population guard passes; the history (rows, EffectiveDates) would vanish.
+    months = [f"2026-0{m}-01" for m in range(1, 10)]
+    ok(run(org(30, months)))
+    result = run(org(30, months[-1:]), import_mode="full")
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "(270 rows, 9 EffectiveDates)" in result.stderr
+    assert "30 rows and 1 EffectiveDates" in result.stderr and "88.9% of the dates" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(run.uploads()) == 1
+    ok(run(org(30, months[-1:]), import_mode="full", max_population_drop_percent=100))
+    assert run.ledger.summary()["rows"] == 30
+
+
 def test_a_failed_ingestion_leaves_the_ledger_unchanged(run: Runner, emulator: EmulatorHandle) -> None:
     ok(run(org(8, ["2026-01-01"])))
     before = run.ledger.summary()

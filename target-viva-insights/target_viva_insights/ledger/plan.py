@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from target_viva_insights.errors import ConfigurationError
 from target_viva_insights.import_mode import ImportMode
-from target_viva_insights.ledger.digests import RowDigests, dictionary_batches, digest_batches
+from target_viva_insights.ledger.digests import NO_DATE, RowDigests, dictionary_batches, digest_batches
 from target_viva_insights.ledger.store import Comparison, Keep, Ledger, default_ledger_path
 from target_viva_insights.package import DataCsvWriter, open_data_csv, read_header, read_text_batches
 from target_viva_insights.settings import RunSettings
@@ -92,6 +92,7 @@ def plan_import(
         comparison, digests = ledger.compare_batches(batches, date_order, keep=keep, rows=rows)
     if setting is ImportMode.FULL:
         _refuse_population_drop(settings.max_population_drop_percent, ledger, comparison)
+        _refuse_history_drop(settings.max_population_drop_percent, ledger, digests)
         return ImportPlan(ImportMode.FULL, "import_mode full", digests, comparison=comparison)
     if setting is ImportMode.INCREMENTAL:
         return ImportPlan(ImportMode.INCREMENTAL, "import_mode incremental", digests, comparison=comparison)
@@ -136,6 +137,28 @@ def _refuse_population_drop(limit: float, ledger: Ledger, comparison: Comparison
             "Nothing was sent. If the tap sent only part of the history, use import_mode auto (sends what "
             "is new) or incremental. To replace the population on purpose, raise "
             "max_population_drop_percent for this run (e.g. 100)."
+        )
+
+
+def _refuse_history_drop(limit: float, ledger: Ledger, file: RowDigests) -> None:
+    """Refuses a full import that keeps the people but drops rows or EffectiveDates (history) Viva holds."""
+    _, held_dates = ledger.person_dates()
+    held_rows, file_rows = len(held_dates), len(file)
+    held_days = len(np.unique(held_dates[held_dates != NO_DATE]))
+    file_days = len(np.unique(file.date[file.date != NO_DATE]))
+
+    def drop(held: int, kept: int) -> float:
+        return 100.0 * (held - kept) / held if held > kept else 0.0
+
+    if max(drop(held_rows, file_rows), drop(held_days, file_days)) > limit:
+        raise PopulationDropRefused(
+            f"Refused: this full import (IsBootstrap true) would replace the history Viva holds for tenant "
+            f"{ledger.tenant_id} ({held_rows} rows, {held_days} EffectiveDates) with this file's "
+            f"{file_rows} rows and {file_days} EffectiveDates, dropping {drop(held_rows, file_rows):.1f}% of "
+            f"the rows and {drop(held_days, file_days):.1f}% of the dates (more than "
+            f"max_population_drop_percent {limit:g}). Nothing was sent. If the tap sent only recent rows, "
+            "use import_mode auto (sends what is new) or incremental. To replace the history on purpose, "
+            "raise max_population_drop_percent for this run (e.g. 100)."
         )
 
 
