@@ -99,7 +99,7 @@ def run_environment(environment: Path, *, locked: bool) -> dict[str, str]:
 
 
 def run_demo(environment: Path) -> int:
-    command = [str(python_of(environment)), str(ROOT / "demo.py")]
+    command = [str(python_of(environment)), str(ROOT / "scripts" / "demo.py")]
     return subprocess.run(command, cwd=ROOT, env=run_environment(environment, locked=True)).returncode
 
 

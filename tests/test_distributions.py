@@ -100,11 +100,12 @@ def test_the_target_sdist_holds_the_sources_docs_and_license_only(target_distrib
     sdist, _ = target_distributions
     with tarfile.open(sdist) as archive:
         names = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
-    assert {"pyproject.toml", "README.md", "LICENSE", "CLI.md", "target_viva_insights/target.py"} <= names
+    assert {"pyproject.toml", "README.md", "LICENSE", "docs/CLI.md", "target_viva_insights/target.py"} <= names
     assert not [name for name in names if "__pycache__" in name or name.endswith(".pyc")]
 
 
-def test_the_licence_copy_beside_the_target_is_the_repositorys() -> None:
-    """Hatchling packs licence files from the project folder, so the target keeps a copy of the root one."""
-    assert (ROOT / "target-viva-insights" / "LICENSE").read_bytes() == (ROOT / "LICENSE").read_bytes()
+@pytest.mark.parametrize("plugin", ["target-viva-insights", "tap-hrsource"])
+def test_the_licence_copy_beside_each_plugin_is_the_repositorys(plugin: str) -> None:
+    """Hatchling packs licence files from the project folder, so each plugin keeps a copy of the root one."""
+    assert (ROOT / plugin / "LICENSE").read_bytes() == (ROOT / "LICENSE").read_bytes()
     assert "Apache License" in (ROOT / "LICENSE").read_text(encoding="utf-8").splitlines()[1]

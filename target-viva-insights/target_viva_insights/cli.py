@@ -289,7 +289,7 @@ def command_validate(arguments: argparse.Namespace, settings: dict[str, Any]) ->
 
 
 def command_emulator(arguments: argparse.Namespace, settings: dict[str, Any]) -> int:
-    """Run the local emulator of the ingress API until interrupted (see CLI.md, "The emulator").
+    """Run the local emulator of the ingress API until interrupted (see docs/CLI.md, "The emulator").
 
     Args:
         arguments: The parsed command line: the `EmulatorOptions` flags, `--verbose`, and
@@ -328,7 +328,7 @@ def command_emulator(arguments: argparse.Namespace, settings: dict[str, Any]) ->
     return 0
 
 
-# ---- the delivery ledger (see ledger.py and CLI.md) ------------------------------------------------
+# ---- the delivery ledger (see ledger.py and docs/CLI.md) ------------------------------------------------
 
 
 def _open_ledger(arguments: argparse.Namespace, settings: Mapping[str, Any]) -> Any:
@@ -614,7 +614,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(
         prog="viva-insights",
-        description="Upload HR data to Microsoft Viva Insights and follow the ingestion (see CLI.md).",
+        description="Upload HR data to Microsoft Viva Insights and follow the ingestion (see docs/CLI.md).",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

@@ -1,6 +1,6 @@
 """Failures of the upload flow, each with the exit code the `viva-insights` command and the target use.
 
-Exit codes (documented in CLI.md):
+Exit codes (documented in docs/CLI.md):
     0  success
     1  unexpected error (a bug: please report it)
     2  usage or configuration error

@@ -3,7 +3,7 @@
 The endpoints are those of Microsoft's page "Import organizational data (first import)", section "About the
 Viva Insights HR data ingress API". Where versions of the page disagree on a path (`HR` or `Hr`, with or
 without `fileIngestion`, a double slash in the error path), every documented form is tried in turn and the
-first that answers is kept for the rest of the run (CLI.md, "Paths tried").
+first that answers is kept for the rest of the run (docs/CLI.md, "Paths tried").
 
 One ingestion per run: a package is POSTed again only when it is proven that the earlier attempt did not
 arrive (see `IngressApi.upload`). The HTTP layer (TLS trust, retries, backoff, streamed bodies) is

@@ -19,7 +19,7 @@ from pathlib import Path
 from target_viva_insights.emulator.process import EmulatorHandle, running_emulator
 from target_viva_insights.quality.browser import ENABLE_HINT, find_chromium, screenshot
 
-ROOT = Path(__file__).resolve().parent
+ROOT = Path(__file__).resolve().parents[1]
 OUTPUT = ROOT / "output"
 STATE_ID = "dev:tap-hrsource-to-target-viva-insights"
 
