@@ -100,7 +100,13 @@ def test_the_target_sdist_holds_the_sources_docs_and_license_only(target_distrib
     sdist, _ = target_distributions
     with tarfile.open(sdist) as archive:
         names = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
-    assert {"pyproject.toml", "README.md", "LICENSE", "docs/CLI.md", "target_viva_insights/target.py"} <= names
+    assert {
+        "pyproject.toml",
+        "README.md",
+        "LICENSE",
+        "docs/CLI.md",
+        "target_viva_insights/target.py",
+    } <= names
     assert not [name for name in names if "__pycache__" in name or name.endswith(".pyc")]
 
 
