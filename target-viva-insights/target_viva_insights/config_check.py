@@ -311,9 +311,7 @@ def connection_problems(config: Mapping[str, Any]) -> list[SettingProblem]:
 
 
 def _certificate_problems(config: Mapping[str, Any]) -> list[SettingProblem]:
-    from target_viva_insights.upload.auth import (
-        load_certificate,  # msal and cryptography: only when uploading
-    )
+    from target_viva_insights.certificates import load_certificate  # cryptography: only when uploading
 
     path = Path(str(config["certificate_path"])).expanduser()
     try:

@@ -123,7 +123,7 @@ def fingerprints(strings: pa.Array, seed: int) -> np.ndarray:
 
 
 # First bytes of the UTF-8 whitespace characters Arrow trims (U+0009..U+000D, U+001C..U+0020, U+0085,
-# U+00A0, U+1680, U+2000..U+205F, U+3000; tests/test_digests.py checks every code point): only values
+# U+00A0, U+1680, U+2000..U+205F, U+3000; tests/ledger/test_digests.py checks every code point): only values
 # starting with one of them can be blank without being empty.
 WHITESPACE_FIRST_BYTES = (0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x1C, 0x1D, 0x1E, 0x1F, 0x20, 0xC2, 0xE1, 0xE2, 0xE3)
 _MAY_START_WHITESPACE = np.zeros(256, dtype=bool)

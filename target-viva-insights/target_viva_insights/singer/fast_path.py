@@ -4,7 +4,7 @@ The SDK handles a record in about a dozen steps (copy for stream maps, `_sdc` me
 validation, date parsing, a metric per record, a DEBUG log of the batch context). For an HR stream that
 is neither mapped nor flattened, the target does the useful ones per batch, vectorized, and skips the
 rest; and it holds STATE back until the package is safe. Both need private SDK members. They are listed
-next to the `singer-sdk` pin in pyproject.toml, and tests/test_sdk_private_members.py fails, naming the
+next to the `singer-sdk` pin in pyproject.toml, and tests/singer/test_sdk_private_members.py fails, naming the
 member, when an SDK release removes one or changes its signature. Why each exists:
 
 - `DirectRecordTarget._process_record_message` (overrides `Target._process_record_message`): the

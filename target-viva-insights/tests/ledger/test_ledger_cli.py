@@ -7,19 +7,10 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from conftest import METADATA
 from target_viva_insights.cli import main
 
 TENANT = "00000000-0000-0000-0000-000000000001"
-METADATA = {
-    "DatasetType": "HR",
-    "IsBootstrap": "true",
-    "Mapping": {
-        "PersonId": {"name": "PersonId", "type": "EmailType"},
-        "ManagerId": {"name": "ManagerId", "type": "EmailType"},
-        "EffectiveDate": {"name": "EffectiveDate", "type": "DateTime"},
-        "Organization": {"name": "Organization", "type": "string"},
-    },
-}
 
 
 def package(path: Path, people: int, months: list[int], org_of_p2: str = "org2") -> Path:

@@ -26,7 +26,7 @@ if CHROMIUM is None or importlib.util.find_spec("playwright") is None:
         allow_module_level=True,
     )
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SAMPLE = ROOT / "sample-data" / "hr" / "employees.csv"
 BIN = Path(sys.executable).parent
 TAP_CONFIG = {

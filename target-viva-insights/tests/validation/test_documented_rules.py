@@ -29,8 +29,8 @@ from target_viva_insights.template import load_template
 from target_viva_insights.validation.report import Severity, ValidationReport
 from target_viva_insights.validation.validator import validate_package
 
-CORPUS = Path(__file__).parent / "corpus"
-RULES_DOCUMENT = Path(__file__).parents[1] / "docs" / "viva-rules.md"
+CORPUS = Path(__file__).parents[1] / "corpus"
+RULES_DOCUMENT = Path(__file__).parents[2] / "docs" / "viva-rules.md"
 VERDICTS = ("valid", "warning", "error")
 MIN_CASES = 60
 DATA_ERROR_EXIT = 3

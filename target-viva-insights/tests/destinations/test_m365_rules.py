@@ -19,7 +19,7 @@ from target_viva_insights.ledger.digests import Digester
 from target_viva_insights.rules import DateOrder, ValueKind
 from target_viva_insights.validation.report import ValidationReport
 
-RULES_PAGE = Path(__file__).parents[1] / "docs" / "m365-rules.md"
+RULES_PAGE = Path(__file__).parents[2] / "docs" / "m365-rules.md"
 TODAY = datetime.date(2025, 6, 15)
 
 
