@@ -781,9 +781,8 @@ class Ledger:
 
 
 def _is_ledger_data_file(name: str) -> bool:
-    """A file only a recorded ledger holds (the key and lock are written before the first record)."""
-    if name == M365_STATE_FILE:
-        return True
+    """A file only a recorded ledger holds. The key and lock come before the first record, and the
+    m365 destination keeps its state without a manifest: neither says Viva holds anything."""
     return name.endswith(".parquet") and name.startswith(("rows-", "people-", "pending-"))
 
 
