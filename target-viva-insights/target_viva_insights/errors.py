@@ -38,6 +38,11 @@ class LedgerError(ConfigurationError):
     """The delivery ledger cannot be used as it is: unreadable, another tenant's, or from a newer version."""
 
 
+class LedgerWriteFailed(LedgerError):
+    """The storage refused a ledger write (disk full, over quota, no permission, gone). The ledger
+    still holds what it held before: every write is a new file put in place in one step."""
+
+
 class DataValidationFailed(VivaError):
     """The data broke Viva's rules. `error_file` is where the findings were saved, when there is one."""
 

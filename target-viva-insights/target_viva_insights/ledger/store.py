@@ -43,7 +43,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from target_viva_insights.errors import LedgerError, LedgerLocked
+from target_viva_insights.errors import LedgerError, LedgerLocked, LedgerWriteFailed
 from target_viva_insights.import_mode import ImportMode
 from target_viva_insights.ledger.digest_index import DigestIndex, find_sorted, last_of_runs
 from target_viva_insights.ledger.digests import (
@@ -292,6 +292,10 @@ class Ledger:
             ) from error
         self.folder = f"{base.rstrip('/')}/{tenant_id}"
         self.is_local = "file" in _protocols(self.fs)
+        # The log names the tenant's folder; a ledger_path set to it means that ledger, not a folder
+        # for a ledger of its own below it (which would be empty, and a full import would follow).
+        if base.rstrip("/").rsplit("/", 1)[-1] == tenant_id and self._holds_own_manifest(base.rstrip("/")):
+            self.folder = base.rstrip("/")
         self._manifest: dict[str, Any] | None = None
         self._key: bytes | None = None
         self._rows: RowDigests | None = None
@@ -314,11 +318,41 @@ class Ledger:
     def exists(self) -> bool:
         return bool(self.fs.exists(self._path("manifest.json")))
 
+    def _holds_own_manifest(self, folder: str) -> bool:
+        if self.fs.exists(f"{folder}/{self.tenant_id}/manifest.json"):
+            return False
+        try:
+            with self.fs.open(f"{folder}/manifest.json", "rb") as handle:
+                document = json.loads(handle.read().decode("utf-8"))
+        except (OSError, ValueError):
+            return False
+        return isinstance(document, dict) and document.get("tenant_id") == self.tenant_id
+
     @property
     def manifest(self) -> dict[str, Any]:
         if self._manifest is None:
-            self._manifest = self._read_manifest() if self.exists() else self._new_manifest()
+            if self.exists():
+                self._manifest = self._read_manifest()
+            else:
+                self._refuse_files_without_manifest()
+                self._manifest = self._new_manifest()
         return self._manifest
+
+    def _refuse_files_without_manifest(self) -> None:
+        """Ledger files without their manifest are a damaged ledger, not an absent one: read as "no
+        ledger", they would make the next run a full import that replaces what Viva holds."""
+        try:
+            names = sorted(str(name).rsplit("/", 1)[-1] for name in self.fs.ls(self.folder, detail=False))
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        except OSError as error:
+            raise self._unreadable(
+                f"its folder cannot be listed ({type(error).__name__}: {error})"
+            ) from error
+        found = [name for name in names if _is_ledger_data_file(name)]
+        if found:
+            shown = ", ".join(found[:5]) + (f" and {len(found) - 5} more" if len(found) > 5 else "")
+            raise self._unreadable(f"its manifest.json is missing, yet the folder holds {shown}")
 
     def _new_manifest(self) -> dict[str, Any]:
         return {
@@ -445,7 +479,7 @@ class Ledger:
 
     def holds_data(self) -> bool:
         """Whether an ingestion for this tenant completed (a ledger of pending ones only does not)."""
-        return self.exists() and bool(self.manifest["ingestions"])
+        return bool(self.manifest["ingestions"])
 
     def last_ingestion(self) -> IngestionRecord | None:
         ingestions = self.ingestions
@@ -556,13 +590,22 @@ class Ledger:
         self._ensure_folder()
         self._ensure_key_file()
         old_generation = self.manifest.get("generation")
-        if rows is not None and people is not None:
-            generation = secrets.token_hex(6)
-            self._write_parquet(f"rows-{generation}.parquet", rows.to_table())
-            self._write_parquet(f"people-{generation}.parquet", people.to_table())
-            manifest["generation"] = generation
-        manifest["updated"] = now_iso()
-        self._write_atomically("manifest.json", json.dumps(manifest, indent=2).encode("utf-8"))
+        written: list[str] = []
+        try:
+            if rows is not None and people is not None:
+                generation = secrets.token_hex(6)
+                for kind, table in (("rows", rows), ("people", people)):
+                    written.append(f"{kind}-{generation}.parquet")
+                    self._write_parquet(written[-1], table.to_table())
+                manifest["generation"] = generation
+            manifest["updated"] = now_iso()
+            self._write_atomically("manifest.json", json.dumps(manifest, indent=2).encode("utf-8"))
+        except LedgerWriteFailed:
+            # The manifest still names the old generation: the new one's files are litter.
+            for name in written:
+                with contextlib.suppress(OSError):
+                    self.fs.rm(self._path(name))
+            raise
         self._manifest = manifest
         if rows is not None and people is not None:
             self._rows, self._people, self._row_index = rows, people, None
@@ -601,17 +644,30 @@ class Ledger:
             else:
                 handle.write(content)
 
-        if self.is_local:
-            descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
-            with os.fdopen(descriptor, "wb") as handle:
+        try:
+            if self.is_local:
+                descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
+                with os.fdopen(descriptor, "wb") as handle:
+                    write(handle)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                Path(partial).replace(final)
+                return
+            with self.fs.open(partial, "wb") as handle:
                 write(handle)
-                handle.flush()
-                os.fsync(handle.fileno())
-            Path(partial).replace(final)
-            return
-        with self.fs.open(partial, "wb") as handle:
-            write(handle)
-        self.fs.mv(partial, final)
+            self.fs.mv(partial, final)
+        except OSError as error:
+            with contextlib.suppress(OSError):
+                self.fs.rm(partial)
+            raise self._write_failed(final, error) from error
+
+    def _write_failed(self, path: str, error: OSError) -> LedgerWriteFailed:
+        reason = os.strerror(error.errno) if error.errno else str(error) or type(error).__name__
+        return LedgerWriteFailed(
+            f"The ledger at {self.location} could not be written: {path}: {reason}. The ledger was left "
+            "as it was before this write (a write goes to a new file that replaces the old one in one "
+            "step). Free space or fix access to the ledger's storage and run again."
+        )
 
     # -- the m365 destination's per-person state (destinations/m365/delta.py) --------------------
 
@@ -670,14 +726,24 @@ class Ledger:
                 descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
             except FileExistsError:
                 return False
-            with os.fdopen(descriptor, "wb") as handle:
-                handle.write(payload)
+            try:
+                with os.fdopen(descriptor, "wb") as handle:
+                    handle.write(payload)
+            except OSError as error:
+                with contextlib.suppress(OSError):
+                    Path(path).unlink()
+                raise self._write_failed(path, error) from error
             return True
         # Object stores have no exclusive create: check, then write (a narrow race, documented).
         if self.fs.exists(path):
             return False
-        with self.fs.open(path, "wb") as handle:
-            handle.write(payload)
+        try:
+            with self.fs.open(path, "wb") as handle:
+                handle.write(payload)
+        except OSError as error:
+            with contextlib.suppress(OSError):
+                self.fs.rm(path)
+            raise self._write_failed(path, error) from error
         return True
 
     def _lock_holder(self, path: str) -> dict[str, Any]:
@@ -707,6 +773,12 @@ class Ledger:
             f"{holder.get('host', '?')}, started {holder.get('started', '?')}); Viva takes one ingestion "
             f"at a time. Wait for it to end; if it is gone, remove {self._path('lock')}."
         )
+
+
+def _is_ledger_data_file(name: str) -> bool:
+    """A file only a recorded ledger holds. The key and lock come before the first record, and the
+    m365 destination keeps its state without a manifest: neither says Viva holds anything."""
+    return name.endswith(".parquet") and name.startswith(("rows-", "people-", "pending-"))
 
 
 def _protocols(fs: fsspec.AbstractFileSystem) -> tuple[str, ...]:
