@@ -87,7 +87,6 @@ class TargetVivaInsights(CheckedSettingsTarget, DirectRecordTarget, HeldStateTar
         self._several_streams_unchosen = False
         self._records_received = 0
         self._last_progress_log = time.monotonic()
-        self._quality_report: Path | None = None
 
     @classmethod
     def invoke(cls, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
@@ -253,10 +252,7 @@ class TargetVivaInsights(CheckedSettingsTarget, DirectRecordTarget, HeldStateTar
         files = self._run_files()
         destination = destination_for(self.settings, self._ledger, files, self.logger, self._token_cache)
         delivery = Delivery(self.settings, self._ledger, destination, files, self.logger)
-        try:
-            delivery.deliver(self.export)
-        finally:
-            self._delivery = delivery
+        delivery.deliver(self.export)
         delivery.log_quality_report()
 
     # -- the delivery ledger (ledger/) ----------------------------------------------------------------
