@@ -40,6 +40,8 @@ def default_await_status(config: Mapping[str, Any]) -> AwaitStatus:
 
 DEFAULT_API_BASE_URL = "https://api.orginsights.viva.office.com/v1.0"
 DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com"
+# A full import may drop at most this share of what the tenant holds (people, rows, EffectiveDates).
+DEFAULT_MAX_POPULATION_DROP_PERCENT = 10
 # The resource app id that Microsoft's own upload tools request a token for.
 DEFAULT_SCOPE = "9d827643-d003-4cca-9dc8-71213a8f1644/.default"
 
@@ -288,7 +290,7 @@ PACKAGE_SETTINGS = th.PropertiesList(
         "max_population_drop_percent",
         th.NumberType,
         title="Max population drop (percent)",
-        default=10,
+        default=DEFAULT_MAX_POPULATION_DROP_PERCENT,
         description=(
             "A full import that would drop more than this share of the people the ledger says Viva "
             "holds is refused (nothing is sent)."
@@ -427,9 +429,6 @@ def _number(name: str, value: Any, *, whole: bool) -> Any:
     if not number.is_integer():
         raise ConfigurationError(f"{name} must be a whole number, not {value!r}.")
     return int(number)
-
-
-DEFAULT_MAX_POPULATION_DROP_PERCENT = 10.0
 
 
 @dataclasses.dataclass(frozen=True)

@@ -10,14 +10,20 @@ in `destinations.destination_for`.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from target_viva_insights.build.export import csv_fields
 from target_viva_insights.build.mapping import Column
 from target_viva_insights.ledger.plan import ImportPlan
+from target_viva_insights.ledger.store import Ledger
 from target_viva_insights.package import CsvField
+from target_viva_insights.settings import RunSettings
 from target_viva_insights.validation.report import ValidationReport
+
+if TYPE_CHECKING:
+    import msal  # imported when a run may upload (client.sign_in)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,3 +109,22 @@ class Destination(Protocol[ShipmentT]):
     def send(self, shipment: ShipmentT, path: Path, errors_dir: Path) -> None:
         """Post the file once, follow it as far as the settings say, and record it in the ledger."""
         ...
+
+
+class DestinationBase:
+    """What every destination is given: the run's settings, the tenant's ledger, where the run's files
+    go, the logger and the start-up sign-in's token cache (so a run signs in once)."""
+
+    def __init__(
+        self,
+        settings: RunSettings,
+        ledger: Ledger | None,
+        files: RunFiles,
+        logger: logging.Logger,
+        token_cache: msal.TokenCache | None = None,
+    ) -> None:
+        self.settings = settings
+        self.ledger = ledger
+        self.files = files
+        self.logger = logger
+        self.token_cache = token_cache

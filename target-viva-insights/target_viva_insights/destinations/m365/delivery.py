@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from target_viva_insights.destinations.base import Finished, RunFiles
+from target_viva_insights.destinations.base import DestinationBase, Finished, RunFiles
 from target_viva_insights.destinations.m365.columns import M365Plan
 from target_viva_insights.destinations.m365.delta import (
     AddressSealer,
@@ -101,7 +101,7 @@ class _Judged:
     plan: M365Plan
 
 
-class Microsoft365:
+class Microsoft365(DestinationBase):
     """The destination `m365` (see `destinations.base.Destination`)."""
 
     label = "Microsoft 365"
@@ -119,11 +119,7 @@ class Microsoft365:
         logger: logging.Logger,
         token_cache: msal.TokenCache | None = None,
     ) -> None:
-        self.settings = settings
-        self.token_cache = token_cache
-        self.ledger = ledger
-        self.files = files
-        self.logger = logger
+        super().__init__(settings, ledger, files, logger, token_cache)
         self.today = datetime.date.today()
         self.digester, self.sealer, self.state = _tools(ledger)
         self._judged: _Judged | None = None

@@ -5,21 +5,19 @@ one ingestion followed as far as `await_status` says, and the ledger's record of
 from __future__ import annotations
 
 import dataclasses
-import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from target_viva_insights.destinations.base import Finished, RunFiles
+from target_viva_insights.destinations.base import DestinationBase, Finished
 from target_viva_insights.errors import DataValidationFailed, IngestionFailed, PreviousIngestionPending
 from target_viva_insights.ingestion import Phase, phase_of
 from target_viva_insights.ledger.digest_index import sorted_distinct
 from target_viva_insights.ledger.plan import ImportPlan, plan_import, write_rows_to_send
-from target_viva_insights.ledger.store import IngestionRecord, Ledger, now_iso, package_sha256
+from target_viva_insights.ledger.store import IngestionRecord, now_iso, package_sha256
 from target_viva_insights.package import complete_package, metadata_document
-from target_viva_insights.settings import RunSettings
 
 if TYPE_CHECKING:
-    import msal  # imported when a run may upload (client.sign_in)
+    pass  # imported when a run may upload (client.sign_in)
 
 
 @dataclasses.dataclass
@@ -40,7 +38,7 @@ class IngressShipment:
         return f"Import plan: {self.plan.describe()}."
 
 
-class VivaInsightsIngress:
+class VivaInsightsIngress(DestinationBase):
     """The destination `viva_insights` (see `destinations.base.Destination`)."""
 
     label = "Viva Insights"
@@ -49,20 +47,6 @@ class VivaInsightsIngress:
     file_word = "package"
     writes_despite_errors = True
     nothing_sent = "nothing was packaged or uploaded"
-
-    def __init__(
-        self,
-        settings: RunSettings,
-        ledger: Ledger | None,
-        files: RunFiles,
-        logger: logging.Logger,
-        token_cache: msal.TokenCache | None = None,
-    ) -> None:
-        self.settings = settings
-        self.ledger = ledger
-        self.files = files
-        self.logger = logger
-        self.token_cache = token_cache
 
     def settle_pending(self, errors_dir: Path) -> None:
         """Ingestions a previous run left pending: Completed -> into the ledger, failed -> dropped."""
