@@ -420,6 +420,8 @@ def command_ledger_adopt(arguments: argparse.Namespace, settings: dict[str, Any]
     from target_viva_insights.ledger.store import IngestionRecord, now_iso, package_sha256
 
     ledger = _open_ledger(arguments, settings)
+    if arguments.package is None:
+        return _adopt_ingestion_id(ledger, arguments.ingestion_id)
     package = _existing_file(arguments.package)
     with ledger.locked():
         if ledger.exists() and not arguments.replace:
@@ -442,14 +444,98 @@ def command_ledger_adopt(arguments: argparse.Namespace, settings: dict[str, Any]
     return 0
 
 
+def _adopt_ingestion_id(ledger: Any, ingestion_id: str | None) -> int:
+    """Name the ingestion an upload started whose run ended before the service answered."""
+    from target_viva_insights.ledger.store import RecordStatus
+    from target_viva_insights.upload.client import checked_ingestion_id
+
+    if not ingestion_id:
+        raise ConfigurationError(
+            "ledger adopt needs a PACKAGE (what the tenant holds), or --ingestion-id ID alone for an "
+            "upload the ledger holds as sent without an answer"
+        )
+    checked_ingestion_id(ingestion_id)
+    with ledger.locked():
+        sending = [record for record in ledger.pending if record.status is RecordStatus.SENDING]
+        if len(sending) != 1:
+            raise ConfigurationError(
+                f"The ledger at {ledger.location} holds {len(sending)} uploads sent without an answer; "
+                "--ingestion-id alone names the ingestion of exactly one (see `viva-insights ledger show`)."
+            )
+        ledger.accepted(sending[0], ingestion_id)
+    print(
+        f"Upload {sending[0].upload} is ingestion {ingestion_id}: the next run settles it.", file=sys.stderr
+    )
+    _print_json(ledger.summary())
+    return 0
+
+
+def command_ledger_forget(arguments: argparse.Namespace, settings: dict[str, Any]) -> int:
+    """Drop a pending or failed upload from the ledger: its rows are not held, so they go again."""
+    ledger = _open_ledger(arguments, settings)
+    with ledger.locked():
+        record = ledger.find_pending(arguments.name)
+        ledger.withdraw(record)
+    print(
+        f"Forgot {record.name} ({record.status.value}, {record.rows} rows, uploaded {record.time}): the "
+        "ledger does not hold its rows, so the next run whose file holds them sends them.",
+        file=sys.stderr,
+    )
+    _print_json(ledger.summary())
+    return 0
+
+
+def command_ledger_resend(arguments: argparse.Namespace, settings: dict[str, Any]) -> int:
+    """Upload the package of a failed upload again, from the ledger, and record what becomes of it."""
+    import tempfile
+
+    from target_viva_insights.errors import DataValidationFailed, IngestionFailed, LedgerError
+    from target_viva_insights.ingestion import Phase, phase_of
+    from target_viva_insights.ledger.store import RecordStatus, package_sha256
+    from target_viva_insights.upload.client import deliver_package, field
+
+    ledger = _open_ledger(arguments, settings)
+    connection = settings_with_defaults(settings)
+    with ledger.locked(), tempfile.TemporaryDirectory(prefix="viva-resend-") as work:
+        record = ledger.find_pending(arguments.name)
+        if record.status is not RecordStatus.FAILED:
+            raise ConfigurationError(
+                f"{record.name} is {record.status.value}, not failed: the next run settles it."
+            )
+        package = ledger.pending_package(record, Path(work) / "package.zip")
+        if package is None or package_sha256(package) != record.package_sha256:
+            raise LedgerError(
+                f"The ledger at {ledger.location} keeps no intact package for {record.name}. Fix the data at "
+                f"the source, run `viva-insights ledger forget {record.name}`, and have the tap send those "
+                "rows again."
+            )
+        try:
+            final = deliver_package(
+                connection,
+                package,
+                _output_dir(settings),
+                logger,
+                on_accepted=lambda ingestion_id: ledger.accepted(record, ingestion_id),
+            )
+        except (DataValidationFailed, IngestionFailed):
+            ledger.mark_failed(record)
+            raise
+        if phase_of(str(field(final, "Status"))) is Phase.COMPLETED:
+            ledger.settle(record.ingestion_id, completed=True)
+    _print_json(final)
+    return 0
+
+
 def add_ledger_commands(commands: Any, with_settings: argparse.ArgumentParser) -> None:
-    """`viva-insights ledger [show|diff|adopt]`; tenant_id and ledger_path come from the settings."""
+    """`viva-insights ledger [show|diff|adopt|forget|resend]`; tenant_id and ledger_path: the settings."""
     ledger_flags = argparse.ArgumentParser(add_help=False, parents=[with_settings])
     ledger_flags.add_argument(
         "--ledger-path", dest="ledger_path", default=None, help="folder or fsspec URL of the ledger"
     )
     ledger = commands.add_parser(
-        "ledger", parents=[ledger_flags], help="what Viva holds per the delivery ledger (show, diff, adopt)"
+        "ledger",
+        parents=[ledger_flags],
+        help="what Viva holds per the delivery ledger (show, diff, adopt, forget, resend)",
     )
     ledger.set_defaults(handler=command_ledger_show)
     actions = ledger.add_subparsers(dest="ledger_action", metavar="ACTION")
@@ -464,10 +550,27 @@ def add_ledger_commands(commands: Any, with_settings: argparse.ArgumentParser) -
     adopt = actions.add_parser(
         "adopt", parents=[ledger_flags], help="record a package as what Viva holds (existing tenants)"
     )
-    adopt.add_argument("package", help="the package .zip (or data .csv) Viva holds")
-    adopt.add_argument("--ingestion-id", help="the id of the ingestion that uploaded it, when known")
+    adopt.add_argument(
+        "package",
+        nargs="?",
+        help="the package .zip (or data .csv) Viva holds; omit with --ingestion-id alone",
+    )
+    adopt.add_argument(
+        "--ingestion-id",
+        help="the id of the ingestion that uploaded it; alone: the ingestion of an upload left unanswered",
+    )
     adopt.add_argument("--replace", action="store_true", help="replace an existing ledger")
     adopt.set_defaults(handler=command_ledger_adopt)
+    forget = actions.add_parser(
+        "forget", parents=[ledger_flags], help="drop a pending or failed upload (its rows go again)"
+    )
+    forget.add_argument("name", metavar="ID", help="its ingestion id, or its upload id (ledger show)")
+    forget.set_defaults(handler=command_ledger_forget)
+    resend = actions.add_parser(
+        "resend", parents=[ledger_flags], help="upload a failed upload's package again, from the ledger"
+    )
+    resend.add_argument("name", metavar="ID", help="its ingestion id (ledger show)")
+    resend.set_defaults(handler=command_ledger_resend)
 
 
 # ---- the data-quality report (see quality/) -------------------------------------------------------

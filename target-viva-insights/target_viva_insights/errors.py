@@ -28,6 +28,9 @@ class VivaError(Exception):
 
     exit_code = 1
     ingestion_id: str | None = None
+    # True when the upload's POST may have reached the service although its answer never came: the
+    # ledger then keeps the upload as sent, and the next run looks for it in the service's listing.
+    outcome_unknown: bool = False
 
 
 class ConfigurationError(VivaError):
@@ -80,6 +83,10 @@ class ServiceError(VivaError):
 
 class NetworkError(ServiceError):
     """The service could not be reached (DNS, TLS, connection refused or dropped) past the retries."""
+
+
+class IngestionNotFound(ServiceError):
+    """The service has no ingestion by that id (404 on every documented status path)."""
 
 
 class IngestionFailed(ServiceError):

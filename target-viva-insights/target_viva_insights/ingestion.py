@@ -5,6 +5,8 @@ One list, shared by the client (which follows an ingestion) and the emulator (wh
 
 from __future__ import annotations
 
+import dataclasses
+import datetime
 import enum
 
 
@@ -74,3 +76,16 @@ class AwaitStatus(str, enum.Enum):
         if self is AwaitStatus.NONE or phase.is_final:
             return True
         return self is AwaitStatus.VALIDATION and phase is Phase.VALIDATED
+
+
+@dataclasses.dataclass(frozen=True)
+class ListedIngestion:
+    """One ingestion of the service's listing: its id, status and when it started (UTC, to the second)."""
+
+    id: str
+    status: str
+    started: datetime.datetime | None
+
+    @property
+    def phase(self) -> Phase:
+        return phase_of(self.status)

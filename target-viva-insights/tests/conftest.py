@@ -2,7 +2,7 @@
 emulator as a real process.
 
 The emulator runs per test module (and per xdist worker) on a free port; `emulator` resets its faults
-and abandons unfinished ingestions before every test, so tests stay independent.
+and forgets its ingestions before every test, so tests stay independent.
 """
 
 from __future__ import annotations
@@ -158,7 +158,8 @@ def emulator_process(
 
 @pytest.fixture
 def emulator(emulator_process: EmulatorHandle) -> EmulatorHandle:
-    emulator_process.reset()
+    # Each test starts with a tenant without history: a run reads the service's listing.
+    emulator_process.reset(ingestions=True)
     return emulator_process
 
 

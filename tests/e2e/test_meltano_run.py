@@ -27,7 +27,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("repository_project")]
 
 @pytest.fixture
 def project_env(tmp_path: Path, emulator: EmulatorHandle) -> dict[str, str]:
-    emulator.reset()
+    emulator.reset(ingestions=True)  # a tenant without history: each scenario starts its own ledger
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     for name, value in emulator.config(

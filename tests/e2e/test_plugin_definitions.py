@@ -69,7 +69,7 @@ def test_a_secret_set_with_meltano_config_goes_to_dotenv_not_meltano_yml(project
 
 
 def test_ping_then_run_to_completed_then_status_and_validate(project, emulator: EmulatorHandle) -> None:
-    emulator.reset()
+    emulator.reset(ingestions=True)  # a tenant without history: each scenario starts its own ledger
     ping = project.meltano("invoke", "target-viva-insights:ping")
     assert "connection: OK" in ping.stdout
     assert f"tenant_id: {emulator.tenant_id}" in ping.stdout

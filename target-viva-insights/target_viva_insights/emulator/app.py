@@ -144,6 +144,8 @@ class EmulatorApp:
             response = _api_error(error.code or 500, type(error).__name__, error.description or "")
         if fault is not None and fault.action == "drop_after_accept":
             raise DropConnection
+        if fault is not None and fault.action == "slow_after_accept":
+            time.sleep(fault.delay)
         return response
 
     def _apply_fault(self, fault: FaultRule, request: Request) -> Response | None:
@@ -340,12 +342,15 @@ class EmulatorApp:
     def on_control_reset(self, request: Request) -> Response:
         """Back to the start-up behaviour; unfinished ingestions are abandoned so the next test can upload.
 
-        Org data is kept, so tests can chain runs; `{"org_data": true}` clears it too.
+        Org data is kept, so tests can chain runs; `{"org_data": true}` clears it too, and
+        `{"ingestions": true}` forgets the ingestions themselves (a tenant with no history).
         """
         document = request.get_json(force=True, silent=True) if request.content_length else None
         self._reset_faults()
         for ingestion in self.service.all():
             self.service.abandon(ingestion)
+        if isinstance(document, dict) and document.get("ingestions") is True:
+            self.service.forget_all()
         if isinstance(document, dict) and document.get("org_data") is True:
             self.service.org_data.clear()
             self.modis.clear()

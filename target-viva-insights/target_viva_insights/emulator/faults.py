@@ -6,6 +6,7 @@ A rule applies to the next `count` requests of one endpoint ("*" for every endpo
     slow               wait `delay` seconds (default 2), then answer normally
     drop               drop the connection (an upload is dropped halfway, before it is accepted)
     drop_after_accept  handle the request (the upload is accepted), then drop the connection unanswered
+    slow_after_accept  handle the request (the upload is accepted), wait `delay` seconds, then answer
     sign_in_page       answer 200 with an HTML sign-in page (Microsoft's READMEs: an expired token does that)
 Besides the rules: `stuck`, `unregistered_app`, `reject` (every upload fails validation), `unknown_status`
 (a status string shown instead of ExtractionComplete), `token_lifetime_seconds`, `step_seconds`, and
@@ -24,7 +25,7 @@ from typing import Any
 
 from target_viva_insights.catalogue import Rule
 
-ACTIONS = ("error", "throttle", "slow", "drop", "drop_after_accept", "sign_in_page")
+ACTIONS = ("error", "throttle", "slow", "drop", "drop_after_accept", "slow_after_accept", "sign_in_page")
 ENDPOINTS = (
     "discovery",
     "token",
@@ -102,13 +103,18 @@ class FaultRule:
                 rule.status = int(value)
             elif action == "throttle":
                 rule.retry_after = int(value)
-            elif action == "slow":
+            elif action in ("slow", "slow_after_accept"):
                 rule.delay = float(value)
         return rule
 
     def spec(self) -> str:
         """The `ACTION:ENDPOINT:COUNT:VALUE` text that `parse` reads back into this rule."""
-        value = {"error": self.status, "throttle": self.retry_after, "slow": self.delay}.get(self.action)
+        value = {
+            "error": self.status,
+            "throttle": self.retry_after,
+            "slow": self.delay,
+            "slow_after_accept": self.delay,
+        }.get(self.action)
         return f"{self.action}:{self.endpoint}:{self.count}" + ("" if value is None else f":{value}")
 
 

@@ -93,16 +93,18 @@ class EmulatorHandle:
         """
         return self._control("POST", "faults", document)
 
-    def reset(self, *, org_data: bool = False) -> dict[str, Any]:
+    def reset(self, *, org_data: bool = False, ingestions: bool = False) -> dict[str, Any]:
         """Start-up behaviour again, unfinished ingestions abandoned.
 
         Args:
             org_data: Also forget every tenant's org data (kept by default, so tests can chain runs).
+            ingestions: Also forget the ingestions: the service lists none (a tenant without history).
 
         Returns:
             The behaviour now in force (as `state()["faults"]`).
         """
-        return self._control("POST", "reset", {"org_data": True} if org_data else None)
+        document = {"org_data": org_data, "ingestions": ingestions}
+        return self._control("POST", "reset", document if org_data or ingestions else None)
 
     def modis(self, tenant_id: str | None = None) -> dict[str, Any]:
         """What the emulated tenant holds in MODIS per person (`people`), and its MODIS `ingestions`."""

@@ -216,6 +216,11 @@ class IngestionService:
                 self.org_data.discard(ingestion.id)
         self.status(ingestion)  # one whose time had come finishes as it would have
 
+    def forget_all(self) -> None:
+        """No tenant has any ingestion any more (their uploads stay on disk until the emulator stops)."""
+        with self._lock:
+            self._ingestions.clear()
+
     def _running(self, ingestion: Ingestion) -> bool:
         """Not yet due to finish: stuck, in its first steps, or still being judged."""
         elapsed = time.monotonic() - ingestion.started

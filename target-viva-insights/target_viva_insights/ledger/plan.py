@@ -75,25 +75,63 @@ def validation_mode(settings: RunSettings, ledger: Ledger | None) -> ImportMode:
     return ImportMode.FULL
 
 
+@dataclasses.dataclass(frozen=True)
+class TenantHistory:
+    """What the service's listing of ingestions says, when the destination has one.
+
+    Attributes:
+        latest_completed: The tenant's latest completed ingestion ("id of time"), if any.
+        full_because: Why the ledger no longer says what the tenant holds (an ingestion it did not
+            make), so that `auto` sends the file whole.
+    """
+
+    latest_completed: str | None = None
+    full_because: str | None = None
+
+
+class TenantHoldsDataRefused(ConfigurationError):  # noqa: N818 - named for the outcome, as in errors.py
+    """No ledger, yet the tenant holds data: a full import would replace it because the ledger is lost."""
+
+
 def plan_import(
-    settings: RunSettings, ledger: Ledger | None, data_zip: Path, rows: int, logger: logging.Logger
+    settings: RunSettings,
+    ledger: Ledger | None,
+    data_zip: Path,
+    rows: int,
+    logger: logging.Logger,
+    history: TenantHistory | None = None,
 ) -> ImportPlan:
     """Compare data.csv with the ledger and decide what goes; refuses a full import that drops people."""
     setting = settings.import_mode
+    history = history or TenantHistory()
     if ledger is None:
         mode = ImportMode.INCREMENTAL if setting is ImportMode.INCREMENTAL else ImportMode.FULL
         return ImportPlan(mode, "no tenant_id: no ledger", _placeholder(rows))
+    if setting is ImportMode.AUTO and not ledger.holds_data() and history.latest_completed:
+        raise TenantHoldsDataRefused(
+            f"Refused: there is no delivery ledger for tenant {ledger.tenant_id} at {ledger.location}, yet "
+            f"the service lists completed ingestions for it (the latest: {history.latest_completed}). Under "
+            "import_mode auto, a missing ledger makes the run a full import (IsBootstrap true), which would "
+            "replace that history with this file. Nothing was sent. If the ledger was lost (a runner without "
+            "its disk), restore it or point ledger_path at durable storage; to rebuild it from the last "
+            "full package the tenant took, run `viva-insights ledger adopt PACKAGE`; to replace the "
+            "tenant's data with this file on purpose, set import_mode: full for this run."
+        )
     date_order = settings.date_order
     with open_data_csv(data_zip) as data, dictionary_batches(data) as batches:
         if not ledger.holds_data():
             digests = digest_batches(ledger.digester, batches, date_order, rows)
             return _first_import(setting, ledger, digests, logger)
-        keep = Keep.NEW_OR_CHANGED if setting is ImportMode.AUTO else Keep.ALL
+        keep = Keep.ALL if setting is not ImportMode.AUTO or history.full_because else Keep.NEW_OR_CHANGED
         comparison, digests = ledger.compare_batches(batches, date_order, keep=keep, rows=rows)
-    if setting is ImportMode.FULL:
+    _warn_rows_gone(setting, ledger, comparison, logger)
+    if setting is ImportMode.FULL or (setting is ImportMode.AUTO and history.full_because):
+        reason = (
+            "import_mode full" if setting is ImportMode.FULL else f"import_mode auto: {history.full_because}"
+        )
         _refuse_population_drop(settings.max_population_drop_percent, ledger, comparison)
         _refuse_history_drop(settings.max_population_drop_percent, ledger, digests)
-        return ImportPlan(ImportMode.FULL, "import_mode full", digests, comparison=comparison)
+        return ImportPlan(ImportMode.FULL, reason, digests, comparison=comparison)
     if setting is ImportMode.INCREMENTAL:
         return ImportPlan(ImportMode.INCREMENTAL, "import_mode incremental", digests, comparison=comparison)
     return ImportPlan(
@@ -120,6 +158,30 @@ def _first_import(
             ledger.location,
         )
     return ImportPlan(ImportMode.FULL, "no ledger for this tenant yet", digests)
+
+
+def _warn_rows_gone(
+    setting: ImportMode, ledger: Ledger, comparison: Comparison, logger: logging.Logger
+) -> None:
+    """Rows the tenant holds for people of this file, within its EffectiveDates, that it no longer has
+    (HR deleted a mistaken row): an incremental import leaves them at the service."""
+    gone = ledger.rows_missing_from(comparison)
+    if not gone:
+        return
+    if setting is ImportMode.FULL:
+        logger.warning(
+            "%d rows the tenant holds (for people in this file, within its EffectiveDates) are not in the "
+            "file: this full import removes them from Viva.",
+            gone,
+        )
+        return
+    logger.warning(
+        "%d rows the tenant holds (for people in this file, within its EffectiveDates) are not in the file, "
+        "as if they were deleted at the source. An incremental import leaves them in Viva; to remove them, "
+        "send the whole history once with import_mode: full (`viva-insights ledger diff FILE` shows what a "
+        "file changes).",
+        gone,
+    )
 
 
 def _placeholder(rows: int) -> RowDigests:

@@ -8,7 +8,8 @@ is that memory, written only after an ingestion reached Completed:
 - people: every person Viva holds, with the digest of their latest ManagerId (so reporting chains
   that run across a file and the ledger can be followed) and the date of their latest row;
 - the manifest: per ingestion its id, time, mode, rows, people and the package's SHA-256; pending
-  ingestions (uploaded, final status not yet known) with the digests of what they carried.
+  uploads with the digests of what they carried and the package itself, from before the POST until the
+  ingestion's final status is known (see `RecordStatus`).
 
 No HR value is kept in clear: rows are keyed 64-bit digests (digests.py), under a random key stored
 beside the ledger. EffectiveDate is kept as a date, the one value whose disclosure names nobody, so
@@ -17,9 +18,9 @@ row keys (a numpy join of 64-bit integers), holding 16 bytes per ledger row and 
 
 Layout under `ledger_path` (a local folder or any fsspec URL), one folder per tenant:
 `<tenant_id>/manifest.json`, `rows-<generation>.parquet`, `people-<generation>.parquet`,
-`pending-<ingestion>.parquet`, `key` and `lock`. A change writes new generation files, then replaces
-the manifest in one rename: a reader sees the old ledger or the new one, never a mix. Local files are
-0600 and folders 0700.
+`pending-<upload>.parquet` and `pending-<upload>.zip`, `key` and `lock`. A change writes new
+generation files, then replaces the manifest in one rename: a reader sees the old ledger or the new
+one, never a mix. Local files are 0600 and folders 0700.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import hashlib
 import json
 import os
 import secrets
+import shutil
 import socket
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -48,6 +50,7 @@ from target_viva_insights.import_mode import ImportMode
 from target_viva_insights.ledger.digest_index import DigestIndex, find_sorted, last_of_runs
 from target_viva_insights.ledger.digests import (
     DTYPES,
+    NO_DATE,
     DigestAlgorithm,
     Digester,
     RowDigests,
@@ -107,6 +110,11 @@ class Comparison:
     file_people: int
     ledger_people: int
     absent_people: int  # people the ledger holds that the file does not name
+    # Which of the ledger's rows (in its key order) the file holds too; the file's people (sorted)
+    # and its EffectiveDates (days, first and last): what `Ledger.rows_missing_from` needs.
+    held_found: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, dtype=bool))
+    file_person_digests: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, dtype=np.uint64))
+    file_dates: tuple[int, int] | None = None
 
     @property
     def to_send(self) -> np.ndarray:
@@ -151,10 +159,19 @@ class Comparer:
         self._file_people = np.zeros(0, dtype=np.uint64)  # sorted
         self._first_rows = np.zeros(0, dtype=np.int64)  # where each of them first appears
         self._rows = 0
+        self._held_found = np.zeros(len(row_keys), dtype=bool)
+        self._dates: tuple[int, int] | None = None
 
     def add(self, file: RowDigests) -> np.ndarray:
         """Compare the next rows of the file; returns which of them are new or changed."""
         found, position = self._row_keys.find(file.key)
+        self._held_found[position[found]] = True
+        dated = file.date[file.date != NO_DATE]
+        if len(dated):
+            low, high = int(dated.min()), int(dated.max())
+            if self._dates is not None:
+                low, high = min(low, self._dates[0]), max(high, self._dates[1])
+            self._dates = (low, high)
         changed = found & (self._row_values[position] != file.value) if len(self._row_keys) else found
         self._new.append(~found)
         self._changed.append(changed)
@@ -183,6 +200,9 @@ class Comparer:
             file_people=len(self._file_people),
             ledger_people=len(self._people),
             absent_people=int(len(self._people) - known.sum()),
+            held_found=self._held_found,
+            file_person_digests=self._file_people,
+            file_dates=self._dates,
         )
 
 
@@ -231,9 +251,25 @@ def _latest_per_person(rows: RowDigests) -> RowDigests:
 # ---- the ledger ----------------------------------------------------------------------------------
 
 
+class RecordStatus(str, enum.Enum):
+    """Where an upload the ledger knows of stands.
+
+    SENDING: recorded before the POST; no answer from the service yet (a run that died in between leaves
+    it, and the next run looks for it in the service's listing). PENDING: accepted, final status not
+    known yet. FAILED: it ended failed after the run that sent it had ended, so its rows are at the
+    service nowhere; every run refuses until it is resent or forgotten (`viva-insights ledger`).
+    COMPLETED: what the tenant holds.
+    """
+
+    SENDING = "Sending"
+    PENDING = "Pending"
+    FAILED = "Failed"
+    COMPLETED = "Completed"
+
+
 @dataclasses.dataclass
 class IngestionRecord:
-    """One ingestion as the ledger remembers it."""
+    """One upload as the ledger remembers it; `upload` names its pending files until it settles."""
 
     ingestion_id: str
     time: str
@@ -242,17 +278,29 @@ class IngestionRecord:
     people: int
     package_sha256: str
     last_effective_date: str | None = None
-    status: str = "Completed"
+    status: RecordStatus = RecordStatus.COMPLETED
+    upload: str = ""
+
+    @property
+    def name(self) -> str:
+        """How the user names it: the ingestion id, or the upload's own id before the service answered."""
+        return self.ingestion_id or self.upload
+
+    @property
+    def pending_stem(self) -> str:
+        return f"pending-{self.upload or self.ingestion_id}"
 
     def to_json(self) -> dict[str, Any]:
         document = dataclasses.asdict(self)
         document["mode"] = self.mode.value
+        document["status"] = self.status.value
         return document
 
     @classmethod
     def from_json(cls, document: Mapping[str, Any]) -> IngestionRecord:
         values = dict(document)
         values["mode"] = ImportMode(values["mode"])
+        values["status"] = RecordStatus(values.get("status", RecordStatus.COMPLETED.value))
         return cls(**values)
 
 
@@ -477,6 +525,19 @@ class Ledger:
     def pending(self) -> list[IngestionRecord]:
         return [IngestionRecord.from_json(entry) for entry in self.manifest["pending"]]
 
+    def find_pending(self, name: str) -> IngestionRecord:
+        """The pending (or failed) upload `name`: its ingestion id, or its upload id before one."""
+        for record in self.pending:
+            if name in (record.ingestion_id, record.upload):
+                return record
+        known = ", ".join(record.name for record in self.pending) or "none"
+        raise LedgerError(
+            f"{name!r} is not a pending upload of the ledger at {self.location} (pending: {known})."
+        )
+
+    def known_ingestion_ids(self) -> set[str]:
+        return {record.ingestion_id for record in [*self.ingestions, *self.pending] if record.ingestion_id}
+
     def holds_data(self) -> bool:
         """Whether an ingestion for this tenant completed (a ledger of pending ones only does not)."""
         return bool(self.manifest["ingestions"])
@@ -494,6 +555,20 @@ class Ledger:
             return np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.int32)
         arrays = self._read_columns(f"rows-{generation}.parquet", ["person", "date"])
         return arrays["person"], arrays["date"]
+
+    def rows_missing_from(self, comparison: Comparison) -> int:
+        """Rows the ledger holds for people the file names, within the file's EffectiveDates, that the
+        file does not hold: rows deleted at the source. Reads the ledger's people and dates only when
+        the file spans more than one date (one date: the keys already matched)."""
+        dates = comparison.file_dates
+        missing = ~comparison.held_found
+        if dates is None or dates[0] == dates[1] or not missing.any():
+            return 0
+        person, date = self.person_dates()
+        person, date = person[missing], date[missing]
+        within = (date >= dates[0]) & (date <= dates[1])
+        named, _ = find_sorted(comparison.file_person_digests, person[within])
+        return int(named.sum())
 
     def comparer(self) -> Comparer:
         """A comparison of a file with what the ledger holds, fed batch by batch."""
@@ -554,37 +629,122 @@ class Ledger:
         else:
             rows = _upsert(self.rows, digests)
             people = _latest_per_person(RowDigests.concat([self.people, _latest_per_person(digests)]))
-        record.status = "Completed"
+        pending = record.upload or record.ingestion_id
+        stem = record.pending_stem
+        record.status = RecordStatus.COMPLETED
         record.last_effective_date = _iso_date(rows.date)
+        record.upload = ""
         manifest = dict(self.manifest)
         manifest["ingestions"] = [*manifest["ingestions"], record.to_json()]
-        manifest["pending"] = [p for p in manifest["pending"] if p["ingestion_id"] != record.ingestion_id]
+        manifest["pending"] = [p for p in manifest["pending"] if not _names(p, pending)]
         self._commit(manifest, rows, people)
+        self._remove_pending_files(stem)
 
-    def record_pending(self, record: IngestionRecord, digests: RowDigests) -> None:
-        """An upload whose final status is not known yet; settled by a later run."""
+    def begin_upload(self, record: IngestionRecord, digests: RowDigests, package: Path) -> IngestionRecord:
+        """Record an upload before its POST: its digests, its package and a SENDING entry.
+
+        Whatever happens to the process from here on, a later run finds the upload and settles it:
+        nothing is sent twice, and a failure at the service can be resent from the package kept here.
+        Writing these files first also proves the storage has room before anything is sent.
+        """
         self._require_lock()
-        record.status = "Pending"
-        self._write_parquet(f"pending-{record.ingestion_id}.parquet", digests.to_table())
+        record.upload = f"upload-{secrets.token_hex(8)}"
+        record.ingestion_id = ""
+        record.status = RecordStatus.SENDING
+        stem = record.pending_stem
+        try:
+            self._write_parquet(f"{stem}.parquet", digests.to_table())
+            self._check_room(self._room_for_record(stem, package))
+            self._write_atomically(f"{stem}.zip", lambda handle: _copy_file(package, handle))
+            manifest = dict(self.manifest)
+            manifest["pending"] = [*manifest["pending"], record.to_json()]
+            self._commit(manifest, None, None)
+        except LedgerWriteFailed:
+            self._remove_pending_files(stem)
+            raise
+        return record
+
+    def accepted(self, record: IngestionRecord, ingestion_id: str) -> None:
+        """The service accepted the upload as `ingestion_id`: PENDING until its final status is known."""
+        self._require_lock()
+        key = record.upload or record.ingestion_id
+        record.upload = key  # its pending files keep their names under the new id
+        record.ingestion_id, record.status = ingestion_id, RecordStatus.PENDING
+        self._replace_pending(record, key)
+
+    def mark_failed(self, record: IngestionRecord) -> None:
+        """It ended failed after its run: kept, with its package, until resent or forgotten."""
+        self._require_lock()
+        record.status = RecordStatus.FAILED
+        self._replace_pending(record, record.upload or record.ingestion_id)
+
+    def withdraw(self, record: IngestionRecord) -> None:
+        """Forget an upload that never reached the service, or whose failure its own run reported."""
+        self._require_lock()
         manifest = dict(self.manifest)
-        manifest["pending"] = [*manifest["pending"], record.to_json()]
+        manifest["pending"] = [
+            p for p in manifest["pending"] if not _names(p, record.upload or record.ingestion_id)
+        ]
+        self._commit(manifest, None, None)
+        self._remove_pending_files(record.pending_stem)
+
+    def settle(self, name: str, *, completed: bool) -> IngestionRecord:
+        """A pending upload reached its final status: into the ledger when Completed, else FAILED."""
+        self._require_lock()
+        record = self.find_pending(name)
+        if completed:
+            self.record_completed(record, self.pending_digests(record))
+        else:
+            self.mark_failed(record)
+        return record
+
+    def pending_digests(self, record: IngestionRecord) -> RowDigests:
+        return RowDigests.from_columns(self._read_columns(f"{record.pending_stem}.parquet", list(DTYPES)))
+
+    def pending_package(self, record: IngestionRecord, target: Path) -> Path | None:
+        """Copy the package of a pending upload to `target` (0600); None when the ledger has none."""
+        path = self._path(f"{record.pending_stem}.zip")
+        if not self.fs.exists(path):
+            return None
+        descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
+        with os.fdopen(descriptor, "wb") as out, self.fs.open(path, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                out.write(chunk)
+        return target
+
+    def _replace_pending(self, record: IngestionRecord, key: str) -> None:
+        manifest = dict(self.manifest)
+        manifest["pending"] = [record.to_json() if _names(p, key) else p for p in manifest["pending"]]
         self._commit(manifest, None, None)
 
-    def settle(self, ingestion_id: str, *, completed: bool) -> IngestionRecord:
-        """A pending ingestion reached its final status: into the ledger when Completed, else dropped."""
-        record = next((p for p in self.pending if p.ingestion_id == ingestion_id), None)
-        if record is None:
-            raise LedgerError(f"ingestion {ingestion_id} is not pending in the ledger at {self.location}")
-        name = f"pending-{ingestion_id}.parquet"
-        if completed:
-            self.record_completed(record, RowDigests.from_columns(self._read_columns(name, list(DTYPES))))
-        else:
-            manifest = dict(self.manifest)
-            manifest["pending"] = [p for p in manifest["pending"] if p["ingestion_id"] != ingestion_id]
-            self._commit(manifest, None, None)
-        with contextlib.suppress(OSError):
-            self.fs.rm(self._path(name))
-        return record
+    def _remove_pending_files(self, stem: str) -> None:
+        for suffix in (".parquet", ".zip"):
+            with contextlib.suppress(OSError):
+                if self.fs.exists(self._path(stem + suffix)):
+                    self.fs.rm(self._path(stem + suffix))
+
+    def _room_for_record(self, stem: str, package: Path) -> int:
+        """Bytes still to write for this upload: its package here, then, once it completed, a new
+        generation of the rows and people files (at most what is held now plus what the upload adds,
+        twice over while the old generation is still in place)."""
+        names = [f"{kind}-{self.manifest['generation']}.parquet" for kind in ("rows", "people")]
+        held = (
+            sum(int(self.fs.size(self._path(name))) for name in names) if self.manifest["generation"] else 0
+        )
+        adds = int(self.fs.size(self._path(f"{stem}.parquet")))
+        return package.stat().st_size + 2 * (held + adds)
+
+    def _check_room(self, needed: int) -> None:
+        """On local storage, refuse before the upload when the ledger could not be recorded after it."""
+        if not self.is_local:
+            return
+        free = shutil.disk_usage(self.folder).free
+        if free < needed:
+            raise LedgerWriteFailed(
+                f"The ledger at {self.location} has {free / 1e6:.1f} MB free; recording this upload after "
+                f"it completes needs about {needed / 1e6:.1f} MB. Nothing was sent. Free space on the "
+                "ledger's storage and run again."
+            )
 
     def _commit(self, manifest: dict[str, Any], rows: RowDigests | None, people: RowDigests | None) -> None:
         self._ensure_folder()
@@ -773,6 +933,16 @@ class Ledger:
             f"{holder.get('host', '?')}, started {holder.get('started', '?')}); Viva takes one ingestion "
             f"at a time. Wait for it to end; if it is gone, remove {self._path('lock')}."
         )
+
+
+def _names(entry: Mapping[str, Any], key: str) -> bool:
+    """Whether a manifest's pending entry is the upload `key` (its upload id, or its ingestion id)."""
+    return key in (entry.get("upload"), entry.get("ingestion_id"))
+
+
+def _copy_file(source: Path, handle: Any) -> None:
+    with source.open("rb") as file:
+        shutil.copyfileobj(file, handle, 1 << 20)
 
 
 def _is_ledger_data_file(name: str) -> bool:

@@ -17,7 +17,7 @@ import enum
 import logging
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from target_viva_insights.errors import (
     ConfigurationError,
     DataValidationFailed,
     IngestionFailed,
+    IngestionNotFound,
     IngestionTimeout,
     NetworkError,
     PermissionDenied,
@@ -39,7 +40,7 @@ from target_viva_insights.errors import (
     VivaError,
     network_error,
 )
-from target_viva_insights.ingestion import Phase, is_known_status, phase_of
+from target_viva_insights.ingestion import ListedIngestion, Phase, is_known_status, phase_of
 from target_viva_insights.private_files import private_binary_file
 from target_viva_insights.settings import ConnectionSettings
 from target_viva_insights.upload.auth import TokenProvider
@@ -239,11 +240,22 @@ class IngressApi:
             raise PermissionDenied(PERMISSION_ADVICE.format(client_id=self.settings.client_id))
 
     def _get_first_answering(
-        self, purpose: str, paths: list[str], *, stream: bool = False
+        self,
+        purpose: str,
+        paths: list[str],
+        *,
+        stream: bool = False,
+        missing: Callable[[], VivaError] | None = None,
     ) -> requests.Response:
-        """GET the first of `paths` that is not 404/405, and keep using it for `purpose` afterwards."""
+        """GET the first of `paths` that is not 404/405, and keep using it for `purpose` afterwards.
+
+        `missing` makes the error raised when the answer is 404 (the thing asked for does not exist).
+        """
         if purpose in self._chosen_paths:
-            return self._check(self._get(paths[self._chosen_paths[purpose]], stream=stream))
+            response = self._get(paths[self._chosen_paths[purpose]], stream=stream)
+            if missing is not None and response.status_code == 404:
+                raise missing()
+            return self._check(response)
         last = None
         for index, path in enumerate(paths):
             if last is not None:
@@ -255,6 +267,8 @@ class IngressApi:
             if last.status_code not in (404, 405):
                 return self._check(last)
         assert last is not None
+        if missing is not None and last.status_code == 404:
+            raise missing()
         return self._check(last)
 
     @staticmethod
@@ -325,10 +339,17 @@ class IngressApi:
         Raises:
             ConfigurationError: `ingestion_id` is not a GUID (nothing is sent).
             TokenNotAccepted: The service answered a sign-in page instead of the document.
+            IngestionNotFound: Every documented status path answered 404.
             ServiceError: No documented status path answered, or the service failed.
         """
         checked_ingestion_id(ingestion_id)
-        response = self._get_first_answering("status", self._status_paths(ingestion_id))
+
+        def missing() -> VivaError:
+            return IngestionNotFound(
+                f"The service has no ingestion {ingestion_id} for this tenant (HTTP 404)."
+            )
+
+        response = self._get_first_answering("status", self._status_paths(ingestion_id), missing=missing)
         return self._ingestion_document(response)
 
     def list_ingestions(self) -> list[dict[str, Any]] | None:
@@ -520,11 +541,13 @@ class IngressApi:
                 break
             time.sleep(self.settings.poll_interval_seconds)
         why = listing_error or "no new ingestion shows up in the service's listing"
-        raise NetworkError(
+        unknown = NetworkError(
             f"The upload's outcome is unknown ({attempt.reason}; {why}), so the file is not sent again: "
             "Viva may have taken it. Check Import history in Viva Insights (or `viva-insights status ID` "
             "with the id shown there) before uploading again."
         )
+        unknown.outcome_unknown = True
+        raise unknown
 
     def _earlier_attempt_arrived(self, known_ids: set[str] | None, since: datetime | None) -> dict[str, Any]:
         """After an unsure attempt, Viva reports an ingestion in progress: most likely that attempt's."""
@@ -538,11 +561,13 @@ class IngressApi:
                 "An earlier attempt of this upload arrived: following ingestion %s", field(found, "Id")
             )
             return found
-        raise PreviousIngestionPending(
+        unknown = PreviousIngestionPending(
             "The service now reports an ingestion in progress; an earlier attempt of this upload "
             "probably arrived. Check Import history in Viva Insights (or `viva-insights status`) "
             "before uploading again."
         )
+        unknown.outcome_unknown = True
+        raise unknown
 
     def _wait_for_previous_ingestion(self, deadline: float) -> None:
         interval = self.settings.poll_interval_seconds
@@ -796,6 +821,7 @@ def deliver_package(
     output_dir: Path,
     logger: logging.Logger,
     token_cache: msal.TokenCache | None = None,
+    on_accepted: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Upload a validated package once and follow its ingestion as far as the `await_status` setting says.
 
@@ -806,6 +832,8 @@ def deliver_package(
             (`errors-<ingestion id>.<ext>`, mode 0600).
         logger: Where progress is logged.
         token_cache: The start-up sign-in's cache (`sign_in`), so the run signs in once.
+        on_accepted: Called with the ingestion's id as soon as the service accepted the upload, before
+            it is followed (the ledger records the id there).
 
     Returns:
         The last ingestion document: Completed, validated, or as accepted (`await_status` none).
@@ -820,6 +848,8 @@ def deliver_package(
         api.ping()
         ingestion = api.upload(package)
         try:
+            if on_accepted is not None:
+                on_accepted(str(field(ingestion, "Id")))
             final = api.await_ingestion(ingestion, output_dir)
         except VivaError as error:
             _name_the_ingestion(error, str(field(ingestion, "Id")))
@@ -831,6 +861,26 @@ def deliver_package(
         api.settings.await_status.value,
     )
     return final
+
+
+def tenant_ingestions(
+    settings: ConnectionSettings, logger: logging.Logger, token_cache: msal.TokenCache | None = None
+) -> list[ListedIngestion] | None:
+    """The tenant's ingestions as the service lists them, oldest first; None when it has no listing
+    or cannot be asked (the run then goes on without it, as before listings existed)."""
+    try:
+        with IngressApi(settings, logger, token_cache) as api:
+            documents = api.list_ingestions()
+    except (NetworkError, ServiceError) as error:
+        logger.warning("The service's listing of ingestions could not be read (%s)", error)
+        return None
+    if documents is None:
+        return None
+    listed = [
+        ListedIngestion(str(field(item, "Id")), str(field(item, "Status")), _start_date(item))
+        for item in documents
+    ]
+    return sorted(listed, key=lambda item: (item.started is None, item.started or datetime.min))
 
 
 def settle_ingestion(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -123,6 +124,24 @@ def test_first_run_rerun_and_change_against_the_emulator(modis: EmulatorHandle, 
         "Team" not in held["p1@contoso.com"]
         and held["p2@contoso.com"]["Microsoft_Organization"] == "Engineering"
     )
+
+
+def test_a_lost_ledger_sends_no_deletions_and_warns_that_blanks_keep_held_values(
+    modis: EmulatorHandle, tmp_path: Path
+) -> None:
+    first, _ = run_m365(modis.config(), tmp_path, PEOPLE, "first")
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "Its 1 blank cells (Microsoft_ManagerEmail 1)" in first.stderr  # the leader's manager
+    shutil.rmtree(tmp_path / "ledger")  # an ephemeral runner
+    changed = [dict(person) for person in PEOPLE]
+    changed[1]["Team"] = None  # removed at the source after the upload the ledger forgot
+    again, out = run_m365(modis.config(), tmp_path, changed, "again")
+    assert again.returncode == 0, again.stderr[-3000:]
+    rows = {row["Microsoft_PersonEmail"]: row for row in sent_rows(out)}
+    assert len(rows) == 21 and rows["p1@contoso.com"]["Team"] == ""  # a blank, not the delete token
+    assert not [row for row in rows.values() if "''" in row.values()]
+    assert "Its 2 blank cells (Microsoft_ManagerEmail 1, Team 1) keep whatever the tenant" in again.stderr
+    assert modis.modis()["people"]["p1@contoso.com"]["Team"] == "Red"  # stale, and the log says so
 
 
 def test_only_the_latest_row_of_each_person_is_sent(modis: EmulatorHandle, tmp_path: Path) -> None:

@@ -23,6 +23,7 @@ from target_viva_insights.ledger.store import (
     Ledger,
     LedgerError,
     LedgerLocked,
+    RecordStatus,
     default_ledger_path,
     now_iso,
 )
@@ -231,31 +232,60 @@ def test_writing_needs_the_lock(root: str) -> None:
         ledger.record_completed(IngestionRecord("x", now_iso(), ImportMode.FULL, 3, 3, ""), file)
 
 
-def test_pending_ingestions_are_settled(root: str) -> None:
+def test_an_upload_is_held_from_before_its_post_until_it_settles(root: str, tmp_path: Path) -> None:
     ledger = Ledger(root, TENANT)
     complete(ledger, history(10, [1]), ImportMode.FULL)
-    month = history(10, [2])
+    package = tmp_path / "package.zip"
+    package.write_bytes(b"the package")
+    folder = Path(root) / TENANT
     with ledger.locked():
-        ledger.record_pending(
-            IngestionRecord("ing-2", now_iso(), ImportMode.INCREMENTAL, 10, 10, ""), digests(ledger, month)
+        record = ledger.begin_upload(
+            IngestionRecord("", now_iso(), ImportMode.INCREMENTAL, 10, 10, "s"),
+            digests(ledger, history(10, [2])),
+            package,
         )
-    reopened = Ledger(root, TENANT)
-    assert [entry.ingestion_id for entry in reopened.pending] == ["ing-2"]
-    assert len(reopened.rows) == 10  # not yet what Viva holds
-    with reopened.locked():
-        reopened.settle("ing-2", completed=True)
+    sending = Ledger(root, TENANT)
+    (held,) = sending.pending
+    assert (held.status, held.ingestion_id, held.upload) == (RecordStatus.SENDING, "", record.upload)
+    assert (folder / f"{record.pending_stem}.zip").read_bytes() == b"the package"
+    assert oct((folder / f"{record.pending_stem}.zip").stat().st_mode & 0o777) == "0o600"
+    assert len(sending.rows) == 10  # not yet what Viva holds
+    with sending.locked():
+        sending.accepted(held, "ing-2")
+    accepted = Ledger(root, TENANT)
+    assert [(p.ingestion_id, p.status) for p in accepted.pending] == [("ing-2", RecordStatus.PENDING)]
+    with accepted.locked():
+        accepted.settle("ing-2", completed=True)
     settled = Ledger(root, TENANT)
     assert (len(settled.rows), settled.pending) == (20, [])
-    assert not list((Path(root) / TENANT).glob("pending-*"))
+    assert not list(folder.glob("pending-*"))
 
-    with settled.locked():
-        settled.record_pending(
-            IngestionRecord("ing-3", now_iso(), ImportMode.INCREMENTAL, 10, 10, ""),
-            digests(settled, history(10, [3])),
+
+def test_a_failed_upload_is_kept_with_its_package_until_forgotten(root: str, tmp_path: Path) -> None:
+    ledger = Ledger(root, TENANT)
+    complete(ledger, history(10, [1]), ImportMode.FULL)
+    package = tmp_path / "package.zip"
+    package.write_bytes(b"month 3")
+    with ledger.locked():
+        record = ledger.begin_upload(
+            IngestionRecord("", now_iso(), ImportMode.INCREMENTAL, 10, 10, "s"),
+            digests(ledger, history(10, [3])),
+            package,
         )
-        settled.settle("ing-3", completed=False)
-    dropped = Ledger(root, TENANT)
-    assert (len(dropped.rows), dropped.pending, len(dropped.ingestions)) == (20, [], 2)
+        ledger.accepted(record, "ing-3")
+        ledger.settle("ing-3", completed=False)
+    failed = Ledger(root, TENANT)
+    (kept,) = failed.pending
+    assert (kept.status, len(failed.rows), len(failed.ingestions)) == (RecordStatus.FAILED, 10, 1)
+    copy = failed.pending_package(kept, tmp_path / "copy.zip")
+    assert copy is not None and copy.read_bytes() == b"month 3"
+    with failed.locked():
+        failed.withdraw(failed.find_pending(record.upload))
+    forgotten = Ledger(root, TENANT)
+    assert (forgotten.pending, len(forgotten.rows)) == ([], 10)
+    assert not list((Path(root) / TENANT).glob("pending-*"))
+    with pytest.raises(LedgerError, match="not a pending upload"):
+        forgotten.find_pending("ing-3")
 
 
 def test_the_ledger_on_fsspec_memory_filesystem() -> None:

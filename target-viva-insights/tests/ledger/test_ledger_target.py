@@ -218,21 +218,6 @@ def test_a_pending_ingestion_is_settled_by_the_next_run(run: Runner, emulator: E
     assert (summary["rows"], summary["pending"], len(run.uploads())) == (8, [], 1)
 
 
-def test_a_pending_ingestion_that_failed_is_dropped(run: Runner, emulator: EmulatorHandle) -> None:
-    emulator.set_faults(reject=True)
-    ok(run(org(8, ["2026-01-01"]), await_status="none"))
-    deadline = time.monotonic() + 60
-    while emulator.state()["ingestions"][run.skip]["Status"] != "ValidationFailed":
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
-    emulator.set_faults(reject=False)
-    result = ok(run(org(8, ["2026-01-01"])))
-    assert "dropped from the ledger" in result.stderr
-    assert list((run.tmp_path / f"out-{run.runs}").glob("errors-*"))
-    assert [u["bootstrap"] for u in run.uploads()] == ["true", "true"]  # still no ledger: full again
-    assert run.ledger.summary()["rows"] == 8
-
-
 def test_a_corrupt_ledger_is_a_clear_error(run: Runner) -> None:
     folder = Path(run.ledger_path) / run.emulator.tenant_id
     folder.mkdir(parents=True)

@@ -186,6 +186,8 @@ class Microsoft365(DestinationBase):
             metadata = {key: value for key, value in metadata.items() if value}
         delta.new_state = delta.new_state.replace_schema_metadata(metadata or None)
         _log_delta(delta, whole_population, settings.remove_missing_people, resend_all, self.logger)
+        if state.num_rows == 0 and self.ledger is not None:
+            _warn_blanks_keep_held_values(delta.upload, self.ledger.location, self.logger)
         if not delta.people_sent:
             self.logger.info("Nothing changed since the last upload to Microsoft 365: no upload.")
         return M365Shipment(self._judged.plan, delta)
@@ -242,3 +244,22 @@ def _log_delta(
             "are left as the tenant holds them. Set remove_missing_people: true to delete them.",
             delta.people_missing,
         )
+
+
+def _warn_blanks_keep_held_values(upload: pa.Table, location: str, logger: logging.Logger) -> None:
+    """Without a state, no blank is sent as a deletion (the ledger does not know what was delivered),
+    so a value the tenant holds from uploads the ledger forgot stays: the blank cells are counted."""
+    blanks = {name: upload.column(name).null_count for name in upload.column_names}
+    blanks = {name: count for name, count in blanks.items() if count}
+    if not blanks:
+        return
+    shown = ", ".join(f"{name} {count}" for name, count in sorted(blanks.items(), key=lambda item: -item[1]))
+    logger.warning(
+        "No Microsoft 365 state in the ledger at %s: this is its first upload for the tenant. Its %d blank "
+        "cells (%s) keep whatever the tenant holds there. If the tenant already holds data from uploads "
+        "this ledger does not know (a lost ledger, another tool), a value deleted at the source since then "
+        "stays until an upload sets it; restore the ledger if it was lost.",
+        location,
+        sum(blanks.values()),
+        shown,
+    )

@@ -6,18 +6,16 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from target_viva_insights.destinations.base import DestinationBase, Finished
-from target_viva_insights.errors import DataValidationFailed, IngestionFailed, PreviousIngestionPending
+from target_viva_insights.destinations.viva_insights.reconcile import Reconciler
+from target_viva_insights.errors import DataValidationFailed, IngestionFailed, LedgerWriteFailed, VivaError
+from target_viva_insights.import_mode import ImportMode
 from target_viva_insights.ingestion import Phase, phase_of
 from target_viva_insights.ledger.digest_index import sorted_distinct
-from target_viva_insights.ledger.plan import ImportPlan, plan_import, write_rows_to_send
+from target_viva_insights.ledger.plan import ImportPlan, TenantHistory, plan_import, write_rows_to_send
 from target_viva_insights.ledger.store import IngestionRecord, now_iso, package_sha256
 from target_viva_insights.package import complete_package, metadata_document
-
-if TYPE_CHECKING:
-    pass  # imported when a run may upload (client.sign_in)
 
 
 @dataclasses.dataclass
@@ -47,49 +45,54 @@ class VivaInsightsIngress(DestinationBase):
     file_word = "package"
     writes_despite_errors = True
     nothing_sent = "nothing was packaged or uploaded"
+    _reconciling: Reconciler | None = None
+    _full_because: str | None = None  # why auto sends the file whole (an ingestion made elsewhere)
 
     def settle_pending(self, errors_dir: Path) -> None:
-        """Ingestions a previous run left pending: Completed -> into the ledger, failed -> dropped."""
-        ledger = self.ledger
-        if ledger is None or not ledger.exists() or not ledger.pending or self.settings.dry_run:
+        """Uploads an earlier run left, then ingestions the ledger did not make (see reconcile.py)."""
+        reconciler = self._reconciler()
+        if reconciler is None:
             return
-        from target_viva_insights.upload.client import field, settle_ingestion
-
-        for record in ledger.pending:
-            try:
-                document = settle_ingestion(
-                    self.settings.require_connection(),
-                    record.ingestion_id,
-                    errors_dir,
-                    self.logger,
-                    self.token_cache,
-                )
-            except (DataValidationFailed, IngestionFailed) as error:
-                ledger.settle(record.ingestion_id, completed=False)
-                self.logger.warning(
-                    "Pending ingestion %s failed (%s): dropped from the ledger (its rows go again).",
-                    record.ingestion_id,
-                    type(error).__name__,
-                )
-                continue
-            status = str(field(document, "Status"))
-            if phase_of(status) is Phase.COMPLETED:
-                ledger.settle(record.ingestion_id, completed=True)
-                self.logger.info(
-                    "Pending ingestion %s completed: recorded in the ledger.", record.ingestion_id
-                )
-                continue
-            msg = (
-                f"Ingestion {record.ingestion_id} of {record.time} is still {status}; Viva takes one "
-                "ingestion at a time. Run again once it has finished (viva-insights status ID)."
-            )
-            raise PreviousIngestionPending(msg)
+        if self.ledger is not None and self.ledger.exists():
+            reconciler.settle_all(errors_dir)
+        outside = reconciler.outside_ingestions()
+        if outside:
+            self._full_because = f"ingestion {outside[-1].id} was made outside this target"
 
     def judge(self, finished: Finished, stamp: str) -> None:
         """Viva's HR rules are the delivery run's own (validation/): nothing to add."""
 
+    def _reconciler(self) -> Reconciler | None:
+        """The service's view of the tenant, for a run that may upload (a dry run asks nothing)."""
+        if self.ledger is None or self.settings.dry_run or self.settings.connection is None:
+            return None
+        if self._reconciling is None:
+            self._reconciling = Reconciler(self.settings, self.ledger, self.logger, self.token_cache)
+        return self._reconciling
+
+    def _history(self) -> TenantHistory:
+        reconciler = self._reconciler()
+        if reconciler is None:
+            return TenantHistory()
+        latest = None
+        if (
+            self.ledger is not None
+            and not self.ledger.holds_data()
+            and self.settings.import_mode is ImportMode.AUTO
+        ):
+            found = reconciler.tenant_holds_data()
+            if found is not None:
+                latest = (
+                    f"ingestion {found.id} of {found.started:%Y-%m-%d %H:%M} UTC"
+                    if found.started
+                    else found.id
+                )
+        return TenantHistory(latest, self._full_because)
+
     def plan(self, finished: Finished) -> IngressShipment:
-        plan = plan_import(self.settings, self.ledger, finished.data_zip, finished.rows, self.logger)
+        plan = plan_import(
+            self.settings, self.ledger, finished.data_zip, finished.rows, self.logger, self._history()
+        )
         if plan.nothing_to_send:
             last = self.ledger.last_ingestion() if self.ledger is not None else None
             since = f"ingestion {last.ingestion_id} of {last.time}" if last else "the ledger was written"
@@ -110,27 +113,70 @@ class VivaInsightsIngress(DestinationBase):
         return f"Package {path}: {shipment.plan.rows} rows, {len(finished.columns)} columns ({fields})."
 
     def send(self, shipment: IngressShipment, path: Path, errors_dir: Path) -> None:
-        """Upload; the ledger takes the rows once Viva says Completed, or keeps them as pending."""
+        """Record the upload in the ledger, upload, and record what became of it.
+
+        The ledger holds the upload (its digests and package) before the POST and its ingestion id as
+        soon as the service accepts it, so that whatever ends this process, a later run settles it
+        instead of sending the same rows again.
+        """
         from target_viva_insights.upload.client import deliver_package, field
 
-        final = deliver_package(
-            self.settings.require_connection(), path, errors_dir, self.logger, self.token_cache
-        )
         ledger = self.ledger
         if ledger is None:
+            deliver_package(
+                self.settings.require_connection(), path, errors_dir, self.logger, self.token_cache
+            )
             return
         plan = shipment.plan
         people = sorted_distinct(plan.digests.person).size
-        record = IngestionRecord(
-            str(field(final, "Id")), now_iso(), plan.mode, plan.rows, people, package_sha256(path)
+        record = ledger.begin_upload(
+            IngestionRecord("", now_iso(), plan.mode, plan.rows, people, package_sha256(path)),
+            plan.digests,
+            path,
         )
-        if phase_of(str(field(final, "Status"))) is Phase.COMPLETED:
-            ledger.record_completed(record, plan.digests)
-            self.logger.info("Ledger %s: ingestion %s recorded.", ledger.location, record.ingestion_id)
-        else:
-            ledger.record_pending(record, plan.digests)
+        try:
+            final = deliver_package(
+                self.settings.require_connection(),
+                path,
+                errors_dir,
+                self.logger,
+                self.token_cache,
+                on_accepted=lambda ingestion_id: ledger.accepted(record, ingestion_id),
+            )
+        except (DataValidationFailed, IngestionFailed):
+            # Reported by this run, which exits non-zero: the tap's state does not move on.
+            ledger.withdraw(record)
+            raise
+        except VivaError as error:
+            self._keep_or_withdraw(record, error)
+            raise
+        if phase_of(str(field(final, "Status"))) is not Phase.COMPLETED:
             self.logger.info(
                 "Ledger %s: ingestion %s recorded as pending; the next run settles it.",
                 ledger.location,
                 record.ingestion_id,
             )
+            return
+        try:
+            ledger.record_completed(record, plan.digests)
+        except LedgerWriteFailed as error:
+            error.args = (
+                f"{error} Ingestion {record.ingestion_id} completed; the ledger still holds it as pending, "
+                "and the next run records it.",
+            )
+            raise
+        self.logger.info("Ledger %s: ingestion %s recorded.", ledger.location, record.ingestion_id)
+
+    def _keep_or_withdraw(self, record: IngestionRecord, error: VivaError) -> None:
+        """After a failure: an accepted or possibly arrived upload stays for the next run to settle;
+        one that provably never reached the service is withdrawn (its rows go again)."""
+        assert self.ledger is not None
+        if record.ingestion_id:
+            return
+        if error.outcome_unknown:
+            error.args = (
+                f"{error} The ledger keeps this upload as {record.upload}: the next run looks for it in the "
+                "service's listing and settles it.",
+            )
+            return
+        self.ledger.withdraw(record)
