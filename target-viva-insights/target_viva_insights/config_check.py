@@ -344,7 +344,8 @@ def _federated_token_problems(config: Mapping[str, Any], token_file: str) -> lis
     try:
         read_federated_token(Path(token_file).expanduser())
     except ConfigurationError as error:
-        return [SettingProblem(setting, printable(error))]
+        # The message is ours (the path in it made printable already): kept whole, never the content.
+        return [SettingProblem(setting, printable(error, limit=None))]
     return []
 
 

@@ -302,13 +302,15 @@ class Identity:
         """A federated credential naming the token's issuer, subject and audience, then the issuer's key."""
         credential = next((item for item in self.app.federated_credentials if item.matches(unverified)), None)
         if credential is None:
+            audience = unverified.get("aud")
+            shown_audience = ", ".join(map(str, audience)) if isinstance(audience, list) else audience
             raise TokenRefused(
                 401,
                 "invalid_client",
                 70021,
                 "No matching federated identity record found for presented assertion. Assertion Issuer: "
                 f"'{unverified.get('iss')}'. Assertion Subject: '{unverified.get('sub')}'. Assertion "
-                f"Audience: '{unverified.get('aud')}'. {FEDERATION_DOCS}",
+                f"Audience: '{shown_audience}'. {FEDERATION_DOCS}",
             )
         keys = credential.keys_for(header)
         if not keys:
