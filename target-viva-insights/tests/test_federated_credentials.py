@@ -139,9 +139,7 @@ def m365_input() -> str:
         {"PersonId": f"p{n}@contoso.com", "ManagerId": "lead@contoso.com", "Organization": "Sales"}
         for n in range(1, 21)
     ]
-    return singer_lines(
-        hr_schema(), [{**person, "EffectiveDate": "2026-01-01"} for person in people]
-    )
+    return singer_lines(hr_schema(), [{**person, "EffectiveDate": "2026-01-01"} for person in people])
 
 
 def environment_without_azure(**extra: str) -> dict[str, str]:
@@ -211,7 +209,10 @@ def test_azure_federated_token_file_from_the_environment_is_used(
     before = ingestion_ids(emulator)
 
     result = run_target(
-        config, tmp_path, hr_input(), env=environment_without_azure(AZURE_FEDERATED_TOKEN_FILE=str(token_file))
+        config,
+        tmp_path,
+        hr_input(),
+        env=environment_without_azure(AZURE_FEDERATED_TOKEN_FILE=str(token_file)),
     )
 
     assert result.returncode == 0, result.stderr[-3000:]
@@ -240,7 +241,9 @@ def test_the_viva_insights_command_pings_with_a_federated_token(
 ) -> None:
     token_file = write_token(tmp_path / "token.jwt", mint(issuer_key))
     config_file = tmp_path / "ping.json"
-    config_file.write_text(json.dumps(federated_config(emulator, tmp_path, federated_token_file=str(token_file))))
+    config_file.write_text(
+        json.dumps(federated_config(emulator, tmp_path, federated_token_file=str(token_file)))
+    )
     command = [sys.executable, "-m", "target_viva_insights.cli", "ping", "--config", str(config_file)]
 
     first = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
@@ -264,7 +267,9 @@ def test_a_rotated_token_file_is_read_again_for_the_next_token(
     # token() goes to the token endpoint and has to send an assertion.
     emulator.set_faults(token_lifetime_seconds=60)
     token_file = write_token(tmp_path / "azure-identity-token", mint(issuer_key))
-    settings = settings_with_defaults(federated_config(emulator, tmp_path, federated_token_file=str(token_file)))
+    settings = settings_with_defaults(
+        federated_config(emulator, tmp_path, federated_token_file=str(token_file))
+    )
     sessions = Sessions(settings.ca_bundle, settings.max_retries)
     provider = TokenProvider(settings, sessions, logging.getLogger("tests.federated"))
     try:
