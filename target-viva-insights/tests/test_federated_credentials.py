@@ -239,16 +239,20 @@ def test_an_explicit_client_secret_wins_over_azure_federated_token_file(
 def test_the_viva_insights_command_pings_with_a_federated_token(
     emulator: EmulatorHandle, issuer_key: rsa.RSAPrivateKey, tmp_path: Path
 ) -> None:
-    token_file = write_token(tmp_path / "token.jwt", mint(issuer_key))
+    token = mint(issuer_key)
+    token_file = write_token(tmp_path / "token.jwt", token)
     config_file = tmp_path / "ping.json"
     config_file.write_text(
         json.dumps(federated_config(emulator, tmp_path, federated_token_file=str(token_file)))
     )
     command = [sys.executable, "-m", "target_viva_insights.cli", "ping", "--config", str(config_file)]
 
-    first = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    # With -v: the DEBUG log (MSAL's included) names the file but never shows the token.
+    first = subprocess.run([*command, "-v"], capture_output=True, text=True, timeout=120, check=False)
     assert first.returncode == 0, first.stderr[-3000:]
     assert "connection: OK" in first.stdout + first.stderr
+    assert f"Signing in with the federated token file {token_file}" in first.stderr
+    assert token.split(".")[1] not in first.stdout + first.stderr
 
     # The next run reads the file the platform has rotated in the meantime: here, to a wrong subject.
     write_token(token_file, mint(issuer_key, subject="system:serviceaccount:hr:someone-else"))
