@@ -4,8 +4,9 @@ A run that reads a million records and then finds it cannot deliver them wastes 
 already have done something: a typo such as `dryrun`, if ignored, would let the run upload for real.
 So everything a run needs is checked here, once, when the target starts: no unknown keys (with a
 did-you-mean), values of the right type and within range, the combinations that make sense, and the
-things a real run touches: the output folder, the credential, the certificate and its password, the CA
-bundle. Every problem names its setting and ends the run with the configuration exit code (2).
+things a real run touches: the output folder, the credential, the certificate and its password, the
+federated token file, the CA bundle. Every problem names its setting and ends the run with the
+configuration exit code (2).
 
 Values of settings are never shown in the messages: some are secrets.
 """
@@ -28,7 +29,14 @@ from typing import Any
 import jsonschema
 
 from target_viva_insights.errors import ConfigurationError
+from target_viva_insights.federated_token import read_federated_token
 from target_viva_insights.log_text import printable
+from target_viva_insights.settings import (
+    FEDERATED_BESIDE_ANOTHER,
+    FEDERATED_TOKEN_FILE_VARIABLE,
+    federated_beside_another,
+    federated_token_file,
+)
 
 # Meltano keeps its plugin extras (`_dialect`, `_log_parser`, ...) under names that start with an
 # underscore; no setting of this target does, so such keys are never a misspelt setting.
@@ -292,12 +300,19 @@ def connection_problems(config: Mapping[str, Any]) -> list[SettingProblem]:
         for setting in ("tenant_id", "client_id")
         if not config.get(setting)
     ]
-    if not config.get("client_secret") and not config.get("certificate_path"):
+    token_file = federated_token_file(config)
+    if not config.get("client_secret") and not config.get("certificate_path") and not token_file:
         problems.append(
             SettingProblem(
-                "client_secret", "set client_secret or certificate_path to upload (or dry_run: true)"
+                "client_secret",
+                "set one credential to upload (or dry_run: true): client_secret, certificate_path or "
+                f"federated_token_file (or {FEDERATED_TOKEN_FILE_VARIABLE} in the environment)",
             )
         )
+    if federated_beside_another(config):
+        problems.append(SettingProblem("federated_token_file", FEDERATED_BESIDE_ANOTHER))
+    elif token_file:
+        problems += _federated_token_problems(config, token_file)
     if config.get("certificate_path"):
         problems += _certificate_problems(config)
     if config.get("ca_bundle"):
@@ -318,6 +333,19 @@ def _certificate_problems(config: Mapping[str, Any]) -> list[SettingProblem]:
         load_certificate(path, config.get("certificate_password"))
     except ConfigurationError as error:
         return [SettingProblem("certificate_path", printable(error))]
+    return []
+
+
+def _federated_token_problems(config: Mapping[str, Any], token_file: str) -> list[SettingProblem]:
+    """The token file exists and holds a JWT now; it is read again for every token request."""
+    setting = "federated_token_file"
+    if not config.get(setting):
+        setting = f"{setting} ({FEDERATED_TOKEN_FILE_VARIABLE})"
+    try:
+        read_federated_token(Path(token_file).expanduser())
+    except ConfigurationError as error:
+        # The message is ours (the path in it made printable already): kept whole, never the content.
+        return [SettingProblem(setting, printable(error, limit=None))]
     return []
 
 

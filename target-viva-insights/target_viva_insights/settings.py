@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,17 @@ DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com"
 DEFAULT_MAX_POPULATION_DROP_PERCENT = 10
 # The resource app id that Microsoft's own upload tools request a token for.
 DEFAULT_SCOPE = "9d827643-d003-4cca-9dc8-71213a8f1644/.default"
+# Where Azure workload identity (AKS) and other platforms put the path of a federated token file.
+FEDERATED_TOKEN_FILE_VARIABLE = "AZURE_FEDERATED_TOKEN_FILE"  # noqa: S105 - a variable name, not a secret
+
+
+class Credential(enum.Enum):
+    """The kind of credential a run signs in with; the value is the setting that holds it."""
+
+    SECRET = "client_secret"  # noqa: S105 - a setting name, not a secret
+    CERTIFICATE = "certificate_path"
+    FEDERATED = "federated_token_file"
+
 
 CONNECTION_SETTINGS = th.PropertiesList(
     th.Property(
@@ -60,7 +72,10 @@ CONNECTION_SETTINGS = th.PropertiesList(
         th.StringType,
         secret=True,
         title="Client secret",
-        description="Client secret of the app registration. Use this or `certificate_path`.",
+        description=(
+            "Client secret of the app registration. Set one credential: this, `certificate_path` or "
+            "`federated_token_file`."
+        ),
     ),
     th.Property(
         "certificate_path",
@@ -84,6 +99,18 @@ CONNECTION_SETTINGS = th.PropertiesList(
         default=False,
         title="Send certificate chain",
         description="Send the x5c certificate chain with the assertion (subject name/issuer auth).",
+    ),
+    th.Property(
+        "federated_token_file",
+        th.StringType,
+        title="Federated token file",
+        description=(
+            "Workload identity federation: a file holding a JWT from an identity provider the app "
+            "registration trusts (a federated credential: Kubernetes, GitHub Actions OIDC, ...), "
+            "re-read for every token request because the platform rotates it. Cannot be combined with "
+            "`client_secret` or `certificate_path`. Not set: the file AZURE_FEDERATED_TOKEN_FILE names "
+            "is used when neither `client_secret` nor `certificate_path` is set."
+        ),
     ),
     th.Property(
         "authority_host",
@@ -354,6 +381,7 @@ class ConnectionSettings:
     certificate_path: str | None = None
     certificate_password: str | None = dataclasses.field(default=None, repr=False)
     send_certificate_chain: bool = False
+    federated_token_file: str | None = None
     authority_host: str = DEFAULT_AUTHORITY_HOST
     api_base_url: str = DEFAULT_API_BASE_URL
     scope: str = DEFAULT_SCOPE
@@ -365,6 +393,43 @@ class ConnectionSettings:
     previous_ingestion_wait_minutes: float = 0.0
     request_timeout_seconds: float = 300.0
     max_retries: int = 5
+
+    @property
+    def credential(self) -> Credential | None:
+        """The credential the run signs in with (a federated file beside another one is refused)."""
+        if self.federated_token_file:
+            return Credential.FEDERATED
+        if self.certificate_path:
+            return Credential.CERTIFICATE
+        if self.client_secret:
+            return Credential.SECRET
+        return None
+
+
+def federated_token_file(config: Mapping[str, Any], environ: Mapping[str, str] = os.environ) -> str | None:
+    """The federated token file of `config`, else AZURE_FEDERATED_TOKEN_FILE when no other credential is set.
+
+    An explicit client_secret or certificate_path is a choice made for this run; the variable is the
+    platform's offer (every pod with workload identity has it), so it never overrides a choice.
+    """
+    if config.get("federated_token_file"):
+        return str(config["federated_token_file"])
+    if config.get("client_secret") or config.get("certificate_path"):
+        return None
+    return environ.get(FEDERATED_TOKEN_FILE_VARIABLE) or None
+
+
+# Which of two credentials a run would use is a guess nobody should have to make about a federated one.
+FEDERATED_BESIDE_ANOTHER = (
+    "cannot be combined with client_secret or certificate_path: set one credential (the others unset)"
+)
+
+
+def federated_beside_another(config: Mapping[str, Any]) -> bool:
+    """Whether `config` sets federated_token_file together with client_secret or certificate_path."""
+    return bool(config.get("federated_token_file")) and bool(
+        config.get("client_secret") or config.get("certificate_path")
+    )
 
 
 _POSITIVE = ("poll_interval_seconds", "await_timeout_minutes", "request_timeout_seconds")
@@ -394,6 +459,8 @@ def settings_with_defaults(config: Mapping[str, Any]) -> ConnectionSettings:
     for required in ("tenant_id", "client_id"):
         if not merged.get(required):
             raise ConfigurationError(f"The setting {required} is required.")
+    if federated_beside_another(config):
+        raise ConfigurationError(f"The setting federated_token_file {FEDERATED_BESIDE_ANOTHER}.")
     try:
         merged["await_status"] = AwaitStatus(merged["await_status"])
     except ValueError:
@@ -412,6 +479,7 @@ def settings_with_defaults(config: Mapping[str, Any]) -> ConnectionSettings:
         if merged[name] < 0:
             raise ConfigurationError(f"{name} must not be negative (it is {merged[name]}).")
     merged["send_certificate_chain"] = bool(merged["send_certificate_chain"])
+    merged["federated_token_file"] = federated_token_file(config)
     for name in ("tenant_id", "client_id", "authority_host", "api_base_url", "scope"):
         merged[name] = str(merged[name])
     return ConnectionSettings(**merged)

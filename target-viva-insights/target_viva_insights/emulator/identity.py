@@ -3,8 +3,10 @@
 Credentials are checked the way Entra ID does for a confidential client: the client secret, or a client
 assertion (a JWT signed RS256 or PS256 with the registered certificate's key, naming the certificate by
 its x5t or x5t#S256 thumbprint, with the token endpoint as audience and the client id as issuer and
-subject). Refusals carry Entra's error codes (AADSTS...) and shapes. PyJWT (a dependency of msal)
-does the JWT work.
+subject), or a federated assertion (workload identity federation: a JWT another identity provider
+issued, accepted when a federated credential of the app names its issuer, subject and audience and the
+issuer's key verifies it). An assertion whose issuer is not the client id is a federated one. Refusals
+carry Entra's error codes (AADSTS...) and shapes. PyJWT (a dependency of msal) does the JWT work.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import base64
 import dataclasses
 import datetime
 import hmac
+import json
 import secrets
 import time
 import uuid
@@ -22,23 +25,76 @@ from typing import Any
 
 import jwt
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ASSERTION_ALGORITHMS = ["RS256", "PS256"]
+# What the identity providers of workload identity federation sign with (Kubernetes, GitHub: RS256).
+FEDERATED_ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"]
+FEDERATION_DOCS = "https://learn.microsoft.com/entra/workload-id/workload-identity-federation"
+
+
+@dataclasses.dataclass(frozen=True)
+class FederatedCredential:
+    """A federated identity credential on the app, as Entra ID models it: the issuer, the subject and the
+    audiences a token must carry, and the issuer's public keys (what Entra fetches from its jwks_uri)."""
+
+    issuer: str
+    subject: str
+    audiences: tuple[str, ...]
+    keys: tuple[tuple[str | None, Any], ...]  # (kid or None, public key)
+
+    @classmethod
+    def load(cls, issuer: str, subject: str, audience: str, keys_file: Path) -> FederatedCredential:
+        """The credential, with the issuer's keys from a JWKS document or a PEM public key/certificate.
+
+        Raises:
+            OSError: The keys file cannot be read.
+            ValueError: It holds no usable key.
+        """
+        return cls(issuer, subject, (audience,), tuple(_issuer_keys(keys_file.read_bytes())))
+
+    def matches(self, claims: dict[str, Any]) -> bool:
+        """Issuer and subject exactly (case-sensitive, as Entra matches) and one of the audiences."""
+        audiences = claims.get("aud")
+        presented = audiences if isinstance(audiences, list) else [audiences]
+        return (
+            claims.get("iss") == self.issuer
+            and claims.get("sub") == self.subject
+            and any(audience in self.audiences for audience in presented)
+        )
+
+    def keys_for(self, header: dict[str, Any]) -> list[Any]:
+        """The keys that may have signed a token with this header (by its kid, when both have one)."""
+        kid = header.get("kid")
+        return [key for key_id, key in self.keys if kid is None or key_id is None or key_id == kid]
+
+
+def _issuer_keys(data: bytes) -> list[tuple[str | None, Any]]:
+    text = data.strip()
+    if text.startswith(b"{"):
+        document = json.loads(text)
+        jwks = jwt.PyJWKSet.from_dict(document if "keys" in document else {"keys": [document]})
+        return [(jwk.key_id, jwk.key) for jwk in jwks.keys]
+    if b"-----BEGIN CERTIFICATE-----" in text:
+        return [(None, certificate.public_key()) for certificate in x509.load_pem_x509_certificates(text)]
+    return [(None, serialization.load_pem_public_key(text))]
+
+
 ACCESS_TOKEN_ALGORITHM = "HS256"  # noqa: S105 - an algorithm name, not a secret
 
 
 @dataclasses.dataclass
 class RegisteredApp:
-    """The one app registration the emulator knows: its tenant, id, secret and/or certificates, and the
-    other tenants where it is consented (a multi-tenant app)."""
+    """The one app registration the emulator knows: its tenant, id, secret and/or certificates, its
+    federated credentials, and the other tenants where it is consented (a multi-tenant app)."""
 
     tenant_id: str
     client_id: str
     client_secret: str | None = None
     certificates: list[x509.Certificate] = dataclasses.field(default_factory=list)
     other_tenants: list[str] = dataclasses.field(default_factory=list)
+    federated_credentials: list[FederatedCredential] = dataclasses.field(default_factory=list)
 
     @classmethod
     def load(
@@ -195,10 +251,14 @@ class Identity:
     def _check_assertion(self, assertion: str, token_endpoint: str) -> None:
         try:
             header = jwt.get_unverified_header(assertion)
+            unverified = jwt.decode(assertion, options={"verify_signature": False})
         except jwt.PyJWTError as error:
             raise TokenRefused(
                 401, "invalid_client", 50027, f"JWT token is invalid or malformed: {error}"
             ) from error
+        if unverified.get("iss") != self.app.client_id:
+            self._check_federated_assertion(assertion, header, unverified)
+            return
         certificate = self.app.certificate_for(header)
         if certificate is None:
             raise TokenRefused(
@@ -236,6 +296,60 @@ class Identity:
                 401, "invalid_client", 700021, "Client assertion subject is not the client id."
             )
 
+    def _check_federated_assertion(
+        self, assertion: str, header: dict[str, Any], unverified: dict[str, Any]
+    ) -> None:
+        """A federated credential naming the token's issuer, subject and audience, then the issuer's key."""
+        credential = next((item for item in self.app.federated_credentials if item.matches(unverified)), None)
+        if credential is None:
+            audience = unverified.get("aud")
+            shown_audience = ", ".join(map(str, audience)) if isinstance(audience, list) else audience
+            raise TokenRefused(
+                401,
+                "invalid_client",
+                70021,
+                "No matching federated identity record found for presented assertion. Assertion Issuer: "
+                f"'{unverified.get('iss')}'. Assertion Subject: '{unverified.get('sub')}'. Assertion "
+                f"Audience: '{shown_audience}'. {FEDERATION_DOCS}",
+            )
+        keys = credential.keys_for(header)
+        if not keys:
+            raise TokenRefused(
+                401,
+                "invalid_client",
+                50013,
+                "Assertion failed signature validation. [Reason - The key was not found., Key id used by "
+                f"the issuer: '{header.get('kid')}']",
+            )
+        for key in keys:
+            try:
+                jwt.decode(
+                    assertion,
+                    key,
+                    algorithms=FEDERATED_ALGORITHMS,
+                    audience=list(credential.audiences),
+                    issuer=credential.issuer,
+                    options={"require": ["exp", "aud", "iss", "sub"]},
+                )
+                return
+            except jwt.InvalidSignatureError:
+                continue
+            except jwt.ExpiredSignatureError as error:
+                raise _outside_valid_time(unverified) from error
+            except jwt.ImmatureSignatureError as error:
+                raise _outside_valid_time(unverified) from error
+            except jwt.PyJWTError as error:
+                raise TokenRefused(
+                    401, "invalid_client", 50027, f"JWT token is invalid or malformed: {error}"
+                ) from error
+        raise TokenRefused(
+            401,
+            "invalid_client",
+            50013,
+            "Assertion failed signature validation. [Reason - The provided signature value did not match "
+            "the expected signature value.]",
+        )
+
     @staticmethod
     def _check_x5c(header: dict[str, Any], certificate: x509.Certificate) -> None:
         chain = header.get("x5c")
@@ -272,6 +386,22 @@ class Identity:
             algorithms=[ACCESS_TOKEN_ALGORITHM],
             options={"verify_aud": False, "require": ["exp", "tid", "appid"]},
         )
+
+
+def _outside_valid_time(claims: dict[str, Any]) -> TokenRefused:
+    def instant(seconds: Any) -> str:
+        moment = datetime.datetime.fromtimestamp(float(seconds or 0), datetime.timezone.utc)
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.0000000Z")
+
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.0000000Z")
+    return TokenRefused(
+        401,
+        "invalid_client",
+        700024,
+        f"Client assertion is not within its valid time range. Current time: {now}, assertion valid from "
+        f"{instant(claims.get('nbf'))}, expiry time of assertion {instant(claims.get('exp'))}. Review the "
+        "documentation at https://learn.microsoft.com/entra/identity-platform/certificate-credentials .",
+    )
 
 
 def _b64url_decode(text: str) -> bytes:

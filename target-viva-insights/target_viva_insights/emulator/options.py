@@ -27,6 +27,8 @@ DEFAULT_DATA_DIR = Path("viva-emulator")
 DEFAULT_TENANT_ID = "00000000-0000-0000-0000-000000000001"
 DEFAULT_CLIENT_ID = "00000000-0000-0000-0000-000000000002"
 DEFAULT_SCALE_UNIT = "emulatorwus2-01"
+# The audience Entra ID documents (and its portal fills in) for a federated credential.
+FEDERATION_AUDIENCE = "api://AzureADTokenExchange"
 # Generous: Viva documents no upload limit for HR files; a 2,000,000-row package is about 150 MB.
 DEFAULT_MAX_UPLOAD_BYTES = 2 * 1024**3
 
@@ -81,6 +83,31 @@ class EmulatorOptions:
         metadata=_flag_info(
             "PEM file with the registered app's certificate (the public part is enough)",
             metavar="CERT.pem",
+            parse=Path,
+        ),
+    )
+    federated_issuer: str | None = field(
+        default=None,
+        metadata=_flag_info(
+            "issuer (iss) of a federated credential on the app: workload identity federation; needs "
+            "--federated-subject and --federated-issuer-keys",
+            metavar="URL",
+        ),
+    )
+    federated_subject: str | None = field(
+        default=None,
+        metadata=_flag_info("subject (sub) the federated credential accepts, matched exactly", metavar="SUB"),
+    )
+    federated_audience: str = field(
+        default=FEDERATION_AUDIENCE,
+        metadata=_flag_info("audience (aud) the federated credential accepts", metavar="AUD"),
+    )
+    federated_issuer_keys: Path | None = field(
+        default=None,
+        metadata=_flag_info(
+            "the issuer's public signing keys: a JWKS file (what its jwks_uri serves), a PEM public key "
+            "or a PEM certificate",
+            metavar="FILE",
             parse=Path,
         ),
     )

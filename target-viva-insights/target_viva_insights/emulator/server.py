@@ -10,12 +10,13 @@ import selectors
 import socket
 import sys
 
+import jwt
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from target_viva_insights.emulator import tls
 from target_viva_insights.emulator.app import EmulatorApp
 from target_viva_insights.emulator.faults import BEHAVIOUR, Faults
-from target_viva_insights.emulator.identity import Identity, RegisteredApp
+from target_viva_insights.emulator.identity import FederatedCredential, Identity, RegisteredApp
 from target_viva_insights.emulator.options import EmulatorOptions
 from target_viva_insights.emulator.service import IngestionService
 from target_viva_insights.errors import ConfigurationError
@@ -33,6 +34,32 @@ def startup_behaviour(options: EmulatorOptions) -> dict[str, object]:
     }
     document["rules"] = [dataclasses.replace(rule) for rule in options.faults]
     return document
+
+
+def federated_credentials(options: EmulatorOptions) -> list[FederatedCredential]:
+    """The app's federated credential the options describe (none without --federated-issuer).
+
+    Raises:
+        ConfigurationError: The subject or the keys are missing, or the keys file holds no key (exit 2).
+    """
+    issuer, subject, keys_file = (
+        options.federated_issuer,
+        options.federated_subject,
+        options.federated_issuer_keys,
+    )
+    if issuer is None and subject is None and keys_file is None:
+        return []
+    if issuer is None or subject is None or keys_file is None:
+        raise ConfigurationError(
+            "A federated credential needs --federated-issuer, --federated-subject and "
+            "--federated-issuer-keys."
+        )
+    try:
+        return [FederatedCredential.load(issuer, subject, options.federated_audience, keys_file)]
+    except (OSError, ValueError, jwt.PyJWTError) as error:
+        raise ConfigurationError(
+            f"--federated-issuer-keys {keys_file}: no usable public key ({error})"
+        ) from error
 
 
 def serve(options: EmulatorOptions) -> None:
@@ -68,6 +95,7 @@ def serve(options: EmulatorOptions) -> None:
         raise ConfigurationError(
             f"--certificate {options.certificate}: not a readable PEM certificate ({error})"
         ) from error
+    app.federated_credentials = federated_credentials(options)
     identity = Identity(app, lambda: faults.token_lifetime_seconds)
     service = IngestionService(data_dir, lambda: faults.step_seconds, lambda: faults.unknown_status)
     wsgi = EmulatorApp(

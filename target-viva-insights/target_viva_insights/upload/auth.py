@@ -1,8 +1,10 @@
 """Entra ID tokens for the ingress API: MSAL confidential client, client-credentials flow.
 
-The credential is a client secret, or a certificate read from a PEM file (private key and certificate)
-or a PFX/PKCS#12 file. Certificates are loaded here with `cryptography` rather than by MSAL so that
-PEM and PFX behave the same and the thumbprint always comes from the certificate itself.
+The credential is a client secret, a certificate read from a PEM file (private key and certificate)
+or a PFX/PKCS#12 file, or a federated token: a JWT another identity provider issued (Kubernetes, GitHub
+Actions OIDC, ...), read from a file and sent as the client assertion (workload identity federation).
+Certificates are loaded here with `cryptography` rather than by MSAL so that PEM and PFX behave the same
+and the thumbprint always comes from the certificate itself.
 """
 
 from __future__ import annotations
@@ -19,25 +21,48 @@ from msal.exceptions import MsalServiceError
 
 from target_viva_insights.certificates import Certificate, load_certificate
 from target_viva_insights.errors import AuthenticationFailed, ConfigurationError, ServiceError, network_error
+from target_viva_insights.federated_token import read_federated_token
 from target_viva_insights.log_text import printable
-from target_viva_insights.settings import ConnectionSettings
+from target_viva_insights.settings import FEDERATED_TOKEN_FILE_VARIABLE, ConnectionSettings, Credential
 from target_viva_insights.upload.transport import Sessions
 
 
-def client_credential(settings: ConnectionSettings) -> str | dict[str, str]:
-    """The `client_credential` argument of MSAL: the client secret, or a certificate dict.
+class FederatedToken:
+    """The federated token file as MSAL's client assertion: read again for every token request.
+
+    Kubernetes and Azure rotate the file (roughly hourly) and a GitHub Actions token lives minutes, so
+    the JWT is never kept: MSAL calls this only when it sends a token request, and its cache serves the
+    access token in between. The target never signs or decodes the JWT; Entra ID checks it against
+    the app's federated credentials.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __call__(self) -> str:
+        return read_federated_token(self.path)
+
+    def __repr__(self) -> str:  # the path only: the token is a credential
+        return f"FederatedToken(path={str(self.path)!r})"
+
+
+def client_credential(settings: ConnectionSettings) -> str | dict[str, Any]:
+    """The `client_credential` argument of MSAL: the client secret, a certificate dict, or an assertion.
 
     Args:
-        settings: The connection settings (`certificate_path` wins over `client_secret`).
+        settings: The connection settings (`federated_token_file` beside another credential is refused
+            by `settings_with_defaults`; `certificate_path` wins over `client_secret`).
 
     Returns:
-        The secret, or the private key with the thumbprint (or with the chain when
-        `send_certificate_chain` is set).
+        The secret; the private key with the thumbprint (or with the chain when `send_certificate_chain`
+        is set); or a callable that reads the federated token file.
 
     Raises:
-        ConfigurationError: Neither credential is set, or the certificate cannot be read or decrypted.
+        ConfigurationError: No credential is set, or the certificate cannot be read or decrypted.
         AuthenticationFailed: The certificate has expired (Entra ID refuses an expired certificate).
     """
+    if settings.federated_token_file:
+        return {"client_assertion": FederatedToken(Path(settings.federated_token_file).expanduser())}
     if settings.certificate_path:
         path = Path(settings.certificate_path).expanduser()
         certificate = load_certificate(path, settings.certificate_password)
@@ -49,7 +74,10 @@ def client_credential(settings: ConnectionSettings) -> str | dict[str, str]:
         return {"private_key": certificate.private_key_pem, "thumbprint": certificate.sha1_thumbprint}
     if settings.client_secret:
         return settings.client_secret
-    raise ConfigurationError("Set client_secret or certificate_path (with certificate_password for a PFX).")
+    raise ConfigurationError(
+        "Set a credential: client_secret, certificate_path (with certificate_password for a PFX) or "
+        f"federated_token_file (or {FEDERATED_TOKEN_FILE_VARIABLE} in the environment)."
+    )
 
 
 def _refuse_expired(certificate: Certificate, path: Path) -> None:
@@ -117,7 +145,7 @@ class TokenProvider:
         if "access_token" not in result:
             if self._sessions.identity_status in _OUTAGE_STATUSES:
                 raise self._unavailable("token endpoint")
-            raise AuthenticationFailed(_describe_token_error(result))
+            raise AuthenticationFailed(_describe_token_error(result, self._settings.credential))
         if result.get("token_source") == "identity_provider":
             self._logger.debug("Obtained a new access token (expires in %s s)", result.get("expires_in"))
         return str(result["access_token"])
@@ -136,6 +164,11 @@ class TokenProvider:
         settings = self._settings
         authority = f"{settings.authority_host.rstrip('/')}/{settings.tenant_id}"
         credential = client_credential(settings)
+        if settings.credential is Credential.FEDERATED:
+            # The path only, never the token; it says which file a rotation has to reach.
+            self._logger.debug(
+                "Signing in with the federated token file %s", printable(settings.federated_token_file)
+            )
         try:
             # MSAL reads the tenant's OpenID configuration here.
             return msal.ConfidentialClientApplication(
@@ -195,11 +228,39 @@ _TOKEN_ERROR_FIXES: dict[int, str] = {
     90002: "tenant_id names no tenant: set it to the Directory (tenant) ID.",
 }
 
+_NO_MATCHING_FEDERATED_CREDENTIAL = (
+    "no federated credential of the app matches the token in the federated token file: in the app "
+    "registration (Certificates & secrets > Federated credentials) the issuer, subject and audience "
+    "(api://AzureADTokenExchange) must equal the token's iss, sub and aud claims exactly (they are "
+    "case-sensitive)."
+)
+# The same refusals, when the assertion is a federated token: the fix is on the other identity provider
+# or in the app's federated credentials, never this machine's clock or certificate.
+_FEDERATED_TOKEN_ERROR_FIXES: dict[int, str] = {
+    70021: _NO_MATCHING_FEDERATED_CREDENTIAL,
+    700211: _NO_MATCHING_FEDERATED_CREDENTIAL,
+    700212: _NO_MATCHING_FEDERATED_CREDENTIAL,
+    700213: _NO_MATCHING_FEDERATED_CREDENTIAL,
+    7002138: _NO_MATCHING_FEDERATED_CREDENTIAL,
+    700024: (
+        "the token in the federated token file has expired: whatever writes the file (the kubelet's "
+        "projected token, the CI step) must write a fresh one; a GitHub Actions token lives minutes, "
+        "so request it in the step right before the run."
+    ),
+    50013: (
+        "the token's signature does not verify against the issuer's published keys: the file holds a "
+        "token from another issuer than the federated credential names, or a damaged one."
+    ),
+}
 
-def _describe_token_error(result: Mapping[str, Any]) -> str:
+
+def _describe_token_error(result: Mapping[str, Any], credential: Credential | None = None) -> str:
     description = str(result.get("error_description") or "").splitlines()
     first_line = description[0] if description else "no description"
     message = f"Entra ID refused the credentials: {result.get('error', 'unknown_error')}: {first_line}"
     codes = result.get("error_codes") or []
-    fixes = [_TOKEN_ERROR_FIXES[code] for code in codes if code in _TOKEN_ERROR_FIXES]
+    known = _TOKEN_ERROR_FIXES
+    if credential is Credential.FEDERATED:
+        known = {**_TOKEN_ERROR_FIXES, **_FEDERATED_TOKEN_ERROR_FIXES}
+    fixes = [known[code] for code in codes if code in known]
     return f"{message} Fix: {fixes[0]}" if fixes else message
