@@ -73,7 +73,7 @@ def federated_process(
 
 @pytest.fixture
 def emulator(federated_process: EmulatorHandle) -> EmulatorHandle:
-    federated_process.reset(org_data=True)
+    federated_process.reset(org_data=True, ingestions=True)
     return federated_process
 
 
