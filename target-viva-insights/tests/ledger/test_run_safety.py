@@ -13,7 +13,9 @@ from typing import Any
 
 import pytest
 from target_viva_insights.emulator.process import EmulatorHandle
-from target_viva_insights.ledger.store import Ledger, RecordStatus
+from target_viva_insights.import_mode import ImportMode
+from target_viva_insights.ledger.digests import RowDigests
+from target_viva_insights.ledger.store import IngestionRecord, Ledger, RecordStatus, now_iso, package_sha256
 from test_ledger_target import TARGET_MAIN, Runner, ok, org, singer_input
 
 CLI_MAIN = "import sys; from target_viva_insights.cli import main; sys.exit(main(sys.argv[1:]))"
@@ -144,6 +146,37 @@ def test_a_run_killed_before_the_answer_is_matched_with_the_listing(run: Runner)
     assert f"the service's listing shows it arrived as ingestion {arrived}" in result.stderr
     assert f"Pending ingestion {arrived} completed" in result.stderr
     assert len(run.uploads()) == 2 and run.ledger.summary()["rows"] == 16
+
+
+def test_an_upload_that_never_arrived_goes_again(run: Runner, tmp_path: Path) -> None:
+    ok(run(org(8, ["2026-01-01"])))
+    # What a run killed after writing its upload into the ledger, before the POST left, leaves behind.
+    ledger = run.ledger
+    package = tmp_path / "never-sent.zip"
+    package.write_bytes(b"never sent")
+    with ledger.locked():
+        held = ledger.begin_upload(
+            IngestionRecord("", now_iso(), ImportMode.INCREMENTAL, 8, 8, package_sha256(package)),
+            RowDigests.empty(),
+            package,
+        )
+    result = ok(run(org(8, ["2026-01-01", "2026-02-01"])))
+    assert f"recorded in the ledger as {held.upload}" in result.stderr
+    assert "shows no ingestion since, so it never arrived: its rows go again" in result.stderr
+    assert pending(run) == [] and run.ledger.summary()["rows"] == 16
+    assert len(run.uploads()) == 2
+
+
+def test_an_upload_the_service_refused_before_taking_it_is_withdrawn(run: Runner) -> None:
+    ok(run(org(8, ["2026-01-01"])))
+    run.emulator.set_faults(rules=[{"action": "error", "endpoint": "upload", "status": 503, "count": 10}])
+    result = run(org(8, ["2026-01-01", "2026-02-01"]), max_retries=1)
+    assert result.returncode == 6, result.stderr[-2000:]
+    assert pending(run) == [] and len(run.uploads()) == 1  # proven not taken: nothing left pending
+    assert not list((Path(run.ledger_path) / run.emulator.tenant_id).glob("pending-*"))
+    run.emulator.set_faults(rules=[])
+    ok(run(org(8, ["2026-01-01", "2026-02-01"])))
+    assert run.ledger.summary()["rows"] == 16
 
 
 # ---- a failure the run that sent it did not see ---------------------------------------------------
