@@ -75,20 +75,6 @@ def validation_mode(settings: RunSettings, ledger: Ledger | None) -> ImportMode:
     return ImportMode.FULL
 
 
-@dataclasses.dataclass(frozen=True)
-class TenantHistory:
-    """What the service's listing of ingestions says, when the destination has one.
-
-    Attributes:
-        latest_completed: The tenant's latest completed ingestion ("id of time"), if any.
-        full_because: Why the ledger no longer says what the tenant holds (an ingestion it did not
-            make), so that `auto` sends the file whole.
-    """
-
-    latest_completed: str | None = None
-    full_because: str | None = None
-
-
 class TenantHoldsDataRefused(ConfigurationError):  # noqa: N818 - named for the outcome, as in errors.py
     """No ledger, yet the tenant holds data: a full import would replace it because the ledger is lost."""
 
@@ -99,18 +85,23 @@ def plan_import(
     data_zip: Path,
     rows: int,
     logger: logging.Logger,
-    history: TenantHistory | None = None,
+    tenant_latest: str | None = None,
+    full_because: str | None = None,
 ) -> ImportPlan:
-    """Compare data.csv with the ledger and decide what goes; refuses a full import that drops people."""
+    """Compare data.csv with the ledger and decide what goes; refuses a full import that drops people.
+
+    From the service's listing: `tenant_latest` names the tenant's latest completed ingestion, and
+    `full_because` says why the ledger may no longer match the tenant (an ingestion it did not make),
+    so that `auto` sends a file that holds everything the tenant holds as a full import.
+    """
     setting = settings.import_mode
-    history = history or TenantHistory()
     if ledger is None:
         mode = ImportMode.INCREMENTAL if setting is ImportMode.INCREMENTAL else ImportMode.FULL
         return ImportPlan(mode, "no tenant_id: no ledger", _placeholder(rows))
-    if setting is ImportMode.AUTO and not ledger.holds_data() and history.latest_completed:
+    if setting is ImportMode.AUTO and not ledger.holds_data() and tenant_latest:
         raise TenantHoldsDataRefused(
             f"Refused: there is no delivery ledger for tenant {ledger.tenant_id} at {ledger.location}, yet "
-            f"the service lists completed ingestions for it (the latest: {history.latest_completed}). Under "
+            f"the service lists completed ingestions for it (the latest: {tenant_latest}). Under "
             "import_mode auto, a missing ledger makes the run a full import (IsBootstrap true), which would "
             "replace that history with this file. Nothing was sent. If the ledger was lost (a runner without "
             "its disk), restore it or point ledger_path at durable storage; to rebuild it from the last "
@@ -122,16 +113,24 @@ def plan_import(
         if not ledger.holds_data():
             digests = digest_batches(ledger.digester, batches, date_order, rows)
             return _first_import(setting, ledger, digests, logger)
-        keep = Keep.ALL if setting is not ImportMode.AUTO or history.full_because else Keep.NEW_OR_CHANGED
+        due = full_because if setting is ImportMode.AUTO else None
+        keep = Keep.NEW_OR_CHANGED if setting is ImportMode.AUTO and not due else Keep.ALL
         comparison, digests = ledger.compare_batches(batches, date_order, keep=keep, rows=rows)
     _warn_rows_gone(setting, ledger, comparison, logger)
-    if setting is ImportMode.FULL or (setting is ImportMode.AUTO and history.full_because):
-        reason = (
-            "import_mode full" if setting is ImportMode.FULL else f"import_mode auto: {history.full_because}"
-        )
+    if setting is ImportMode.FULL:
         _refuse_population_drop(settings.max_population_drop_percent, ledger, comparison)
         _refuse_history_drop(settings.max_population_drop_percent, ledger, digests)
-        return ImportPlan(ImportMode.FULL, reason, digests, comparison=comparison)
+        return ImportPlan(ImportMode.FULL, "import_mode full", digests, comparison=comparison)
+    if due:
+        if _holds_everything(settings.max_population_drop_percent, ledger, comparison, digests):
+            return ImportPlan(ImportMode.FULL, f"import_mode auto: {due}", digests, comparison=comparison)
+        logger.warning(
+            "A full import is due (%s), but this file does not hold everyone and every month the tenant "
+            "holds: it goes as an incremental import, and the ledger may stay out of step until a run "
+            "sends the whole history.",
+            due,
+        )
+        digests = digests.select(comparison.to_send)
     if setting is ImportMode.INCREMENTAL:
         return ImportPlan(ImportMode.INCREMENTAL, "import_mode incremental", digests, comparison=comparison)
     return ImportPlan(
@@ -182,6 +181,18 @@ def _warn_rows_gone(
         "file changes).",
         gone,
     )
+
+
+def _holds_everything(limit: float, ledger: Ledger, comparison: Comparison, digests: RowDigests) -> bool:
+    """Whether a file judged as an incremental import may go as a full one: it names every person the
+    tenant holds (so no manager is known from the ledger alone) and keeps its history within `limit`."""
+    if comparison.absent_people:
+        return False
+    try:
+        _refuse_history_drop(limit, ledger, digests)
+    except PopulationDropRefused:
+        return False
+    return True
 
 
 def _placeholder(rows: int) -> RowDigests:

@@ -248,9 +248,13 @@ def test_an_ingestion_made_outside_the_target_is_named_and_auto_goes_full(run: R
     uploaded = cli(run, "upload", str(package))
     assert uploaded.returncode == 0, uploaded.stderr[-2000:]
     outside = json.loads(uploaded.stdout)["Id"]
+    partial = ok(run(org(8, ["2026-02-01"])))  # the last month: not all the tenant holds
+    assert f"Ingestion {outside}" in partial.stderr and "was not made by this target" in partial.stderr
+    assert "A full import is due" in partial.stderr and "goes as an incremental import" in partial.stderr
+    assert len(run.uploads()) == 2  # nothing new: no upload, and nothing replaced
     result = ok(run(history))
-    assert f"Ingestion {outside}" in result.stderr and "was not made by this target" in result.stderr
-    assert "full import of 16 rows" in result.stderr
+    assert f"Ingestion {outside}" in result.stderr
+    assert "full import of 16 rows (import_mode auto: ingestion" in result.stderr
     assert [u["bootstrap"] for u in run.uploads()] == ["true", "true", "true"]
     quiet = ok(run(history))
     assert "was not made by this target" not in quiet.stderr and "Nothing changed since" in quiet.stderr

@@ -10,10 +10,9 @@ from pathlib import Path
 from target_viva_insights.destinations.base import DestinationBase, Finished
 from target_viva_insights.destinations.viva_insights.reconcile import Reconciler
 from target_viva_insights.errors import DataValidationFailed, IngestionFailed, LedgerWriteFailed, VivaError
-from target_viva_insights.import_mode import ImportMode
 from target_viva_insights.ingestion import Phase, phase_of
 from target_viva_insights.ledger.digest_index import sorted_distinct
-from target_viva_insights.ledger.plan import ImportPlan, TenantHistory, plan_import, write_rows_to_send
+from target_viva_insights.ledger.plan import ImportPlan, plan_import, write_rows_to_send
 from target_viva_insights.ledger.store import IngestionRecord, now_iso, package_sha256
 from target_viva_insights.package import complete_package, metadata_document
 
@@ -46,18 +45,13 @@ class VivaInsightsIngress(DestinationBase):
     writes_despite_errors = True
     nothing_sent = "nothing was packaged or uploaded"
     _reconciling: Reconciler | None = None
-    _full_because: str | None = None  # why auto sends the file whole (an ingestion made elsewhere)
 
     def settle_pending(self, errors_dir: Path) -> None:
         """Uploads an earlier run left, then ingestions the ledger did not make (see reconcile.py)."""
         reconciler = self._reconciler()
-        if reconciler is None:
-            return
-        if self.ledger is not None and self.ledger.exists():
+        if reconciler is not None:
             reconciler.settle_all(errors_dir)
-        outside = reconciler.outside_ingestions()
-        if outside:
-            self._full_because = f"ingestion {outside[-1].id} was made outside this target"
+            reconciler.look_for_outside_ingestions()
 
     def judge(self, finished: Finished, stamp: str) -> None:
         """Viva's HR rules are the delivery run's own (validation/): nothing to add."""
@@ -70,28 +64,16 @@ class VivaInsightsIngress(DestinationBase):
             self._reconciling = Reconciler(self.settings, self.ledger, self.logger, self.token_cache)
         return self._reconciling
 
-    def _history(self) -> TenantHistory:
-        reconciler = self._reconciler()
-        if reconciler is None:
-            return TenantHistory()
-        latest = None
-        if (
-            self.ledger is not None
-            and not self.ledger.holds_data()
-            and self.settings.import_mode is ImportMode.AUTO
-        ):
-            found = reconciler.tenant_holds_data()
-            if found is not None:
-                latest = (
-                    f"ingestion {found.id} of {found.started:%Y-%m-%d %H:%M} UTC"
-                    if found.started
-                    else found.id
-                )
-        return TenantHistory(latest, self._full_because)
-
     def plan(self, finished: Finished) -> IngressShipment:
+        reconciler = self._reconciler()
         plan = plan_import(
-            self.settings, self.ledger, finished.data_zip, finished.rows, self.logger, self._history()
+            self.settings,
+            self.ledger,
+            finished.data_zip,
+            finished.rows,
+            self.logger,
+            tenant_latest=reconciler.tenant_latest() if reconciler is not None else None,
+            full_because=reconciler.full_because if reconciler is not None else None,
         )
         if plan.nothing_to_send:
             last = self.ledger.last_ingestion() if self.ledger is not None else None

@@ -61,6 +61,8 @@ class Reconciler:
         self.token_cache = token_cache
         self._listing: list[ListedIngestion] | None = None
         self._listed = False
+        # Why the ledger may no longer say what the tenant holds, once the listing showed it.
+        self.full_because: str | None = None
 
     def listing(self) -> list[ListedIngestion] | None:
         """The tenant's ingestions, oldest first; None when the service does not list them."""
@@ -77,6 +79,8 @@ class Reconciler:
 
     def settle_all(self, errors_dir: Path) -> None:
         """Settle each pending upload, oldest first; raises what stops the run (see the module)."""
+        if not self.ledger.exists():
+            return
         for record in self.ledger.pending:
             self._settle(record, errors_dir)
 
@@ -189,39 +193,47 @@ class Reconciler:
 
     # -- ingestions the ledger did not make --------------------------------------------------------
 
-    def outside_ingestions(self) -> list[ListedIngestion]:
-        """Completed ingestions of the tenant since the ledger's latest full import that it did not make."""
+    def look_for_outside_ingestions(self) -> None:
+        """Completed ingestions since the ledger's latest full import that it did not make: named, and
+        `full_because` set, so that `auto` may send a file holding everything as a full import."""
         if not self.ledger.holds_data():
-            return []
-        listing = self.listing()
-        if not listing:
-            return []
+            return
         full = [record for record in self.ledger.ingestions if record.mode is ImportMode.FULL]
         since = datetime.datetime.fromisoformat((full or self.ledger.ingestions)[-1].time)
         known = self.ledger.known_ingestion_ids()
         outside = [
             item
-            for item in listing
+            for item in self.listing() or []
             if item.phase is Phase.COMPLETED
             and item.id not in known
             and item.started is not None
             and item.started > since
         ]
+        auto = self.settings.import_mode is ImportMode.AUTO
         for item in outside:
             self.logger.warning(
                 "Ingestion %s (%s UTC, %s) was not made by this target: the ledger at %s does not say what "
-                "it changed, so the ledger may no longer match what the tenant holds.%s",
+                "it changed, so it may no longer match what the tenant holds. %s",
                 item.id,
                 f"{item.started:%Y-%m-%d %H:%M}",
                 item.status,
                 self.ledger.location,
-                " Under import_mode auto this run is a full import."
-                if self.settings.import_mode is ImportMode.AUTO
-                else " A full import (import_mode: full) brings the two in step again.",
+                "Under import_mode auto, a file holding everyone and every month the tenant holds goes as "
+                "a full import, which brings the two in step again."
+                if auto
+                else "A full import (import_mode: full) with the whole history brings the two in step again.",
             )
-        return outside
+        if outside:
+            self.full_because = f"ingestion {outside[-1].id} was made outside this target"
 
-    def tenant_holds_data(self) -> ListedIngestion | None:
-        """The latest completed ingestion of the tenant per the listing, if any (None without a listing)."""
+    def tenant_latest(self) -> str | None:
+        """The tenant's latest completed ingestion per the listing ("ingestion ID of TIME"), when the
+        ledger holds none: under `auto` a missing ledger would otherwise make a full import."""
+        if self.ledger.holds_data() or self.settings.import_mode is not ImportMode.AUTO:
+            return None
         completed = [item for item in self.listing() or [] if item.phase is Phase.COMPLETED]
-        return completed[-1] if completed else None
+        if not completed:
+            return None
+        latest = completed[-1]
+        when = f" of {latest.started:%Y-%m-%d %H:%M} UTC" if latest.started else ""
+        return f"ingestion {latest.id}{when}"
