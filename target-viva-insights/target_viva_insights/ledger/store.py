@@ -31,6 +31,7 @@ import enum
 import hashlib
 import io
 import json
+import logging
 import os
 import secrets
 import socket
@@ -311,7 +312,10 @@ class Ledger:
 
     @property
     def location(self) -> str:
-        return self.folder if self.is_local else self.fs.unstrip_protocol(self.folder)
+        if self.is_local:
+            return self.folder
+        scheme = self.root.split("://", 1)[0] if "://" in self.root else None
+        return f"{scheme}://{self.folder}" if scheme else self.fs.unstrip_protocol(self.folder)
 
     def _path(self, name: str) -> str:
         return f"{self.folder}/{name}"
@@ -319,7 +323,16 @@ class Ledger:
     # -- reading ---------------------------------------------------------------------------------
 
     def exists(self) -> bool:
-        return bool(self.fs.exists(self._path("manifest.json")))
+        # The first call of a run to the storage: a wrong key, an unknown account or an unreachable
+        # endpoint shows here.
+        try:
+            return bool(self.fs.exists(self._path("manifest.json")))
+        except STORAGE_ERRORS as error:
+            raise LedgerError(
+                f"The ledger at {self.location} cannot be reached: {_storage_reason(error)}. Check the "
+                "storage's address and credentials (for az://, the AZURE_STORAGE_* settings: see "
+                "docs/delivery-ledger.md) and run again; the ledger was left as it is."
+            ) from error
 
     def _holds_own_manifest(self, folder: str) -> bool:
         if self.fs.exists(f"{folder}/{self.tenant_id}/manifest.json"):
@@ -765,9 +778,7 @@ class Ledger:
             from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
 
             try:
-                self.fs.pipe_file(
-                    path, payload, etag=version, match_condition=MatchConditions.IfNotModified
-                )
+                self.fs.pipe_file(path, payload, etag=version, match_condition=MatchConditions.IfNotModified)
             except (ResourceModifiedError, ResourceNotFoundError):
                 return False
             return True
@@ -822,6 +833,8 @@ def _protocols(fs: fsspec.AbstractFileSystem) -> tuple[str, ...]:
 
 # adlfs's names for Azure Blob Storage (and Data Lake Storage Gen2, which is blob storage too).
 AZURE_PROTOCOLS = {"az", "abfs", "abfss"}
+# The Azure SDK logs every request and response, headers included, at INFO: the run's log is for the run.
+logging.getLogger("azure").setLevel(logging.WARNING)
 
 
 def _storage_errors() -> tuple[type[Exception], ...]:
@@ -847,5 +860,6 @@ def _storage_reason(error: Exception) -> str:
     lines = str(error).strip().splitlines()
     reason = lines[0] if lines else type(error).__name__
     status, code = getattr(error, "status_code", None), getattr(error, "error_code", None)
+    code = getattr(code, "value", code)  # the SDK's StorageErrorCode enum: its value is the service's word
     details = " ".join(str(part) for part in (status, code) if part)
     return f"{reason} (HTTP {details})" if details else reason

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime
 import fcntl
 import json
 import os
@@ -49,6 +50,15 @@ class AzuriteBlob:
             f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={key};"
             f"BlobEndpoint={self.endpoint}/{ACCOUNT};"
         )
+
+    def read_only_connection_string(self) -> str:
+        """A connection string with a SAS that lets it read and list CONTAINER, nothing more."""
+        from azure.storage.blob import ContainerSasPermissions, generate_container_sas
+
+        expiry = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=12)
+        permission = ContainerSasPermissions(read=True, list=True)
+        sas = generate_container_sas(ACCOUNT, CONTAINER, ACCOUNT_KEY, permission=permission, expiry=expiry)
+        return f"BlobEndpoint={self.endpoint}/{ACCOUNT};SharedAccessSignature={sas}"
 
     def stored_bytes(self) -> int:
         """The size of the blob data Azurite holds on disk (it grows while an upload streams in)."""
@@ -118,7 +128,9 @@ def running_azurite(folder: Path) -> Iterator[AzuriteBlob]:
         deadline = time.monotonic() + START_SECONDS
         while (found := LISTENING.search(log.read_text(encoding="utf-8", errors="replace"))) is None:
             if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"azurite-blob did not start: {log.read_text(encoding='utf-8', errors='replace')}")
+                pytest.fail(
+                    f"azurite-blob did not start: {log.read_text(encoding='utf-8', errors='replace')}"
+                )
             time.sleep(0.05)
         handle = AzuriteBlob(found.group(1), data)
         from azure.storage.blob import BlobServiceClient

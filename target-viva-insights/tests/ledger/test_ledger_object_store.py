@@ -8,6 +8,7 @@ ledger as it was.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 import os
@@ -110,7 +111,8 @@ def test_a_full_run_then_an_incremental_run(run: Runner, place: Place) -> None:
     assert [(u["bootstrap"], len(u["rows"])) for u in run.uploads()] == [("true", 24), ("false", 12)]
     summary = run.ledger.summary()
     assert (summary["imports"], summary["rows"], summary["last_effective_date"]) == (2, 36, "2026-03-01")
-    assert summary["ledger"].startswith(("az://", "abfs://") if place.kind == "az" else "/")
+    assert summary["ledger"].startswith("az://" if place.kind == "az" else "/")
+    assert "Request URL" not in first.stderr  # the Azure SDK's request log stays out of the run's
     after = place.files(tenant)
     # One generation of rows and people: the old one was removed when the manifest moved on.
     assert len([name for name in after if name.startswith("rows-")]) == 1
@@ -317,3 +319,50 @@ def test_a_lock_of_another_host_is_not_taken_for_stale(run: Runner, place: Place
     assert f"{tenant}/lock" in result.stderr  # says what to remove if that run is gone
     assert run.uploads() == []
     assert json.loads(place.files(tenant)["lock"]) == other
+
+
+# ---- the storage refuses (Azure) -----------------------------------------------------------------
+
+
+@pytest.fixture
+def az_run(emulator: EmulatorHandle, tmp_path: Path, azure_ledger_path: str) -> Runner:
+    runner = Runner(emulator, tmp_path)
+    runner.ledger_path = azure_ledger_path
+    return runner
+
+
+def test_a_read_only_identity_stops_the_run_at_the_lock(
+    az_run: Runner, azurite: AzuriteBlob, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ok(az_run(org(6, ["2026-01-01"])))
+    place = Place("az", az_run.ledger_path)
+    before = place.files(az_run.emulator.tenant_id)
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", azurite.read_only_connection_string())
+    result = az_run(org(6, ["2026-01-01", "2026-02-01"]))
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "could not be written" in result.stderr and "/lock: " in result.stderr
+    assert "(HTTP 403 AuthorizationPermissionMismatch)" in result.stderr
+    assert "Traceback" not in result.stderr and result.stdout == ""
+    assert len(az_run.uploads()) == 1
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", azurite.connection_string)
+    assert place.files(az_run.emulator.tenant_id) == before
+
+
+def test_a_missing_container_stops_the_run_at_the_lock(az_run: Runner) -> None:
+    az_run.ledger_path = f"az://no-such-container-{uuid.uuid4().hex[:8]}/viva"
+    result = az_run(org(6, ["2026-01-01"]))
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "(HTTP 404 ContainerNotFound)" in result.stderr and "Traceback" not in result.stderr
+    assert az_run.uploads() == []
+
+
+def test_a_wrong_account_key_is_a_clear_error(
+    az_run: Runner, azurite: AzuriteBlob, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wrong = base64.b64encode(b"not the account key" * 3).decode()
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", azurite.connection_string_with(wrong))
+    result = az_run(org(6, ["2026-01-01"]))
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "cannot be reached" in result.stderr and "(HTTP 403 AuthorizationFailure)" in result.stderr
+    assert "Traceback" not in result.stderr and result.stdout == ""
+    assert az_run.uploads() == []
