@@ -19,8 +19,8 @@ row keys (a numpy join of 64-bit integers), holding 16 bytes per ledger row and 
 Layout under `ledger_path` (a local folder or any fsspec URL), one folder per tenant:
 `<tenant_id>/manifest.json`, `rows-<generation>.parquet`, `people-<generation>.parquet`,
 `pending-<upload>.parquet` and `pending-<upload>.zip`, `key` and `lock`. A change writes new
-generation files, then replaces the manifest in one rename: a reader sees the old ledger or the new
-one, never a mix. Local files are 0600 and folders 0700.
+generation files, then replaces the manifest in one step (a rename on a disk, one put on an object
+store): a reader sees the old ledger or the new one, never a mix. Local files are 0600 and folders 0700.
 """
 
 from __future__ import annotations
@@ -30,7 +30,9 @@ import dataclasses
 import datetime
 import enum
 import hashlib
+import io
 import json
+import logging
 import os
 import secrets
 import shutil
@@ -332,7 +334,9 @@ class Ledger:
         self.root = root
         self.tenant_id = tenant_id
         try:
-            self.fs, base = fsspec.core.url_to_fs(root)
+            # No listings cache: a listing kept from before a write (this run's or another's) would
+            # hide the file written or show the one removed.
+            self.fs, base = fsspec.core.url_to_fs(root, use_listings_cache=False)
         except (ImportError, ValueError) as error:
             raise LedgerError(
                 f"ledger_path {root!r}: {error} (an s3://, az:// or gs:// path needs the matching fsspec "
@@ -356,7 +360,10 @@ class Ledger:
 
     @property
     def location(self) -> str:
-        return self.folder if self.is_local else self.fs.unstrip_protocol(self.folder)
+        if self.is_local:
+            return self.folder
+        scheme = self.root.split("://", 1)[0] if "://" in self.root else None
+        return f"{scheme}://{self.folder}" if scheme else self.fs.unstrip_protocol(self.folder)
 
     def _path(self, name: str) -> str:
         return f"{self.folder}/{name}"
@@ -364,7 +371,16 @@ class Ledger:
     # -- reading ---------------------------------------------------------------------------------
 
     def exists(self) -> bool:
-        return bool(self.fs.exists(self._path("manifest.json")))
+        # The first call of a run to the storage: a wrong key, an unknown account or an unreachable
+        # endpoint shows here.
+        try:
+            return bool(self.fs.exists(self._path("manifest.json")))
+        except STORAGE_ERRORS as error:
+            raise LedgerError(
+                f"The ledger at {self.location} cannot be reached: {_storage_reason(error)}. Check the "
+                "storage's address and credentials (for az://, the AZURE_STORAGE_* settings: see "
+                "docs/delivery-ledger.md) and run again; the ledger was left as it is."
+            ) from error
 
     def _holds_own_manifest(self, folder: str) -> bool:
         if self.fs.exists(f"{folder}/{self.tenant_id}/manifest.json"):
@@ -654,7 +670,7 @@ class Ledger:
         stem = record.pending_stem
         try:
             self._write_parquet(f"{stem}.parquet", digests.to_table())
-            self._check_room(self._room_for_record(stem, package))
+            self._check_room(stem, package)
             self._write_atomically(f"{stem}.zip", lambda handle: _copy_file(package, handle))
             manifest = dict(self.manifest)
             manifest["pending"] = [*manifest["pending"], record.to_json()]
@@ -734,10 +750,11 @@ class Ledger:
         adds = int(self.fs.size(self._path(f"{stem}.parquet")))
         return package.stat().st_size + 2 * (held + adds)
 
-    def _check_room(self, needed: int) -> None:
+    def _check_room(self, stem: str, package: Path) -> None:
         """On local storage, refuse before the upload when the ledger could not be recorded after it."""
         if not self.is_local:
             return
+        needed = self._room_for_record(stem, package)
         free = shutil.disk_usage(self.folder).free
         if free < needed:
             raise LedgerWriteFailed(
@@ -763,7 +780,7 @@ class Ledger:
         except LedgerWriteFailed:
             # The manifest still names the old generation: the new one's files are litter.
             for name in written:
-                with contextlib.suppress(OSError):
+                with contextlib.suppress(*REMOVAL_ERRORS):
                     self.fs.rm(self._path(name))
             raise
         self._manifest = manifest
@@ -793,40 +810,45 @@ class Ledger:
         )
 
     def _write_atomically(self, name: str, content: bytes | Callable[[Any], None]) -> None:
-        """Write `content` (bytes, or a function writing to a binary handle) beside the final name,
-        then rename: a reader sees the old file or the new one."""
+        """Write `content` (bytes, or a function writing to a binary handle) so that a reader sees the
+        old file or the new one.
+
+        A local file is written beside the final name, then renamed over it. On an object store a
+        rename is a copy and a delete, so the whole object goes up in one put instead: an upload is
+        atomic there (blob storage makes an upload's blocks visible in one commit), and a run killed
+        during it leaves the old object and nothing else."""
         final = self._path(name)
-        partial = self._path(f".{name}.{secrets.token_hex(4)}.partial")
-
-        def write(handle: Any) -> None:
+        if not self.is_local:
             if callable(content):
-                content(handle)
-            else:
-                handle.write(content)
-
+                buffer = io.BytesIO()
+                content(buffer)
+                content = buffer.getvalue()
+            try:
+                self.fs.pipe_file(final, content)
+            except STORAGE_ERRORS as error:
+                raise self._write_failed(final, error) from error
+            return
+        partial = self._path(f".{name}.{secrets.token_hex(4)}.partial")
         try:
-            if self.is_local:
-                descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
-                with os.fdopen(descriptor, "wb") as handle:
-                    write(handle)
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                Path(partial).replace(final)
-                return
-            with self.fs.open(partial, "wb") as handle:
-                write(handle)
-            self.fs.mv(partial, final)
+            descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
+            with os.fdopen(descriptor, "wb") as handle:
+                if callable(content):
+                    content(handle)
+                else:
+                    handle.write(content)
+                handle.flush()
+                os.fsync(handle.fileno())
+            Path(partial).replace(final)
         except OSError as error:
             with contextlib.suppress(OSError):
-                self.fs.rm(partial)
+                Path(partial).unlink()
             raise self._write_failed(final, error) from error
 
-    def _write_failed(self, path: str, error: OSError) -> LedgerWriteFailed:
-        reason = os.strerror(error.errno) if error.errno else str(error) or type(error).__name__
+    def _write_failed(self, path: str, error: Exception) -> LedgerWriteFailed:
         return LedgerWriteFailed(
-            f"The ledger at {self.location} could not be written: {path}: {reason}. The ledger was left "
-            "as it was before this write (a write goes to a new file that replaces the old one in one "
-            "step). Free space or fix access to the ledger's storage and run again."
+            f"The ledger at {self.location} could not be written: {path}: {_storage_reason(error)}. The "
+            "ledger was left as it was before this write (a write replaces a whole file in one step). "
+            "Free space or fix access to the ledger's storage and run again."
         )
 
     # -- the m365 destination's per-person state (destinations/m365/delta.py) --------------------
@@ -860,27 +882,29 @@ class Ledger:
     @contextlib.contextmanager
     def locked(self) -> Iterator[Ledger]:
         """Hold the lock beside the ledger; a second run for the tenant is refused, naming the first."""
-        self._ensure_folder()
         path = self._path("lock")
         holder = {"pid": os.getpid(), "host": socket.gethostname(), "started": now_iso()}
         payload = json.dumps(holder).encode("utf-8")
-        if not self._create_exclusively(path, payload):
-            other = self._lock_holder(path)
-            if self._is_stale(other):
-                self.fs.rm(path)
-                if not self._create_exclusively(path, payload):
+        try:
+            self._ensure_folder()
+            if not self._create_exclusively(path, payload):
+                other, version = self._read_lock(path)
+                if not self._is_stale(other):
+                    raise self._locked_error(other)
+                if not self._replace_stale_lock(path, version, payload):
                     raise self._locked_error(self._lock_holder(path))
-            else:
-                raise self._locked_error(other)
+        except STORAGE_ERRORS as error:
+            raise self._write_failed(path, error) from error
         Ledger._held_locks.add(self.location)
         try:
             yield self
         finally:
             Ledger._held_locks.discard(self.location)
-            with contextlib.suppress(OSError):
+            with contextlib.suppress(*REMOVAL_ERRORS):
                 self.fs.rm(path)
 
     def _create_exclusively(self, path: str, payload: bytes) -> bool:
+        """Create the lock unless it exists, in one step: False when it exists."""
         if self.is_local:
             try:
                 descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
@@ -894,25 +918,47 @@ class Ledger:
                     Path(path).unlink()
                 raise self._write_failed(path, error) from error
             return True
-        # Object stores have no exclusive create: check, then write (a narrow race, documented).
-        if self.fs.exists(path):
-            return False
+        # A conditional put, refused by the store when the object exists (blob storage: If-None-Match: *),
+        # so of two runs starting together exactly one gets the lock.
         try:
-            with self.fs.open(path, "wb") as handle:
-                handle.write(payload)
-        except OSError as error:
-            with contextlib.suppress(OSError):
-                self.fs.rm(path)
+            self.fs.pipe_file(path, payload, mode="create")
+        except FileExistsError:
+            return False
+        except STORAGE_ERRORS as error:
             raise self._write_failed(path, error) from error
         return True
 
-    def _lock_holder(self, path: str) -> dict[str, Any]:
+    def _replace_stale_lock(self, path: str, version: str | None, payload: bytes) -> bool:
+        """Put this run's lock in place of a stale one; False when another run took it first.
+
+        On Azure Blob Storage the put is conditional on the stale lock's ETag (If-Match): of two runs
+        taking over the same stale lock, only one succeeds. Elsewhere the stale lock is removed, then
+        created again exclusively."""
+        if version is not None and AZURE_PROTOCOLS & set(_protocols(self.fs)):
+            from azure.core import MatchConditions
+            from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
+
+            try:
+                self.fs.pipe_file(path, payload, etag=version, match_condition=MatchConditions.IfNotModified)
+            except (ResourceModifiedError, ResourceNotFoundError):
+                return False
+            return True
+        self.fs.rm(path)
+        return self._create_exclusively(path, payload)
+
+    def _read_lock(self, path: str) -> tuple[dict[str, Any], str | None]:
+        """The lock's holder and, on an object store that gives one, the version (ETag) read."""
         try:
             with self.fs.open(path, "rb") as handle:
+                details = getattr(handle, "details", None)
+                version = details.get("etag") if isinstance(details, dict) else None
                 holder = json.loads(handle.read().decode("utf-8"))
-            return holder if isinstance(holder, dict) else {}
+            return (holder if isinstance(holder, dict) else {}), version
         except (OSError, ValueError):
-            return {}
+            return {}, None
+
+    def _lock_holder(self, path: str) -> dict[str, Any]:
+        return self._read_lock(path)[0]
 
     @staticmethod
     def _is_stale(holder: Mapping[str, Any]) -> bool:
@@ -954,3 +1000,37 @@ def _is_ledger_data_file(name: str) -> bool:
 def _protocols(fs: fsspec.AbstractFileSystem) -> tuple[str, ...]:
     protocol = fs.protocol
     return (protocol,) if isinstance(protocol, str) else tuple(protocol)
+
+
+# adlfs's names for Azure Blob Storage (and Data Lake Storage Gen2, which is blob storage too).
+AZURE_PROTOCOLS = {"az", "abfs", "abfss"}
+# The Azure SDK logs every request and response, headers included, at INFO: the run's log is for the run.
+logging.getLogger("azure").setLevel(logging.WARNING)
+
+
+def _storage_errors() -> tuple[type[Exception], ...]:
+    """What a storage call raises for a refusal or an outage: OSError, and the Azure SDK's own errors,
+    which adlfs passes through (a wrong key, a missing role or container, an unreachable account)."""
+    try:
+        from azure.core.exceptions import AzureError
+    except ImportError:
+        return (OSError,)
+    return (OSError, AzureError)
+
+
+STORAGE_ERRORS = _storage_errors()
+# adlfs reports a failed removal as RuntimeError; a removal that fails leaves litter, never a wrong ledger.
+REMOVAL_ERRORS = (*STORAGE_ERRORS, RuntimeError)
+
+
+def _storage_reason(error: Exception) -> str:
+    """The storage's refusal in a line: the OS's words for an errno, else the first line of the
+    message with the HTTP status and the service's error code when there are some."""
+    if isinstance(error, OSError) and error.errno:
+        return os.strerror(error.errno)
+    lines = str(error).strip().splitlines()
+    reason = lines[0] if lines else type(error).__name__
+    status, code = getattr(error, "status_code", None), getattr(error, "error_code", None)
+    code = getattr(code, "value", code)  # the SDK's StorageErrorCode enum: its value is the service's word
+    details = " ".join(str(part) for part in (status, code) if part)
+    return f"{reason} (HTTP {details})" if details else reason
