@@ -6,10 +6,10 @@
     python3 run.py lock               refresh locks/ from the plugins' ranges and requirements-dev.txt
     python3 run.py test-newest [ARGS] the suite with the newest releases the ranges allow (not the lock)
 
-Needs only Python 3.10+ and git. `demo` and `test` create `.venv/` beside this file and install exactly
-what locks/dev.txt names (versions and hashes), then both plugins editable on top, without resolving
-anything; a second call reuses the venv until the lock or a pyproject.toml changes. Every pip that Meltano
-runs for them (the demo's and the end-to-end tests' plugin installs) is held to the same versions through
+Needs Python 3.10+ and git (the Azurite tests also Node.js 20+ and npm, the browser test Chromium).
+`demo` and `test` create `.venv/` beside this file and install exactly what locks/dev.txt names
+(versions and hashes), then both plugins editable on top, without resolving anything; a second call
+reuses the venv until the lock or a pyproject.toml changes. Every pip that Meltano runs for them (the demo's and the end-to-end tests' plugin installs) is held to the same versions through
 PIP_CONSTRAINT=locks/constraints.txt. `test-newest` builds `.venv-newest/` from the ranges alone, so that
 a release that breaks us is found by someone who asked for it, not by CI.
 """

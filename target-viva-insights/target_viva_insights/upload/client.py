@@ -866,14 +866,14 @@ def deliver_package(
 def tenant_ingestions(
     settings: ConnectionSettings, logger: logging.Logger, token_cache: msal.TokenCache | None = None
 ) -> list[ListedIngestion] | None:
-    """The tenant's ingestions as the service lists them, oldest first; None when it has no listing
-    or cannot be asked (the run then goes on without it, as before listings existed)."""
-    try:
-        with IngressApi(settings, logger, token_cache) as api:
-            documents = api.list_ingestions()
-    except (NetworkError, ServiceError) as error:
-        logger.warning("The service's listing of ingestions could not be read (%s)", error)
-        return None
+    """The tenant's ingestions as the service lists them, oldest first; None when it has no listing.
+
+    Raises:
+        ServiceError, NetworkError: The listing exists but kept failing past the retries: a run that
+            needs it to know what the tenant holds stops rather than guess.
+    """
+    with IngressApi(settings, logger, token_cache) as api:
+        documents = api.list_ingestions()
     if documents is None:
         return None
     listed = [

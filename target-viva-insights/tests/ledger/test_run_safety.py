@@ -100,6 +100,14 @@ def test_a_lost_ledger_does_not_wipe_the_tenant_history(run: Runner, tmp_path: P
     assert [u["bootstrap"] for u in run.uploads()] == ["true", "true"]
 
 
+def test_a_listing_that_keeps_failing_stops_a_run_without_a_ledger(run: Runner) -> None:
+    run.emulator.set_faults(rules=[{"action": "error", "endpoint": "list", "status": 503, "count": 100}])
+    result = run(org(8, ["2026-01-01"]), max_retries=1)
+    assert result.returncode == 6, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    assert run.uploads() == []  # not a full import on a guess
+
+
 # ---- the process ends after the service accepted the upload -------------------------------------
 
 
