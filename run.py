@@ -9,9 +9,10 @@
 Needs Python 3.10+ and git (the Azurite tests also Node.js 20+ and npm, the browser test Chromium).
 `demo` and `test` create `.venv/` beside this file and install exactly what locks/dev.txt names
 (versions and hashes), then both plugins editable on top, without resolving anything; a second call
-reuses the venv until the lock or a pyproject.toml changes. Every pip that Meltano runs for them (the demo's and the end-to-end tests' plugin installs) is held to the same versions through
-PIP_CONSTRAINT=locks/constraints.txt. `test-newest` builds `.venv-newest/` from the ranges alone, so that
-a release that breaks us is found by someone who asked for it, not by CI.
+reuses the venv until the lock or a pyproject.toml changes. Every pip that Meltano runs for them (the
+demo's and the end-to-end tests' plugin installs) is held to the same versions through
+PIP_CONSTRAINT=locks/constraints.txt. `test-newest` builds `.venv-newest/` from the ranges alone, so
+that a release that breaks us is found by someone who asked for it, not by CI.
 """
 
 from __future__ import annotations
