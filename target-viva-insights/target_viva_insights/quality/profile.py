@@ -365,7 +365,7 @@ class ProfileBuilder:
         self._dates = np.zeros(0, dtype=np.int64)  # the distinct EffectiveDates, as days
         self._months: dict[int, Growing] = {}  # per month: whether each person has a row in it
         self._latest_day = Growing(np.int64, MISSING)
-        self._latest_manager = Growing(np.int64, BLANK)
+        self._latest_manager = Growing(np.int32, BLANK)
         self._latest_layer = Growing(np.int64, MISSING)
         self._latest_hire = Growing(np.int64, MISSING)
         self._latest_hire_filled = Growing(np.bool_, False)
@@ -383,8 +383,8 @@ class ProfileBuilder:
         size = batch.num_rows
         first = self._rows
         if self._person_name:
-            trimmed, indices = trimmed_dictionary(batch.column(self._person_name))
-            person = self._persons.codes(trimmed)[indices]
+            trimmed, blank, indices = trimmed_dictionary(batch.column(self._person_name))
+            person = self._persons.codes(trimmed, blank)[indices]
         else:
             person = np.arange(first, first + size, dtype=np.int64)
         self._rows += size
@@ -393,16 +393,17 @@ class ProfileBuilder:
         days: dict[str, np.ndarray] = {}
         codes: dict[str, np.ndarray] = {}
         for name, tally in self._tallies.items():
-            trimmed, indices = trimmed_dictionary(batch.column(name))
+            trimmed, blank, indices = trimmed_dictionary(batch.column(name))
             column = self._by_name[name]
             value_days = None
             if column.kind is ValueKind.DATE or name in (rules.EFFECTIVE_DATE, HIRE_DATE):
-                value_days = _days(trimmed, column.date_order)
+                value_days = _days(trimmed, blank, column.date_order)
                 days[name] = value_days[indices]
             if name == rules.LAYER:
                 days[name] = _integers(trimmed)[indices]
             codes[name] = tally.add(
                 trimmed,
+                blank,
                 indices,
                 person,
                 by_person,
@@ -550,7 +551,7 @@ class ProfileBuilder:
     def _attribute(self, column: Column, people: int) -> AttributeProfile:
         tally = self._tallies[column.name]
         labels = tally.values.known
-        group_people = tally.people_per_value()
+        group_people = tally.people_per_value(people)
         covered = tally.people_covered(people)
         small = group_people < PRIVACY_MINIMUM
         order = np.argsort(-group_people, kind="stable")[:TOP_GROUPS]
@@ -626,9 +627,11 @@ def _person_column(names: Sequence[str], kind: InputKind) -> str | None:
     return next((name for name in candidates if name in names), None)
 
 
-def _days(values: pa.Array, date_order: DateOrder) -> np.ndarray:
+def _days(values: pa.Array, blank: np.ndarray, date_order: DateOrder) -> np.ndarray:
     """Days since 1970 of date texts (ISO or the Viva forms of the date order), `MISSING` where a text
     is blank or unreadable."""
+    if blank.any():  # as null: an empty text would take the dates off their fast path
+        values = pc.if_else(pa.array(blank), pa.scalar(None, pa.string()), values)
     iso = real_days(pc.utf8_slice_codeunits(values, 0, 10))
     days = pc.coalesce(iso, viva_date_days(values, date_order))
     return as_numpy(pc.cast(pc.cast(days, pa.int32()), pa.int64()), MISSING)
