@@ -236,7 +236,11 @@ class AttributeTally:
     """One attribute's aggregates over the batches so far."""
 
     def __init__(
-        self, forms: pa.Array, placeholder_days: Sequence[int] = (), cap: int | None = VALUE_CAP
+        self,
+        forms: pa.Array,
+        placeholder_days: Sequence[int] = (),
+        cap: int | None = VALUE_CAP,
+        pair_cap: int = PAIR_CAP,
     ) -> None:
         self._forms = forms  # the placeholder texts looked for
         self._placeholder_days = np.asarray(placeholder_days, dtype=np.int64)
@@ -246,7 +250,7 @@ class AttributeTally:
         self.any_beyond_cap = False
         self.filled_rows = 0
         self.placeholder_rows: dict[str, int] = {}
-        self.pairs = PairSet()
+        self.pairs = PairSet(pair_cap)
         self._changes = Growing(np.int64, 0)  # per code
         # Per person: the code of their first and of their last row with a value (BEYOND_CAP for a value
         # past the cap). Pairs of a person's first value need no more than that; only their later

@@ -27,6 +27,7 @@ from target_viva_insights.dates import real_days, viva_date_days
 from target_viva_insights.ledger.store import Comparison
 from target_viva_insights.quality.aggregates import (
     BLANK,
+    PAIR_CAP,
     VALUE_CAP,
     AttributeTally,
     Growing,
@@ -344,10 +345,18 @@ class ProfileBuilder:
         columns: each column's Viva name and kind (batches hold a text column per name).
         kind: what the file is.
         comparison: the delivery ledger's comparison of the same file, for `changes`.
+        value_cap: the distinct values kept per attribute (the manager column keeps all of them).
+        pair_cap: the (value, person) pairs counted exactly per attribute.
     """
 
     def __init__(
-        self, columns: Sequence[Column], kind: InputKind, comparison: Comparison | None = None
+        self,
+        columns: Sequence[Column],
+        kind: InputKind,
+        comparison: Comparison | None = None,
+        *,
+        value_cap: int = VALUE_CAP,
+        pair_cap: int = PAIR_CAP,
     ) -> None:
         self._columns = list(columns)
         self._kind = kind
@@ -357,7 +366,9 @@ class ProfileBuilder:
         self._manager_name = M365_MANAGER_COLUMN if kind is InputKind.M365_CSV else rules.MANAGER_ID
         self._persons = ValueCodes(cap=None)
         self._tallies = {
-            column.name: _tally_for(column, uncapped=column.name == self._manager_name)
+            column.name: _tally_for(
+                column, None if column.name == self._manager_name else value_cap, pair_cap
+            )
             for column in self._columns
             if column.name != self._person_name
         }
@@ -591,7 +602,7 @@ class ProfileBuilder:
         )
 
 
-def _tally_for(column: Column, *, uncapped: bool) -> AttributeTally:
+def _tally_for(column: Column, value_cap: int | None, pair_cap: int) -> AttributeTally:
     """An attribute's tally, looking for the placeholder texts (and dates, in their usual written forms
     outside a date column; a date column's placeholder dates are matched as dates)."""
     forms = list(PLACEHOLDER_TEXTS)
@@ -600,7 +611,7 @@ def _tally_for(column: Column, *, uncapped: bool) -> AttributeTally:
         days = [(day - EPOCH).days for day in PLACEHOLDER_DATES]
     else:
         forms += [day.strftime(form) for day in PLACEHOLDER_DATES for form in PLACEHOLDER_DATE_FORMS]
-    return AttributeTally(pa.array(forms, pa.string()), days, cap=None if uncapped else VALUE_CAP)
+    return AttributeTally(pa.array(forms, pa.string()), days, cap=value_cap, pair_cap=pair_cap)
 
 
 def _placeholders(tally: AttributeTally, column: Column) -> dict[str, int]:
