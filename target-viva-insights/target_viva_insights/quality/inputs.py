@@ -55,7 +55,8 @@ def text_batches(data: IO[bytes], headers: Sequence[str]) -> Iterator[Iterator[p
     text are held at once; the thread is stopped when the context ends.
 
     Args:
-        data: data.csv at its start (its header is skipped as a CSV row, as in `read_text_table`).
+        data: data.csv at its start. Its header is skipped as a CSV row: a header with a quoted line
+            break in a name is one row of several lines (the validation reports the name).
         headers: the column names.
     """
     paced = PacedFile(data, ahead=BLOCKS_AHEAD)
@@ -90,24 +91,13 @@ def _marking_used(batches: Iterator[pa.RecordBatch], paced: PacedFile) -> Iterat
         yield batch
 
 
-def read_text_table(data: IO[bytes], headers: Sequence[str], *, skip_header: bool = False) -> pa.Table:
+def read_text_table(data: IO[bytes], headers: Sequence[str]) -> pa.Table:
     """data.csv's rows as one table of text columns (empty cells as "").
 
     Args:
-        data: data.csv after its header line, or at its start with `skip_header`.
+        data: data.csv after its header line.
         headers: the column names.
-        skip_header: skip the header as a CSV row (a header with a quoted line break in a name is one
-            row of several lines; the validation reports the name).
     """
-    if skip_header:
-        return pacsv.read_csv(
-            data,
-            read_options=pacsv.ReadOptions(column_names=list(headers), skip_rows_after_names=1),
-            parse_options=pacsv.ParseOptions(newlines_in_values=True),
-            convert_options=pacsv.ConvertOptions(
-                column_types=dict.fromkeys(headers, pa.string()), quoted_strings_can_be_null=False
-            ),
-        )
     schema = pa.schema([(name, pa.string()) for name in headers])
     try:
         batches = list(read_text_batches(data, headers))
