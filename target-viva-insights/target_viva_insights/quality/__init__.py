@@ -14,20 +14,24 @@ from typing import Any
 
 from target_viva_insights.ledger.plan import ImportPlan
 from target_viva_insights.ledger.store import Ledger
+from target_viva_insights.memory import release_freed_memory
 from target_viva_insights.package import CsvField, open_data_csv
 from target_viva_insights.quality.html import report_path_for, write_report
-from target_viva_insights.quality.inputs import read_text_table, unique_names
+from target_viva_insights.quality.inputs import text_batches, unique_names
 from target_viva_insights.quality.profile import (
     Changes,
     Delivery,
     InputKind,
+    ProfileBuilder,
     QualityProfile,
-    changes_of,
     columns_of,
-    profile_table,
 )
 from target_viva_insights.settings import RunSettings
 from target_viva_insights.validation.report import ValidationReport
+
+# The batches' freed memory goes back to the system this often (memory.py); each block's text and
+# temporaries otherwise keep the heap at its largest.
+TRIM_EVERY_BATCHES = 16
 
 __all__ = [
     "Changes",
@@ -63,14 +67,16 @@ def profile_run(
         The profile with the findings, and the changes against the ledger (None without a comparison).
     """
     headers = unique_names([field.header for field in fields])
-    with open_data_csv(data_zip) as data:
-        table = read_text_table(data, headers, skip_header=True)
     tokens: Mapping[str, str] = {field.name: field.token for field in fields}
-    profile = profile_table(table, columns_of(headers, tokens), source=source, kind=InputKind.PACKAGE)
-    changes = None
-    if comparison is not None and "PersonId" in headers:
-        changes = changes_of(comparison, table.column("PersonId"), last_delivery)
-    return profile.with_findings(report), changes
+    builder = ProfileBuilder(columns_of(headers, tokens), InputKind.PACKAGE, comparison)
+    with open_data_csv(data_zip) as data, text_batches(data, headers) as batches:
+        for count, batch in enumerate(batches, 1):
+            builder.add_batch(batch)
+            if count % TRIM_EVERY_BATCHES == 0:
+                release_freed_memory()
+    profile = builder.profile(source=source)
+    release_freed_memory()
+    return profile.with_findings(report), builder.changes(last_delivery)
 
 
 def profile_for_run(

@@ -18,6 +18,7 @@ from pathlib import Path
 from target_viva_insights.catalogue import Severity
 from target_viva_insights.private_files import private_file
 from target_viva_insights.quality.advice import FIXES, SOURCE_SENTENCES
+from target_viva_insights.quality.aggregates import PAIR_CAP, VALUE_CAP
 from target_viva_insights.quality.profile import (
     LONG_TENURE_YEARS,
     M365_COVERAGE_GATE,
@@ -35,6 +36,9 @@ from target_viva_insights.quality.profile import (
 )
 from target_viva_insights.quality.svg import Bar, bar_chart
 from target_viva_insights.validation.report import Issue
+
+# Before a figure a bound of the aggregates made an estimate (quality/aggregates.py).
+ESTIMATE_MARK = "\u2248"
 
 STYLE = """
 :root { color: #111; background: #fff; }
@@ -195,25 +199,38 @@ def _attributes(profile: QualityProfile) -> str:
         "<th>Five largest groups (people)</th><th>Warnings</th></tr>"
     )
     body = "".join(_attribute_row(attribute) for attribute in profile.attributes)
+    estimated = ""
+    if any(not attribute.exact for attribute in profile.attributes):
+        estimated = (
+            f"<p class='muted' id='estimated'>{ESTIMATE_MARK} marks an estimate: the report keeps at most "
+            f"{VALUE_CAP:,} values and {PAIR_CAP:,} (value, person) pairs of an attribute. Past them, the "
+            "unique values are estimated (within about 2%), and a group's people are counted once per "
+            "change of value along each person's rows (a person whose value goes back to an earlier "
+            "one counts twice).</p>"
+        )
     return (
         "<section><h2>Attributes</h2>"
         f"<p class='muted'>Filled: share of rows with a value. Groups count people; a group under "
         f"{PRIVACY_MINIMUM} people is shown without its value, and emails, dates and decimals as counts "
-        f"only.</p><table id='attributes'>{head}{body}</table></section>"
+        f"only.</p>{estimated}<table id='attributes'>{head}{body}</table></section>"
     )
 
 
 def _attribute_row(attribute: AttributeProfile) -> str:
+    mark = "" if attribute.exact else ESTIMATE_MARK
     groups = ", ".join(
-        f"{'(hidden)' if group.label is None else escape(group.label)}: {group.people:,}"
+        f"{'(hidden)' if group.label is None else escape(group.label)}: {mark}{group.people:,}"
         for group in attribute.largest_groups
     )
     warnings = "; ".join(f"WARNING: {warning.value}" for warning in attribute.warnings)
     if AttributeWarning.SMALL_GROUPS in attribute.warnings:
-        warnings += f" ({attribute.small_groups:,} group(s), {attribute.people_in_small_groups:,} people)"
+        warnings += (
+            f" ({mark}{attribute.small_groups:,} group(s), {mark}{attribute.people_in_small_groups:,} people)"
+        )
     return (
         f"<tr><td>{escape(attribute.name)}</td><td>{attribute.kind.value}</td>"
-        f"<td class='num'>{_pct(attribute.filled_share)}</td><td class='num'>{attribute.unique_values:,}</td>"
+        f"<td class='num'>{_pct(attribute.filled_share)}</td>"
+        f"<td class='num'>{mark}{attribute.unique_values:,}</td>"
         f"<td>{groups or '-'}</td><td class='warn'>{warnings or '<span class=muted>none</span>'}</td></tr>"
     )
 

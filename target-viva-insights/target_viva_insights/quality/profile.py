@@ -25,6 +25,16 @@ from target_viva_insights import rules
 from target_viva_insights.catalogue import Rule, Severity
 from target_viva_insights.dates import real_days, viva_date_days
 from target_viva_insights.ledger.store import Comparison
+from target_viva_insights.quality.aggregates import (
+    BLANK,
+    PAIR_CAP,
+    VALUE_CAP,
+    AttributeTally,
+    Growing,
+    ValueCodes,
+    as_numpy,
+    trimmed_dictionary,
+)
 from target_viva_insights.rules import DateOrder, ValueKind
 from target_viva_insights.validation.hierarchy import NO_MANAGER
 from target_viva_insights.validation.report import Issue, ValidationReport
@@ -48,6 +58,8 @@ HIRE_DATE = "HireDate"
 LONG_TENURE_YEARS = 40
 PLACEHOLDER_TEXTS = ("#N/A", "N/A", "NULL", "null", "none", "-", "TBD")
 PLACEHOLDER_DATES = (datetime.date(1900, 1, 1), datetime.date(1970, 1, 1), datetime.date(9999, 12, 31))
+# How a placeholder date is usually written in a column that is not a date column.
+PLACEHOLDER_DATE_FORMS = ("%Y-%m-%d", "%m/%d/%Y", "%d/%m/%Y")
 # Labels of these kinds are a person's own value (an address, a date, a rate): shown as counts only.
 LABELLED_KINDS = frozenset({ValueKind.STRING, ValueKind.INTEGER})
 # Span-of-control bins: (lowest, highest) direct reports, None for no upper bound.
@@ -104,6 +116,8 @@ class AttributeProfile:
     people_covered: int
     people: int
     warnings: list[AttributeWarning]
+    # False when a bound of the aggregates (quality/aggregates.py) made the group figures estimates.
+    exact: bool = True
 
     @property
     def filled_share(self) -> float:
@@ -220,14 +234,20 @@ def changes_of(
         people: data.csv's PersonId column, in the same order.
         last_delivery: what the ledger last recorded, as text.
     """
-    codes = _person_codes(_trimmed(pa.chunked_array([people]) if isinstance(people, pa.Array) else people), 0)
-    touched = np.unique(codes[comparison.to_send & (codes >= 0)])
-    added = np.unique(codes[comparison.new_people & (codes >= 0)])
+    builder = ProfileBuilder([Column(rules.PERSON_ID, ValueKind.STRING)], InputKind.PACKAGE, comparison)
+    for chunk in people.chunks if isinstance(people, pa.ChunkedArray) else [people]:
+        builder.add_batch(pa.record_batch([chunk], names=[rules.PERSON_ID]))
+    changes = builder.changes(last_delivery)
+    assert changes is not None  # a comparison and a PersonId column
+    return changes
+
+
+def _changes(comparison: Comparison, people_changed: int, last_delivery: str | None) -> Changes:
     counts = comparison.summary()
     return Changes(
         people_added=counts["people_added"],
         people_removed=counts["people_absent"],
-        people_changed=int(np.setdiff1d(touched, added).size),
+        people_changed=people_changed,
         rows_new=counts["rows_new"],
         rows_changed=counts["rows_changed"],
         rows_unchanged=counts["rows_unchanged"],
@@ -306,54 +326,311 @@ def profile_table(
     Returns:
         The profile, without findings (see `QualityProfile.with_findings`).
     """
-    today = reference_day or datetime.datetime.now(datetime.timezone.utc).date()
-    names = [column.name for column in columns]
-    text = {name: _trimmed(table.column(name)) for name in names}
-    person_name = _person_column(names, kind)
-    rows = table.num_rows
-    person = _person_codes(text.get(person_name) if person_name else None, rows)
-    people = int(np.unique(person[person >= 0]).size)
-    by_name = {column.name: column for column in columns}
-    day = _days(text, by_name.get(rules.EFFECTIVE_DATE))
-    latest = _latest_rows(person, day)
-    attributes = [
-        _attribute(text[column.name], column, person, people, kind)
-        for column in columns
-        if column.name != person_name
-    ]
-    manager_name = M365_MANAGER_COLUMN if kind is InputKind.M365_CSV else rules.MANAGER_ID
-    org = None
-    if person_name and manager_name in text:
-        org = _org_tree(text[person_name], text[manager_name], latest, _layers(text.get(rules.LAYER), latest))
-    hire = None
-    if HIRE_DATE in by_name:
-        hire = _hire_dates(_days(text, by_name[HIRE_DATE]), text[HIRE_DATE], latest, today)
-    gates = []
-    if kind is InputKind.M365_CSV:
-        gates = [_gate(name, text.get(name), person, people) for name in M365_GATED_COLUMNS]
-    return QualityProfile(
-        source=source,
-        kind=kind,
-        rows=rows,
-        people=people,
-        effective_dates=int(np.unique(day[day != MISSING]).size) if day is not None else 0,
-        columns=names,
-        months=_people_per_month(person, day),
-        attributes=attributes,
-        org=org,
-        hire=hire,
-        gates=gates,
-        reference_day=today,
-    )
+    builder = ProfileBuilder(columns, kind)
+    for batch in table.to_batches(max_chunksize=TABLE_BATCH_ROWS):
+        builder.add_batch(batch)
+    return builder.profile(source=source, reference_day=reference_day)
 
 
-def _trimmed(values: pa.ChunkedArray) -> pa.Array:
-    """Text with surrounding blanks removed; null for an empty cell."""
-    combined = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
-    if pa.types.is_dictionary(combined.type):
-        combined = combined.cast(pa.string())
-    stripped = pc.utf8_trim_whitespace(combined)
-    return pc.if_else(pc.equal(stripped, ""), pa.scalar(None, pa.string()), stripped)
+# The rows of a table handed to the builder at once (a file read in blocks comes in its own batches).
+TABLE_BATCH_ROWS = 65_536
+NOT_IN_FILE = -2
+
+
+class ProfileBuilder:
+    """The profile of data.csv, made batch by batch: memory is the aggregates (aggregates.py) and a
+    few numbers per person, whatever the number of rows.
+
+    Args:
+        columns: each column's Viva name and kind (batches hold a text column per name).
+        kind: what the file is.
+        comparison: the delivery ledger's comparison of the same file, for `changes`.
+        value_cap: the distinct values kept per attribute (the manager column keeps all of them).
+        pair_cap: the (value, person) pairs counted exactly per attribute.
+    """
+
+    def __init__(
+        self,
+        columns: Sequence[Column],
+        kind: InputKind,
+        comparison: Comparison | None = None,
+        *,
+        value_cap: int = VALUE_CAP,
+        pair_cap: int = PAIR_CAP,
+    ) -> None:
+        self._columns = list(columns)
+        self._kind = kind
+        names = [column.name for column in self._columns]
+        self._by_name = {column.name: column for column in self._columns}
+        self._person_name = _person_column(names, kind)
+        self._manager_name = M365_MANAGER_COLUMN if kind is InputKind.M365_CSV else rules.MANAGER_ID
+        self._persons = ValueCodes(cap=None)
+        self._tallies = {
+            column.name: _tally_for(
+                column, None if column.name == self._manager_name else value_cap, pair_cap
+            )
+            for column in self._columns
+            if column.name != self._person_name
+        }
+        self._rows = 0
+        self._dates = np.zeros(0, dtype=np.int64)  # the distinct EffectiveDates, as days
+        self._months: dict[int, Growing] = {}  # per month: whether each person has a row in it
+        self._latest_day = Growing(np.int64, MISSING)
+        self._latest_manager = Growing(np.int32, BLANK)
+        self._latest_layer = Growing(np.int64, MISSING)
+        self._latest_hire = Growing(np.int64, MISSING)
+        self._latest_hire_filled = Growing(np.bool_, False)
+        self._comparison = comparison
+        self._to_send = comparison.to_send if comparison is not None else None
+        self._touched = Growing(np.bool_, False)
+        self._added = Growing(np.bool_, False)
+
+    @property
+    def _people(self) -> int:
+        return self._persons.size if self._person_name else self._rows
+
+    def add_batch(self, batch: pa.RecordBatch) -> None:
+        """Count the next rows (text columns, plain or dictionary-encoded)."""
+        size = batch.num_rows
+        first = self._rows
+        if self._person_name:
+            trimmed, blank, indices = trimmed_dictionary(batch.column(self._person_name))
+            person = self._persons.codes(trimmed, blank)[indices]
+        else:
+            person = np.arange(first, first + size, dtype=np.int64)
+        self._rows += size
+        people = self._people
+        by_person = np.argsort(person, kind="stable")
+        days: dict[str, np.ndarray] = {}
+        codes: dict[str, np.ndarray] = {}
+        for name, tally in self._tallies.items():
+            trimmed, blank, indices = trimmed_dictionary(batch.column(name))
+            column = self._by_name[name]
+            value_days = None
+            if column.kind is ValueKind.DATE or name in (rules.EFFECTIVE_DATE, HIRE_DATE):
+                value_days = _days(trimmed, blank, column.date_order)
+                days[name] = value_days[indices]
+            if name == rules.LAYER:
+                days[name] = _integers(trimmed)[indices]
+            codes[name] = tally.add(
+                trimmed,
+                blank,
+                indices,
+                person,
+                by_person,
+                people,
+                value_days if column.kind is ValueKind.DATE else None,
+            )
+        day = days.get(rules.EFFECTIVE_DATE)
+        if day is not None:
+            self._dates = np.union1d(self._dates, day[day != MISSING])
+            self._count_months(person, day)
+        hire_code = codes.get(HIRE_DATE)
+        self._keep_latest(
+            person,
+            day,
+            codes.get(self._manager_name),
+            days.get(rules.LAYER),
+            days.get(HIRE_DATE),
+            hire_code != BLANK if hire_code is not None else None,
+        )
+        if self._to_send is not None and self._comparison is not None:
+            known = person >= 0
+            self._touched.ensure(people)[person[known & self._to_send[first : first + size]]] = True
+            self._added.ensure(people)[person[known & self._comparison.new_people[first : first + size]]] = (
+                True
+            )
+
+    def _count_months(self, person: np.ndarray, day: np.ndarray) -> None:
+        usable = (day != MISSING) & (person >= 0)
+        if not usable.any():
+            return
+        month = day[usable].astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
+        who = person[usable]
+        for value in np.unique(month).tolist():
+            seen = self._months.setdefault(value, Growing(np.bool_, False))
+            seen.ensure(self._people)[who[month == value]] = True
+
+    def _keep_latest(
+        self,
+        person: np.ndarray,
+        day: np.ndarray | None,
+        manager: np.ndarray | None,
+        layer: np.ndarray | None,
+        hire: np.ndarray | None,
+        hire_filled: np.ndarray | None,
+    ) -> None:
+        """Keep each person's latest row (by EffectiveDate, then file order) of the batch if it is at
+        least as late as the one kept from earlier batches."""
+        positions = np.nonzero(person >= 0)[0]
+        if not positions.size:
+            return
+        who = person[positions]
+        when = day[positions] if day is not None else np.zeros(positions.size, dtype=np.int64)
+        order = np.lexsort((positions, when, who))
+        last = order[np.r_[who[order][1:] != who[order][:-1], True]]
+        rows, who, when = positions[last], who[last], when[last]
+        latest_day = self._latest_day.ensure(self._people)
+        later = when >= latest_day[who]
+        rows, who = rows[later], who[later]
+        latest_day[who] = when[later]
+        for kept, values in (
+            (self._latest_manager, manager),
+            (self._latest_layer, layer),
+            (self._latest_hire, hire),
+            (self._latest_hire_filled, hire_filled),
+        ):
+            if values is not None:
+                kept.ensure(self._people)[who] = values[rows]
+
+    def profile(self, *, source: str, reference_day: datetime.date | None = None) -> QualityProfile:
+        """The profile of the rows added (without findings; see `QualityProfile.with_findings`)."""
+        today = reference_day or datetime.datetime.now(datetime.timezone.utc).date()
+        people = self._people
+        attributes = [
+            self._attribute(column, people) for column in self._columns if column.name in self._tallies
+        ]
+        org = None
+        if self._person_name and self._manager_name in self._tallies:
+            layer = self._latest_layer.ensure(people)[:people] if rules.LAYER in self._tallies else None
+            org = _org_tree(self._parents(people), layer)
+        hire = None
+        if HIRE_DATE in self._tallies:
+            hire = _hire_dates(
+                self._latest_hire.ensure(people)[:people],
+                self._latest_hire_filled.ensure(people)[:people],
+                today,
+            )
+        gates = []
+        if self._kind is InputKind.M365_CSV:
+            gates = [
+                Gate(name, self._tallies[name].people_covered(people), people, present=True)
+                if name in self._tallies
+                else Gate(name, 0, people, present=False)
+                for name in M365_GATED_COLUMNS
+            ]
+        return QualityProfile(
+            source=source,
+            kind=self._kind,
+            rows=self._rows,
+            people=people,
+            effective_dates=int(self._dates.size),
+            columns=[column.name for column in self._columns],
+            months=self._people_per_month(),
+            attributes=attributes,
+            org=org,
+            hire=hire,
+            gates=gates,
+            reference_day=today,
+        )
+
+    def changes(self, last_delivery: str | None) -> Changes | None:
+        """What the file changes against the ledger; None without a comparison or a PersonId column."""
+        if self._comparison is None or self._person_name != rules.PERSON_ID:
+            return None
+        people = self._people
+        touched = self._touched.ensure(people)[:people] & ~self._added.ensure(people)[:people]
+        return _changes(self._comparison, int(np.count_nonzero(touched)), last_delivery)
+
+    def _parents(self, people: int) -> np.ndarray:
+        """Each person's manager on their latest row, as a person code (or NO_MANAGER, NOT_IN_FILE)."""
+        managers = self._tallies[self._manager_name].values.known
+        as_person = as_numpy(pc.index_in(managers, value_set=self._persons.known), NOT_IN_FILE)
+        manager = self._latest_manager.ensure(people)[:people]
+        parent = np.full(people, NO_MANAGER, dtype=np.int64)
+        named = manager >= 0
+        parent[named] = as_person[manager[named]]
+        return parent
+
+    def _people_per_month(self) -> list[MonthPoint]:
+        """Distinct people with a row whose EffectiveDate falls in each month, months without rows too."""
+        if not self._months:
+            return []
+        by_month = {month: int(np.count_nonzero(seen.array)) for month, seen in self._months.items()}
+        points: list[MonthPoint] = []
+        for value in range(min(by_month), max(by_month) + 1):
+            count = by_month.get(value, 0)
+            change, share = None, 0.0
+            if points and points[-1].people:
+                share = (count - points[-1].people) / points[-1].people
+                if abs(share) >= SUDDEN_CHANGE_SHARE:
+                    change = Change.JUMP if share > 0 else Change.DROP
+            year, month_index = divmod(value, 12)
+            points.append(MonthPoint(datetime.date(1970 + year, month_index + 1, 1), count, change, share))
+        return points
+
+    def _attribute(self, column: Column, people: int) -> AttributeProfile:
+        tally = self._tallies[column.name]
+        labels = tally.values.known
+        group_people = tally.people_per_value(people)
+        covered = tally.people_covered(people)
+        small = group_people < PRIVACY_MINIMUM
+        order = np.argsort(-group_people, kind="stable")[:TOP_GROUPS]
+        shown = column.kind in LABELLED_KINDS
+        largest = []
+        for i in order.tolist():
+            label = str(labels[i].as_py())
+            named = shown and group_people[i] >= PRIVACY_MINIMUM and may_name(label)
+            largest.append(Group(label if named else None, int(group_people[i])))
+        rows, filled_rows, unique = self._rows, tally.filled_rows, tally.unique_values
+        warnings = []
+        if column.kind is ValueKind.STRING and unique > MAX_UNIQUE_VALUES:
+            warnings.append(AttributeWarning.TOO_MANY_VALUES)
+        if rows and 1 - filled_rows / rows >= MISSING_SHARE_WARNING:
+            warnings.append(AttributeWarning.MOSTLY_MISSING)
+        if column.kind in LABELLED_KINDS and small.any():
+            warnings.append(AttributeWarning.SMALL_GROUPS)
+        if unique == 1:
+            warnings.append(AttributeWarning.CONSTANT)
+        gated = self._kind is InputKind.M365_CSV and column.name in M365_GATED_COLUMNS
+        if gated and (not people or covered / people < M365_COVERAGE_GATE):
+            warnings.append(AttributeWarning.BELOW_GATE)
+        return AttributeProfile(
+            name=column.name,
+            kind=column.kind,
+            filled_rows=filled_rows,
+            rows=rows,
+            unique_values=unique,
+            largest_groups=largest,
+            small_groups=int(small.sum()),
+            people_in_small_groups=int(group_people[small].sum()),
+            placeholders=_placeholders(tally, column),
+            people_covered=covered,
+            people=people,
+            warnings=warnings,
+            exact=tally.exact,
+        )
+
+
+def _tally_for(column: Column, value_cap: int | None, pair_cap: int) -> AttributeTally:
+    """An attribute's tally, looking for the placeholder texts (and dates, in their usual written forms
+    outside a date column; a date column's placeholder dates are matched as dates)."""
+    forms = list(PLACEHOLDER_TEXTS)
+    days: list[int] = []
+    if column.kind is ValueKind.DATE:
+        days = [(day - EPOCH).days for day in PLACEHOLDER_DATES]
+    else:
+        forms += [day.strftime(form) for day in PLACEHOLDER_DATES for form in PLACEHOLDER_DATE_FORMS]
+    return AttributeTally(pa.array(forms, pa.string()), days, cap=value_cap, pair_cap=pair_cap)
+
+
+def _placeholders(tally: AttributeTally, column: Column) -> dict[str, int]:
+    """How often each placeholder for "unknown" stands in the column, written forms of a placeholder
+    date counted as that date."""
+    key_of = {text: text for text in PLACEHOLDER_TEXTS}
+    if column.kind is not ValueKind.DATE:
+        for day in PLACEHOLDER_DATES:
+            for form in PLACEHOLDER_DATE_FORMS:
+                key_of[day.strftime(form)] = day.isoformat()
+    found: dict[str, int] = {}
+    for text, count in tally.placeholder_rows.items():
+        found[key_of[text]] = found.get(key_of[text], 0) + count
+    if column.kind is ValueKind.DATE:
+        for day, count in zip(PLACEHOLDER_DATES, tally.placeholder_day_rows.tolist(), strict=True):
+            if count:
+                found[day.isoformat()] = count
+    order = [*PLACEHOLDER_TEXTS, *(day.isoformat() for day in PLACEHOLDER_DATES)]
+    return {key: found[key] for key in order if key in found}
 
 
 def _person_column(names: Sequence[str], kind: InputKind) -> str | None:
@@ -361,122 +638,20 @@ def _person_column(names: Sequence[str], kind: InputKind) -> str | None:
     return next((name for name in candidates if name in names), None)
 
 
-def _person_codes(values: pa.Array | None, rows: int) -> np.ndarray:
-    """A dense code per distinct person (-1 for a blank one); each row is a person without a column."""
-    if values is None:
-        return np.arange(rows, dtype=np.int64)
-    encoded = pc.dictionary_encode(values)
-    return np.asarray(pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
-
-
-def _days(text: Mapping[str, pa.Array], column: Column | None) -> np.ndarray | None:
-    """Days since 1970 of a date column (ISO or the Viva forms of its date order); None without it,
-    and NaT-like `MISSING` where a cell is blank or unreadable."""
-    if column is None or column.name not in text:
-        return None
-    values = text[column.name]
+def _days(values: pa.Array, blank: np.ndarray, date_order: DateOrder) -> np.ndarray:
+    """Days since 1970 of date texts (ISO or the Viva forms of the date order), `MISSING` where a text
+    is blank or unreadable."""
+    if blank.any():  # as null: an empty text would take the dates off their fast path
+        values = pc.if_else(pa.array(blank), pa.scalar(None, pa.string()), values)
     iso = real_days(pc.utf8_slice_codeunits(values, 0, 10))
-    days = pc.coalesce(iso, viva_date_days(values, column.date_order))
-    as_int = pc.cast(pc.cast(days, pa.int32()), pa.int64())
-    return np.asarray(pc.fill_null(as_int, MISSING).to_numpy(zero_copy_only=False), dtype=np.int64)
+    days = pc.coalesce(iso, viva_date_days(values, date_order))
+    return as_numpy(pc.cast(pc.cast(days, pa.int32()), pa.int64()), MISSING)
 
 
-def _latest_rows(person: np.ndarray, day: np.ndarray | None) -> np.ndarray:
-    """The position of each person's latest row (by EffectiveDate, then file order)."""
-    positions = np.arange(person.size)
-    known = person >= 0
-    when = day if day is not None else np.zeros(person.size, dtype=np.int64)
-    order = np.lexsort((positions[known], when[known], person[known]))
-    sorted_people = person[known][order]
-    last = np.r_[sorted_people[1:] != sorted_people[:-1], True] if sorted_people.size else np.zeros(0, bool)
-    return np.asarray(positions[known][order][last], dtype=np.int64)
-
-
-def distinct_pairs(first: np.ndarray, second: np.ndarray) -> np.ndarray:
-    """The distinct (first, second) pairs of two non-negative-or-small int64 arrays, as two rows.
-
-    One 1-D unique over a combined key: much faster than numpy's unique over the columns of a 2-D array.
-    """
-    if not first.size:
-        return np.zeros((2, 0), dtype=np.int64)
-    low = int(second.min())
-    width = int(second.max()) - low + 1
-    keys = np.unique((first - int(first.min())) * width + (second - low))
-    return np.stack([keys // width + int(first.min()), keys % width + low])
-
-
-def _people_per_month(person: np.ndarray, day: np.ndarray | None) -> list[MonthPoint]:
-    """Distinct people with a row whose EffectiveDate falls in each month, months without rows included."""
-    if day is None:
-        return []
-    usable = (day != MISSING) & (person >= 0)
-    if not usable.any():
-        return []
-    month = day[usable].astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
-    pairs = distinct_pairs(month, person[usable])
-    months, counts = np.unique(pairs[0], return_counts=True)
-    by_month = dict(zip(months.tolist(), counts.tolist(), strict=True))
-    points: list[MonthPoint] = []
-    for value in range(int(months[0]), int(months[-1]) + 1):
-        count = int(by_month.get(value, 0))
-        change, share = None, 0.0
-        if points and points[-1].people:
-            share = (count - points[-1].people) / points[-1].people
-            if abs(share) >= SUDDEN_CHANGE_SHARE:
-                change = Change.JUMP if share > 0 else Change.DROP
-        year, month_index = divmod(value, 12)
-        points.append(MonthPoint(datetime.date(1970 + year, month_index + 1, 1), count, change, share))
-    return points
-
-
-def _attribute(
-    values: pa.Array, column: Column, person: np.ndarray, people: int, kind: InputKind
-) -> AttributeProfile:
-    rows = len(values)
-    filled = pc.is_valid(values)
-    filled_rows = int(pc.sum(filled).as_py() or 0)
-    encoded = pc.dictionary_encode(values)
-    labels = encoded.dictionary
-    code = np.asarray(pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
-    usable = (code >= 0) & (person >= 0)
-    pairs = distinct_pairs(code[usable], person[usable])
-    group_people = np.bincount(pairs[0], minlength=len(labels))
-    covered = int(np.unique(pairs[1]).size)
-    small = group_people < PRIVACY_MINIMUM
-    order = np.argsort(-group_people, kind="stable")[:TOP_GROUPS]
-    shown = column.kind in LABELLED_KINDS
-    largest = []
-    for i in order:
-        label = str(labels[int(i)].as_py())
-        named = shown and group_people[i] >= PRIVACY_MINIMUM and may_name(label)
-        largest.append(Group(label if named else None, int(group_people[i])))
-    warnings = []
-    unique = len(labels)
-    if column.kind is ValueKind.STRING and unique > MAX_UNIQUE_VALUES:
-        warnings.append(AttributeWarning.TOO_MANY_VALUES)
-    if rows and 1 - filled_rows / rows >= MISSING_SHARE_WARNING:
-        warnings.append(AttributeWarning.MOSTLY_MISSING)
-    if column.kind in LABELLED_KINDS and small.any():
-        warnings.append(AttributeWarning.SMALL_GROUPS)
-    if unique == 1:
-        warnings.append(AttributeWarning.CONSTANT)
-    gated = kind is InputKind.M365_CSV and column.name in M365_GATED_COLUMNS
-    if gated and (not people or covered / people < M365_COVERAGE_GATE):
-        warnings.append(AttributeWarning.BELOW_GATE)
-    return AttributeProfile(
-        name=column.name,
-        kind=column.kind,
-        filled_rows=filled_rows,
-        rows=rows,
-        unique_values=unique,
-        largest_groups=largest,
-        small_groups=int(small.sum()),
-        people_in_small_groups=int(group_people[small].sum()),
-        placeholders=_placeholders(values, column),
-        people_covered=covered,
-        people=people,
-        warnings=warnings,
-    )
+def _integers(values: pa.Array) -> np.ndarray:
+    """Whole numbers of texts (a Layer), `MISSING` for anything else."""
+    digits = pc.if_else(pc.match_substring_regex(values, rules.INTEGER_PATTERN), values, None)
+    return as_numpy(pc.cast(digits, pa.int64(), safe=False), MISSING)
 
 
 def may_name(label: str) -> bool:
@@ -485,53 +660,13 @@ def may_name(label: str) -> bool:
     return "@" not in label and DATE_LIKE.match(label) is None
 
 
-def _placeholders(values: pa.Array, column: Column) -> dict[str, int]:
-    """How often each placeholder for "unknown" stands in the column: the listed texts, and the
-    placeholder dates (read as dates in a date column, matched in their usual written forms elsewhere)."""
-    found: dict[str, int] = {}
-    forms = {text: text for text in PLACEHOLDER_TEXTS}
-    if column.kind is not ValueKind.DATE:
-        for day in PLACEHOLDER_DATES:
-            for form in ("%Y-%m-%d", "%m/%d/%Y", "%d/%m/%Y"):
-                forms[day.strftime(form)] = day.isoformat()
-    matched = pc.filter(values, pc.is_in(values, value_set=pa.array(list(forms), pa.string())))
-    if len(matched):
-        for entry in pc.value_counts(matched).to_pylist():
-            key = forms[entry["values"]]
-            found[key] = found.get(key, 0) + int(entry["counts"])
-    if column.kind is ValueKind.DATE:
-        days = _days({column.name: values}, column)
-        assert days is not None
-        for day in PLACEHOLDER_DATES:
-            count = int(np.count_nonzero(days == (day - EPOCH).days))
-            if count:
-                found[day.isoformat()] = count
-    order = [*PLACEHOLDER_TEXTS, *(day.isoformat() for day in PLACEHOLDER_DATES)]
-    return {key: found[key] for key in order if key in found}
+def _org_tree(parent: np.ndarray, layer: np.ndarray | None) -> OrgTree:
+    """Depth, span of control, breaks and loops of the reporting lines on each person's latest row.
 
-
-def _layers(values: pa.Array | None, latest: np.ndarray) -> np.ndarray | None:
-    if values is None:
-        return None
-    chosen = pc.take(values, pa.array(latest))
-    digits = pc.if_else(pc.match_substring_regex(chosen, rules.INTEGER_PATTERN), chosen, None)
-    as_int = pc.cast(digits, pa.int64(), safe=False)
-    return np.asarray(pc.fill_null(as_int, MISSING).to_numpy(zero_copy_only=False), dtype=np.int64)
-
-
-NOT_IN_FILE = -2
-
-
-def _org_tree(
-    person_text: pa.Array, manager_text: pa.Array, latest: np.ndarray, layer: np.ndarray | None
-) -> OrgTree:
-    """Depth, span of control, breaks and loops of the reporting lines on each person's latest row."""
-    taken = pa.array(latest)
-    persons = pc.take(person_text, taken)
-    managers = pc.take(manager_text, taken)
-    index = pc.index_in(managers, value_set=persons)
-    parent = np.asarray(pc.fill_null(index, NOT_IN_FILE).to_numpy(zero_copy_only=False), dtype=np.int64)
-    parent[np.asarray(pc.is_null(managers).to_numpy(zero_copy_only=False))] = NO_MANAGER
+    Args:
+        parent: each person's manager as a person (NO_MANAGER, NOT_IN_FILE).
+        layer: each person's Layer on that row (MISSING if none), when the file has the column.
+    """
     size = parent.size
     depth = np.full(size, -1, dtype=np.int64)
     depth[parent == NO_MANAGER] = 0
@@ -588,32 +723,21 @@ def _cycle_members(parent: np.ndarray, depth: np.ndarray) -> int:
         alive &= ~drop
 
 
-def _hire_dates(
-    days: np.ndarray | None, text: pa.Array, latest: np.ndarray, today: datetime.date
-) -> HireDates:
-    assert days is not None
-    chosen = days[latest]
+def _hire_dates(chosen: np.ndarray, filled: np.ndarray, today: datetime.date) -> HireDates:
+    """HireDate on each person's latest row: `chosen` as days (MISSING if none), `filled` if not blank."""
     dated = chosen != MISSING
-    filled = np.asarray(pc.is_valid(text).to_numpy(zero_copy_only=False), dtype=bool)[latest]
     today_days = (today - EPOCH).days
     try:
         long_ago = today.replace(year=today.year - LONG_TENURE_YEARS)
     except ValueError:  # 29 February
         long_ago = today.replace(year=today.year - LONG_TENURE_YEARS, day=28)
     return HireDates(
-        people=int(latest.size),
+        people=int(chosen.size),
         dated=int(np.count_nonzero(dated)),
         long_tenure=int(np.count_nonzero(dated & (chosen <= (long_ago - EPOCH).days))),
         future=int(np.count_nonzero(dated & (chosen > today_days))),
         unreadable=int(np.count_nonzero(filled & ~dated)),
     )
-
-
-def _gate(name: str, values: pa.Array | None, person: np.ndarray, people: int) -> Gate:
-    if values is None:
-        return Gate(name, 0, people, present=False)
-    filled = np.asarray(pc.is_valid(values).to_numpy(zero_copy_only=False), dtype=bool) & (person >= 0)
-    return Gate(name, int(np.unique(person[filled]).size), people, present=True)
 
 
 def columns_of(headers: Iterable[str], tokens: Mapping[str, str]) -> list[Column]:
