@@ -71,6 +71,9 @@ ROW_GROUP_ROWS = 1 << 17
 # The m365 destination's state: one row per person the tenant holds (destinations/m365/delta.py).
 M365_STATE_FILE = "m365-state.parquet"
 COLUMN_COMPRESSION = {"key": "none", "value": "none", "person": "none", "manager": "none", "date": "zstd"}
+# Random row keys and value digests do not shorten in a dictionary, which only costs memory while the
+# file is written; people, managers and dates repeat from month to month.
+DICTIONARY_COLUMNS = ["person", "manager", "date"]
 
 
 class Keep(enum.Enum):
@@ -830,7 +833,11 @@ class Ledger:
         self._write_atomically(
             name,
             lambda handle: pq.write_table(
-                table, handle, compression=COLUMN_COMPRESSION, row_group_size=ROW_GROUP_ROWS
+                table,
+                handle,
+                compression=COLUMN_COMPRESSION,
+                row_group_size=ROW_GROUP_ROWS,
+                use_dictionary=DICTIONARY_COLUMNS if "key" in table.column_names else True,
             ),
         )
 
