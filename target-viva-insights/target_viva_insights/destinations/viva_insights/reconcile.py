@@ -166,11 +166,12 @@ class Reconciler:
 
     def _refusal(self, record: IngestionRecord, error: VivaError | None) -> VivaError:
         """The refusal of a run while an upload's failure is unresolved: it names both ways out."""
-        how = (
-            f"ended {type(error).__name__}"
-            if error is not None
-            else "ended failed (see an earlier run's log)"
-        )
+        if isinstance(error, DataValidationFailed):
+            how = "was refused by Viva's validation (ValidationFailed)"
+        elif error is not None:
+            how = "ended failed at the service"
+        else:
+            how = "ended failed (an earlier run found it so)"
         message = (
             f"Ingestion {record.ingestion_id}, uploaded {record.time} with {record.rows} rows for "
             f"{record.people} people, {how} after the run that sent it had ended: those rows are not at "
