@@ -33,7 +33,7 @@ from target_viva_insights import rules
 from target_viva_insights.dates import viva_date_days
 from target_viva_insights.errors import ConfigurationError, LedgerError
 from target_viva_insights.ledger.digest_index import DigestIndex, find_sorted
-from target_viva_insights.ledger.prefetch import PacedFile, prefetched
+from target_viva_insights.ledger.prefetch import PacedFile, paced_batches
 from target_viva_insights.memory import release_freed_memory
 from target_viva_insights.package import (
     PackageError,
@@ -402,21 +402,13 @@ def dictionary_batches(data: IO[bytes]) -> Iterator[Iterator[pa.RecordBatch]]:
     reader = read_text_batches(
         paced, header, empty_as_null=True, dictionary_encoded=True, block_bytes=DIGEST_BLOCK_BYTES
     )
-    batches = prefetched(reader)
     try:
-        yield _marking_used(batches, paced)
+        with paced_batches(paced, reader) as batches:
+            yield batches
     finally:
-        paced.release()  # first: the read-ahead thread may be waiting for its turn
-        batches.close()
         # The blocks' text and the per-batch digests are freed by now: hand their pages back, so
         # what follows a comparison starts from the digests it keeps, not from the reading's peak.
         release_freed_memory()
-
-
-def _marking_used(batches: Iterator[pa.RecordBatch], paced: PacedFile) -> Iterator[pa.RecordBatch]:
-    for batch in batches:
-        paced.used_one()  # a batch is a block: the reader may read one more
-        yield batch
 
 
 @contextlib.contextmanager

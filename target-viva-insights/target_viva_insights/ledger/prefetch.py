@@ -7,10 +7,11 @@ one thread (bench/ledger_bench.py).
 
 from __future__ import annotations
 
+import contextlib
 import io
 import queue
 import threading
-from collections.abc import Generator, Iterable
+from collections.abc import Generator, Iterable, Iterator
 from typing import IO, Any, TypeVar
 
 T = TypeVar("T")
@@ -117,3 +118,22 @@ class PacedFile(io.RawIOBase):
         with self._turn:
             self._released = True
             self._turn.notify_all()
+
+
+@contextlib.contextmanager
+def paced_batches(paced: PacedFile, batches: Iterable[T]) -> Iterator[Iterator[T]]:
+    """`batches`, read from `paced` one block a batch, produced ahead by a thread (`prefetched`);
+    each batch taken lets the reader read one block more. The thread is stopped when the context ends.
+    """
+    running = prefetched(batches)
+
+    def marking_used() -> Iterator[T]:
+        for batch in running:
+            paced.used_one()
+            yield batch
+
+    try:
+        yield marking_used()
+    finally:
+        paced.release()  # first: the read-ahead thread may be waiting for its turn
+        running.close()

@@ -21,7 +21,7 @@ from target_viva_insights import rules
 from target_viva_insights.build.mapping import SourceType, default_token
 from target_viva_insights.errors import ConfigurationError, DataValidationFailed
 from target_viva_insights.import_mode import ImportMode
-from target_viva_insights.ledger.prefetch import PacedFile, prefetched
+from target_viva_insights.ledger.prefetch import PacedFile, paced_batches
 from target_viva_insights.package import CsvField, PackageError, open_package, read_header, read_text_batches
 from target_viva_insights.quality.profile import Column, InputKind, columns_of, is_m365
 from target_viva_insights.validation.report import ValidationReport
@@ -77,18 +77,8 @@ def text_batches(data: IO[bytes], headers: Sequence[str]) -> Iterator[Iterator[p
             raise
         yield iter(())  # a header without rows
         return
-    batches = prefetched(reader)
-    try:
-        yield _marking_used(batches, paced)
-    finally:
-        paced.release()  # first: the read-ahead thread may be waiting for its turn
-        batches.close()
-
-
-def _marking_used(batches: Iterator[pa.RecordBatch], paced: PacedFile) -> Iterator[pa.RecordBatch]:
-    for batch in batches:
-        paced.used_one()  # a batch is a block: the reader may read one more
-        yield batch
+    with paced_batches(paced, reader) as batches:
+        yield batches
 
 
 def read_text_table(data: IO[bytes], headers: Sequence[str]) -> pa.Table:

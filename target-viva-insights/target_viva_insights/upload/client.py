@@ -880,7 +880,8 @@ def tenant_ingestions(
         ListedIngestion(str(field(item, "Id")), str(field(item, "Status")), _start_date(item))
         for item in documents
     ]
-    return sorted(listed, key=lambda item: (item.started is None, item.started or datetime.min))
+    undated = datetime.min.replace(tzinfo=timezone.utc)
+    return sorted(listed, key=lambda item: item.started or undated)
 
 
 def settle_ingestion(

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import functools
 import logging
 import secrets
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from target_viva_insights.destinations.base import DestinationBase, Finished, RunFiles
+from target_viva_insights.destinations.base import DestinationBase, Finished
 from target_viva_insights.destinations.m365.columns import M365Plan
 from target_viva_insights.destinations.m365.delta import (
     AddressSealer,
@@ -34,10 +34,6 @@ from target_viva_insights.ledger.digests import Digester
 from target_viva_insights.ledger.store import Ledger
 from target_viva_insights.package import open_data_csv
 from target_viva_insights.private_files import private_file
-from target_viva_insights.settings import RunSettings
-
-if TYPE_CHECKING:
-    import msal  # imported when a run may upload (client.sign_in)
 
 # Kept in the state's schema metadata: the day every current person was last sent (`full_resend_days`).
 LAST_FULL_SEND = b"last_full_send"
@@ -111,18 +107,16 @@ class Microsoft365(DestinationBase):
     writes_despite_errors = False
     nothing_sent = "nothing was uploaded to Microsoft 365"
 
-    def __init__(
-        self,
-        settings: RunSettings,
-        ledger: Ledger | None,
-        files: RunFiles,
-        logger: logging.Logger,
-        token_cache: msal.TokenCache | None = None,
-    ) -> None:
-        super().__init__(settings, ledger, files, logger, token_cache)
-        self.today = datetime.date.today()
-        self.digester, self.sealer, self.state = _tools(ledger)
-        self._judged: _Judged | None = None
+    _judged: _Judged | None = None  # what judge() learnt, for plan()
+
+    @functools.cached_property
+    def today(self) -> datetime.date:
+        return datetime.date.today()
+
+    @functools.cached_property
+    def _tools(self) -> tuple[Digester, AddressSealer, pa.Table]:
+        """Read once, when the delivery first needs them (under the ledger's lock)."""
+        return _tools(self.ledger)
 
     def settle_pending(self, errors_dir: Path) -> None:
         """Nothing is left pending: MODIS documents no status to follow."""
@@ -131,7 +125,7 @@ class Microsoft365(DestinationBase):
         """Microsoft 365's rules over the current rows; the header-only CSV for the admin center."""
         date_order = self.settings.date_order
         with open_data_csv(finished.data_zip) as data:
-            current = current_rows(data, self.digester, date_order=date_order, today=self.today)
+            current = current_rows(data, self._tools[0], date_order=date_order, today=self.today)
         try:
             plan = upload_plan(
                 current,
@@ -164,15 +158,16 @@ class Microsoft365(DestinationBase):
             PopulationDropRefused: deleting the people the input lacks would exceed the guard (exit 3).
         """
         assert self._judged is not None, "judge() accepted the file first"
-        settings, state = self.settings, self.state
+        settings = self.settings
+        digester, sealer, state = self._tools
         resend_all = _resend_all(settings.full_resend_days, state, self.today)
         whole_population = settings.import_mode is ImportMode.FULL
         delta = compute_delta(
             self._judged.current,
             self._judged.plan.columns,
             state,
-            self.digester,
-            self.sealer,
+            digester,
+            sealer,
             date_order=settings.date_order,
             whole_population=whole_population,
             remove_missing=settings.remove_missing_people,

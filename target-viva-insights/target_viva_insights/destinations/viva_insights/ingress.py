@@ -5,6 +5,7 @@ one ingestion followed as far as `await_status` says, and the ledger's record of
 from __future__ import annotations
 
 import dataclasses
+import functools
 from pathlib import Path
 
 from target_viva_insights.destinations.base import DestinationBase, Finished
@@ -44,11 +45,10 @@ class VivaInsightsIngress(DestinationBase):
     file_word = "package"
     writes_despite_errors = True
     nothing_sent = "nothing was packaged or uploaded"
-    _reconciling: Reconciler | None = None
 
     def settle_pending(self, errors_dir: Path) -> None:
         """Uploads an earlier run left, then ingestions the ledger did not make (see reconcile.py)."""
-        reconciler = self._reconciler()
+        reconciler = self._reconciler
         if reconciler is not None:
             reconciler.settle_all(errors_dir)
             reconciler.look_for_outside_ingestions()
@@ -56,16 +56,15 @@ class VivaInsightsIngress(DestinationBase):
     def judge(self, finished: Finished, stamp: str) -> None:
         """Viva's HR rules are the delivery run's own (validation/): nothing to add."""
 
+    @functools.cached_property
     def _reconciler(self) -> Reconciler | None:
         """The service's view of the tenant, for a run that may upload (a dry run asks nothing)."""
         if self.ledger is None or self.settings.dry_run or self.settings.connection is None:
             return None
-        if self._reconciling is None:
-            self._reconciling = Reconciler(self.settings, self.ledger, self.logger, self.token_cache)
-        return self._reconciling
+        return Reconciler(self.settings, self.ledger, self.logger, self.token_cache)
 
     def plan(self, finished: Finished) -> IngressShipment:
-        reconciler = self._reconciler()
+        reconciler = self._reconciler
         plan = plan_import(
             self.settings,
             self.ledger,

@@ -16,6 +16,7 @@ not list, the run goes on as before, except where only the listing could tell wh
 from __future__ import annotations
 
 import datetime
+import functools
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -59,21 +60,15 @@ class Reconciler:
         self.ledger = ledger
         self.logger = logger
         self.token_cache = token_cache
-        self._listing: list[ListedIngestion] | None = None
-        self._listed = False
         # Why the ledger may no longer say what the tenant holds, once the listing showed it.
         self.full_because: str | None = None
 
+    @functools.cached_property
     def listing(self) -> list[ListedIngestion] | None:
-        """The tenant's ingestions, oldest first; None when the service does not list them."""
-        if not self._listed:
-            from target_viva_insights.upload.client import tenant_ingestions
+        """The tenant's ingestions, oldest first, asked once; None when the service does not list them."""
+        from target_viva_insights.upload.client import tenant_ingestions
 
-            self._listing = tenant_ingestions(
-                self.settings.require_connection(), self.logger, self.token_cache
-            )
-            self._listed = True
-        return self._listing
+        return tenant_ingestions(self.settings.require_connection(), self.logger, self.token_cache)
 
     # -- uploads an earlier run left ---------------------------------------------------------------
 
@@ -126,7 +121,7 @@ class Reconciler:
     def _find_unanswered(self, record: IngestionRecord) -> str | None:
         """The ingestion an upload without an answer started, from the listing; None: it never arrived
         (the record is withdrawn and its rows go again)."""
-        listing = self.listing()
+        listing = self.listing
         where = (
             f"An upload of {record.time} ({record.rows} rows, recorded in the ledger as {record.upload}) "
             "was sent, but its run ended before the service answered"
@@ -204,7 +199,7 @@ class Reconciler:
         known = self.ledger.known_ingestion_ids()
         outside = [
             item
-            for item in self.listing() or []
+            for item in self.listing or []
             if item.phase is Phase.COMPLETED
             and item.id not in known
             and item.started is not None
@@ -232,7 +227,7 @@ class Reconciler:
         ledger holds none: under `auto` a missing ledger would otherwise make a full import."""
         if self.ledger.holds_data() or self.settings.import_mode is not ImportMode.AUTO:
             return None
-        completed = [item for item in self.listing() or [] if item.phase is Phase.COMPLETED]
+        completed = [item for item in self.listing or [] if item.phase is Phase.COMPLETED]
         if not completed:
             return None
         latest = completed[-1]
